@@ -1,0 +1,168 @@
+"""Compile a model with nutpie (Numba backend) and sample it: init and jitter rules, sampler
+profiles, timings, progress.
+
+Init rule (reference experiment): the PCA-initialised variable (``xi_offset`` in the hierarchical
+models, ``xi`` in the flat one) starts at the standardised PC1 and is never jittered; every other
+free variable is jittered, so ``sigma_within`` never starts at its support point 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import arviz as az
+import numpy as np
+
+from legis_assets.core.models import IRTData, ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    chains: int = 4
+    tune: int = 1500
+    draws: int = 2000
+    seed: int = 42
+    #: threads nutpie may use (None: all cores, at most one per chain)
+    cores: int | None = None
+    low_rank_mass_matrix: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: named sampling profiles. `reference` is the reference experiment's configuration, always
+#: available; `quick` is for unit tests and smoke runs only (too short to pass the gates on a
+#: real chamber); `starved` is deliberately too short and must fail the ESS gate.
+PROFILES: dict[str, SamplerSettings] = {
+    "reference": SamplerSettings(chains=4, tune=1500, draws=2000),
+    "default": SamplerSettings(chains=4, tune=1000, draws=1000),
+    "quick": SamplerSettings(chains=2, tune=300, draws=300),
+    "starved": SamplerSettings(chains=2, tune=20, draws=20),
+}
+
+
+def get_profile(name: str, **overrides) -> SamplerSettings:
+    try:
+        settings = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown sampling profile {name!r}; choose one of {sorted(PROFILES)}") from None
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings, **overrides)
+
+
+@dataclass
+class FitResult:
+    idata: az.InferenceData
+    model: str
+    settings: SamplerSettings
+    compile_seconds: float
+    sample_seconds: float
+    #: leapfrog steps (= gradient evaluations) in tuning and in the kept draws, over all chains
+    grad_evals_tune: int
+    grad_evals_draws: int
+
+    @property
+    def grad_evals(self) -> int:
+        return self.grad_evals_tune + self.grad_evals_draws
+
+    def timing(self) -> dict:
+        return {
+            "compile_seconds": round(self.compile_seconds, 2),
+            "sample_seconds": round(self.sample_seconds, 2),
+            "grad_evals": int(self.grad_evals),
+            "grad_evals_draws": int(self.grad_evals_draws),
+            "seconds_per_grad": self.sample_seconds / max(self.grad_evals, 1),
+        }
+
+
+def _finished(sampler) -> bool:
+    """nutpie's `is_finished` raises TimeoutError while the chains hold its lock: not finished."""
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
+
+
+def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray):
+    import nutpie  # imported lazily: numba start-up is slow
+
+    model = spec.build(data)
+    init_rv = model[spec.init_var]
+    jitter = {rv for rv in model.free_RVs if rv is not init_rv}
+    return nutpie.compile_pymc_model(
+        model,
+        backend="numba",
+        initial_points={spec.init_var: np.asarray(init, dtype=float)},
+        jitter_rvs=jitter,
+    )
+
+
+def fit(
+    spec: ModelSpec,
+    data: IRTData,
+    init: np.ndarray,
+    settings: SamplerSettings,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 15.0,
+) -> FitResult:
+    """Compile `spec` for `data`, start it at `init` (PC1 for the init variable) and sample."""
+    import nutpie
+
+    if init.shape != (data.n_legislators,):
+        raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
+    say = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    compiled = _compile(spec, data, init)
+    compile_seconds = time.perf_counter() - t0
+    say(f"{spec.name}: compiled in {compile_seconds:.1f} s "
+        f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)")
+
+    cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    sampler = nutpie.sample(
+        compiled,
+        chains=settings.chains,
+        tune=settings.tune,
+        draws=settings.draws,
+        seed=settings.seed,
+        cores=cores,
+        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        progress_bar=False,
+        blocking=False,
+    )
+    total = settings.chains * (settings.tune + settings.draws)
+    last = time.perf_counter()
+    while not _finished(sampler):
+        time.sleep(0.2)
+        now = time.perf_counter()
+        if now - last >= progress_every:
+            last = now
+            try:
+                partial = sampler.inspect()
+                done = int(partial.warmup_sample_stats.sizes.get("draw", 0)) * settings.chains
+                if "sample_stats" in partial.groups():
+                    done += int(partial.sample_stats.sizes.get("draw", 0)) * settings.chains
+                say(f"{spec.name}: {min(done, total)}/{total} iterations ({now - t0:.0f} s)")
+            except Exception:  # progress is best-effort; never fail a fit because of it
+                say(f"{spec.name}: sampling ({now - t0:.0f} s)")
+    idata = sampler.wait()
+    sample_seconds = time.perf_counter() - t0
+    grad_tune = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else 0
+    grad_draws = int(idata.sample_stats["n_steps"].sum())
+    # keep the posterior file small: warm-up draws are not needed downstream
+    for group in ("warmup_posterior", "warmup_sample_stats"):
+        if group in idata.groups():
+            del idata[group]
+    idata.attrs.update(
+        model=spec.name,
+        sampler="nutpie (numba backend)",
+        **{f"settings_{k}": str(v) for k, v in settings.to_dict().items()},
+    )
+    say(f"{spec.name}: sampled in {sample_seconds:.1f} s ({grad_tune + grad_draws} gradient evaluations)")
+    return FitResult(idata, spec.name, settings, compile_seconds, sample_seconds, grad_tune, grad_draws)

@@ -1,0 +1,144 @@
+"""Tables from posteriors: ideal points per legislator, party parameters, ICC and shrinkage.
+
+Conventions:
+* positions are on the hierarchical model's own (identified) scale; left party negative;
+* ``rank`` 1 is the most liberal (leftmost) legislator, ranks come with their own 90% interval
+  (quantiles of the per-draw rank);
+* intervals are 90% highest-density intervals (``arviz.hdi``);
+* ``xi_flat`` is the flat model's posterior mean mapped onto the hierarchical scale (both sets
+  of means standardised over the legislators the two models share, then given the hierarchical
+  mean and sd), so ``shrinkage = xi_mean - xi_flat`` measures how far party pooling moved a
+  legislator, in hierarchical units.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import polars as pl
+
+HDI_PROB = 0.90
+
+
+def _stack(idata: az.InferenceData, var: str) -> np.ndarray:
+    """draws (chain*draw) x parameters."""
+    values = idata.posterior[var].values
+    return values.reshape(values.shape[0] * values.shape[1], -1)
+
+
+def _hdi(draws: np.ndarray) -> np.ndarray:
+    """90% HDI per column of a (draws x k) array."""
+    return np.asarray(az.hdi(draws[None, :, :], hdi_prob=HDI_PROB)).reshape(-1, 2)
+
+
+def posterior_means(idata: az.InferenceData, var: str = "xi") -> pl.DataFrame:
+    draws = _stack(idata, var)
+    return pl.DataFrame({
+        "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
+        "xi_mean": draws.mean(axis=0),
+    })
+
+
+def ideal_point_table(idata: az.InferenceData) -> pl.DataFrame:
+    """Per legislator: mean, sd, 90% HDI, rank with its 90% interval."""
+    draws = _stack(idata, "xi")
+    hdi = _hdi(draws)
+    ranks = draws.argsort(axis=1).argsort(axis=1) + 1  # per draw, 1 = leftmost
+    mean = draws.mean(axis=0)
+    order = mean.argsort().argsort() + 1
+    return pl.DataFrame({
+        "legislator_slug": [str(v) for v in idata.posterior["xi"]["legislator"].values],
+        "xi_mean": mean,
+        "xi_sd": draws.std(axis=0, ddof=1),
+        "xi_hdi_low": hdi[:, 0],
+        "xi_hdi_high": hdi[:, 1],
+        "rank": order.astype(np.int64),
+        "rank_low": np.quantile(ranks, 0.05, axis=0).round().astype(np.int64),
+        "rank_high": np.quantile(ranks, 0.95, axis=0).round().astype(np.int64),
+    })
+
+
+def _standardise(v: np.ndarray) -> np.ndarray:
+    sd = v.std()
+    return (v - v.mean()) / (sd if sd > 0 else 1.0)
+
+
+def ideal_points(
+    hierarchical: az.InferenceData,
+    flat: az.InferenceData,
+    legislators: pl.DataFrame,
+) -> pl.DataFrame:
+    """The ideal_points table: every legislator of the vote matrix.
+
+    Legislators the hierarchical model leaves out (independents) keep their flat estimate, with
+    `model = 'flat'` and null hierarchical columns; they are ranked among the others by their
+    flat estimate mapped onto the hierarchical scale.
+    """
+    hier = ideal_point_table(hierarchical)
+    flat_tab = ideal_point_table(flat).select(
+        "legislator_slug", pl.col("xi_mean").alias("flat_mean"), pl.col("xi_sd").alias("flat_sd"),
+        pl.col("xi_hdi_low").alias("flat_hdi_low"), pl.col("xi_hdi_high").alias("flat_hdi_high"),
+    )
+    common = hier.join(flat_tab, on="legislator_slug")
+    h, f = common["xi_mean"].to_numpy(), common["flat_mean"].to_numpy()
+    scale = h.std() / (f.std() if f.std() > 0 else 1.0)
+    mapped = lambda x: (x - f.mean()) * scale + h.mean()  # noqa: E731
+    flat_tab = flat_tab.with_columns(
+        xi_flat=pl.col("flat_mean").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
+        xi_flat_hdi_low=pl.col("flat_hdi_low").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
+        xi_flat_hdi_high=pl.col("flat_hdi_high").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
+    )
+    info_cols = [c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes")
+                 if c in legislators.columns]
+    table = (
+        legislators.select(info_cols)
+        .join(hier, on="legislator_slug", how="left")
+        .join(flat_tab.select("legislator_slug", "flat_mean", "xi_flat", "xi_flat_hdi_low", "xi_flat_hdi_high"),
+              on="legislator_slug", how="left")
+        .with_columns(
+            model=pl.when(pl.col("xi_mean").is_not_null()).then(pl.lit("hierarchical")).otherwise(pl.lit("flat")),
+            shrinkage=pl.col("xi_mean") - pl.col("xi_flat"),
+            position=pl.coalesce("xi_mean", "xi_flat"),
+        )
+        .with_columns(overall_rank=pl.col("position").rank("ordinal").cast(pl.Int64))
+        .sort("position")
+    )
+    return table
+
+
+def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.DataFrame:
+    """Long table: parameter, party, mean, sd, 90% HDI.
+
+    Rows: mu_party and sigma_within per party; ``var_between`` (size-weighted variance of the
+    party means), ``var_within`` (size-weighted mean of sigma_within squared) and
+    ``icc = var_between / (var_between + var_within)``, the share of ideological variance that
+    lies between the parties; each computed per draw.
+    """
+    parties = [str(p) for p in idata.posterior["mu_party"]["party"].values]
+    mu = _stack(idata, "mu_party")
+    sigma = _stack(idata, "sigma_within")
+    w = np.array([party_sizes.get(p, 0) for p in parties], dtype=float)
+    w = w / w.sum()
+    grand = mu @ w
+    var_between = ((mu - grand[:, None]) ** 2) @ w
+    var_within = (sigma**2) @ w
+    icc = var_between / (var_between + var_within)
+
+    rows = []
+
+    def add(parameter: str, party: str | None, draws: np.ndarray) -> None:
+        lo, hi = _hdi(draws[:, None])[0]
+        rows.append({"parameter": parameter, "party": party, "n_legislators": party_sizes.get(party) if party else int(sum(party_sizes.values())),
+                     "mean": float(draws.mean()), "sd": float(draws.std(ddof=1)),
+                     "hdi_low": float(lo), "hdi_high": float(hi)})
+
+    for k, party in enumerate(parties):
+        add("mu_party", party, mu[:, k])
+    for k, party in enumerate(parties):
+        add("sigma_within", party, sigma[:, k])
+    add("var_between", None, var_between)
+    add("var_within", None, var_within)
+    add("icc", None, icc)
+    return pl.DataFrame(rows, schema={"parameter": pl.String, "party": pl.String, "n_legislators": pl.Int64,
+                                      "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64,
+                                      "hdi_high": pl.Float64})

@@ -1,0 +1,27 @@
+"""Session x chamber partitions. A session key is `<legislature>.<session dir>` (validated by
+`SessionKey.parse` before it is used in any path); the sensor adds new ones."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from legis_assets.core.schema import CHAMBERS
+from legis_assets.pipeline import Partition
+
+session_partitions = dg.DynamicPartitionsDefinition(name="session")
+chamber_partitions = dg.StaticPartitionsDefinition(sorted(CHAMBERS))
+session_chamber = dg.MultiPartitionsDefinition({"session": session_partitions, "chamber": chamber_partitions})
+
+
+def partition_key(session_key: str, chamber: str) -> dg.MultiPartitionKey:
+    """Build a multi-partition key (never by string formatting: dimensions sort alphabetically)."""
+    return dg.MultiPartitionKey({"session": session_key, "chamber": chamber})
+
+
+def partition_of(context) -> Partition:
+    """The validated partition of an asset or check context (works for runs launched with only the
+    `dagster/partition` tag, where the key is a plain string)."""
+    key = context.partition_key
+    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else \
+        session_chamber.get_partition_key_from_str(key).keys_by_dimension
+    return Partition.of(dims["session"], dims["chamber"])
