@@ -113,7 +113,8 @@ def cmd_run(args) -> int:
             print(f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
                   f"(profile {settings.profile}, model {settings.model}) ===", flush=True)
             result = job.execute_in_process(
-                partition_key=partition_key(part.key.key, part.chamber), instance=instance, raise_on_error=False)
+                partition_key=partition_key(part.key.key, part.chamber), instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
             status = "succeeded" if result.success else "FAILED"
             print(f"=== {part}: run {result.run_id[:8]} {status} in {time.perf_counter() - t0:.0f} s ===")

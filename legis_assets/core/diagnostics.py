@@ -119,14 +119,16 @@ def evaluate_gates(
     gate_vars: tuple[str, ...],
     flat_r: float | None = None,
 ) -> tuple[list[Gate], pl.DataFrame]:
-    """The gates for one posterior, and the per-parameter diagnostics table they come from."""
+    """The gates for one posterior, and the per-parameter diagnostics table they come from.
+
+    `gate_vars[0]` is the ideal-point variable (its bulk ESS is the ESS gate)."""
     params = parameter_table(idata, gate_vars)
-    xi = params.filter(pl.col("group") == "xi")
+    xi = params.filter(pl.col("group") == gate_vars[0])
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     gates = [
         Gate("rhat", "max R-hat (" + ", ".join(gate_vars) + ")", float(params["rhat"].max()), RHAT_MAX, "<",
              "error", "chains agree (rank-normalised split R-hat, Vehtari et al. 2021)"),
-        Gate("ess", "min bulk ESS (xi)", float(xi["ess_bulk"].min()), ESS_MIN, ">", "error",
+        Gate("ess", f"min bulk ESS ({gate_vars[0]})", float(xi["ess_bulk"].min()), ESS_MIN, ">", "error",
              f"enough independent draws for every ideal point (min tail ESS {float(xi['ess_tail'].min()):.0f})"),
         Gate("divergences", "divergent transitions", float(n_div), DIVERGENCES_MAX, "<=", "error",
              "no region of the posterior the sampler could not explore"),

@@ -162,6 +162,25 @@ def build_hierarchical(data: IRTData) -> pm.Model:
     return model
 
 
+def add_normalised(idata) -> None:
+    """Add the identified quantities to a posterior, per draw: ``xi_norm`` = xi standardised to
+    mean 0, sd 1 across the legislators; ``mu_party_norm``, ``sigma_within_norm`` and
+    ``alpha_norm``, ``beta_norm`` transformed to match (beta*xi - alpha is unchanged). This is
+    the usual identification of ideal-point software; it removes the location/scale ridge along
+    which the likelihood is flat, so the gates judge what the platform reports."""
+    post = idata.posterior
+    xi = post["xi"]
+    centre = xi.mean("legislator")
+    scale = xi.std("legislator")
+    post["xi_norm"] = (xi - centre) / scale
+    if "mu_party" in post:
+        post["mu_party_norm"] = (post["mu_party"] - centre) / scale
+        post["sigma_within_norm"] = post["sigma_within"] / scale
+    if "beta" in post and "alpha" in post:
+        post["beta_norm"] = post["beta"] * scale
+        post["alpha_norm"] = post["alpha"] - post["beta"] * centre
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -174,15 +193,18 @@ class ModelSpec:
     description: str
 
 
+NORMALISED_GATES = ("xi_norm", "mu_party_norm", "sigma_within_norm")
+
 MODELS: dict[str, ModelSpec] = {
-    "flat": ModelSpec("flat", build_flat, False, "xi", ("xi",),
+    "flat": ModelSpec("flat", build_flat, False, "xi", ("xi_norm",),
                       "2PL IRT, xi ~ N(0, 1), no party structure"),
-    "hierarchical": ModelSpec("hierarchical", build_hierarchical, True, "xi_offset",
-                              ("xi", "mu_party", "sigma_within"),
-                              "party-pooled 2PL IRT, party means at -gap/+gap (location identified)"),
+    "hierarchical": ModelSpec("hierarchical", build_hierarchical, True, "xi_offset", NORMALISED_GATES,
+                              "party-pooled 2PL IRT, party means at -gap/+gap (location identified in the model), "
+                              "gates and estimates on ideal points standardised per draw (scale identified)"),
     "hierarchical_reference": ModelSpec("hierarchical_reference", build_hierarchical_reference, True, "xi_offset",
                                         ("xi", "mu_party", "sigma_within"),
-                                        "reference experiment model, mu_party = sort(N(0, 2)) (not identified in location)"),
+                                        "reference experiment model as written, mu_party = sort(N(0, 2)); gates on "
+                                        "the raw parameters, which drift along the location/scale ridge"),
 }
 
 

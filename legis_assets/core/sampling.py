@@ -17,7 +17,7 @@ from typing import Callable
 import arviz as az
 import numpy as np
 
-from legis_assets.core.models import IRTData, ModelSpec
+from legis_assets.core.models import IRTData, ModelSpec, add_normalised
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ class SamplerSettings:
     #: threads nutpie may use (None: all cores, at most one per chain)
     cores: int | None = None
     low_rank_mass_matrix: bool = False
+    #: "pymc": the PyMC model compiled by nutpie's Numba backend (the reference experiment's path);
+    #: "kernel": the same model's log-density and gradient hand-written in Numba (fastirt.py);
+    #: "auto": the kernel where the model has one, else pymc
+    backend: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,8 +44,8 @@ class SamplerSettings:
 #: available; `quick` is for unit tests and smoke runs only (too short to pass the gates on a
 #: real chamber); `starved` is deliberately too short and must fail the ESS gate.
 PROFILES: dict[str, SamplerSettings] = {
-    "reference": SamplerSettings(chains=4, tune=1500, draws=2000),
-    "default": SamplerSettings(chains=4, tune=1000, draws=1000),
+    "reference": SamplerSettings(chains=4, tune=1500, draws=2000, backend="pymc"),
+    "default": SamplerSettings(chains=4, tune=1000, draws=1000, low_rank_mass_matrix=True),
     "quick": SamplerSettings(chains=2, tune=300, draws=300),
     "starved": SamplerSettings(chains=2, tune=20, draws=20),
 }
@@ -66,6 +70,7 @@ class FitResult:
     #: leapfrog steps (= gradient evaluations) in tuning and in the kept draws, over all chains
     grad_evals_tune: int
     grad_evals_draws: int
+    backend: str = "pymc"
 
     @property
     def grad_evals(self) -> int:
@@ -73,6 +78,7 @@ class FitResult:
 
     def timing(self) -> dict:
         return {
+            "backend": self.backend,
             "compile_seconds": round(self.compile_seconds, 2),
             "sample_seconds": round(self.sample_seconds, 2),
             "grad_evals": int(self.grad_evals),
@@ -89,18 +95,26 @@ def _finished(sampler) -> bool:
         return False
 
 
-def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray):
+def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray, backend: str):
+    from legis_assets.core import fastirt
+
+    if backend not in ("auto", "pymc", "kernel"):
+        raise ValueError(f"unknown backend {backend!r}: choose auto, pymc or kernel")
+    if backend == "kernel" or (backend == "auto" and spec.name in fastirt.KERNEL_MODELS):
+        return fastirt.compile_kernel(fastirt.kernel_model(spec.name, data), init), "kernel"
+
     import nutpie  # imported lazily: numba start-up is slow
 
     model = spec.build(data)
     init_rv = model[spec.init_var]
     jitter = {rv for rv in model.free_RVs if rv is not init_rv}
-    return nutpie.compile_pymc_model(
+    compiled = nutpie.compile_pymc_model(
         model,
         backend="numba",
         initial_points={spec.init_var: np.asarray(init, dtype=float)},
         jitter_rvs=jitter,
     )
+    return compiled, "pymc"
 
 
 def fit(
@@ -118,9 +132,9 @@ def fit(
         raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
-    compiled = _compile(spec, data, init)
+    compiled, backend = _compile(spec, data, init, settings.backend)
     compile_seconds = time.perf_counter() - t0
-    say(f"{spec.name}: compiled in {compile_seconds:.1f} s "
+    say(f"{spec.name}: compiled ({backend} backend) in {compile_seconds:.1f} s "
         f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)")
 
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
@@ -155,14 +169,19 @@ def fit(
     sample_seconds = time.perf_counter() - t0
     grad_tune = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else 0
     grad_draws = int(idata.sample_stats["n_steps"].sum())
+    add_normalised(idata)
     # keep the posterior file small: warm-up draws are not needed downstream
     for group in ("warmup_posterior", "warmup_sample_stats"):
         if group in idata.groups():
             del idata[group]
     idata.attrs.update(
         model=spec.name,
-        sampler="nutpie (numba backend)",
+        sampler="nutpie",
+        backend=backend,
+        compile_seconds=compile_seconds,
+        sample_seconds=sample_seconds,
+        grad_evals=grad_tune + grad_draws,
         **{f"settings_{k}": str(v) for k, v in settings.to_dict().items()},
     )
     say(f"{spec.name}: sampled in {sample_seconds:.1f} s ({grad_tune + grad_draws} gradient evaluations)")
-    return FitResult(idata, spec.name, settings, compile_seconds, sample_seconds, grad_tune, grad_draws)
+    return FitResult(idata, spec.name, settings, compile_seconds, sample_seconds, grad_tune, grad_draws, backend)

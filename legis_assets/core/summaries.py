@@ -1,7 +1,9 @@
 """Tables from posteriors: ideal points per legislator, party parameters, ICC and shrinkage.
 
 Conventions:
-* positions are on the hierarchical model's own (identified) scale; left party negative;
+* positions are the standardised ideal points ``xi_norm`` (per draw: mean 0, sd 1 across the
+  legislators of the model), so one unit is one standard deviation of the chamber's spread;
+  left party negative;
 * ``rank`` 1 is the most liberal (leftmost) legislator, ranks come with their own 90% interval
   (quantiles of the per-draw rank);
 * intervals are 90% highest-density intervals (``arviz.hdi``);
@@ -31,7 +33,10 @@ def _hdi(draws: np.ndarray) -> np.ndarray:
     return np.asarray(az.hdi(draws[None, :, :], hdi_prob=HDI_PROB)).reshape(-1, 2)
 
 
-def posterior_means(idata: az.InferenceData, var: str = "xi") -> pl.DataFrame:
+IDEAL_POINT_VAR = "xi_norm"
+
+
+def posterior_means(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl.DataFrame:
     draws = _stack(idata, var)
     return pl.DataFrame({
         "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
@@ -39,15 +44,15 @@ def posterior_means(idata: az.InferenceData, var: str = "xi") -> pl.DataFrame:
     })
 
 
-def ideal_point_table(idata: az.InferenceData) -> pl.DataFrame:
+def ideal_point_table(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl.DataFrame:
     """Per legislator: mean, sd, 90% HDI, rank with its 90% interval."""
-    draws = _stack(idata, "xi")
+    draws = _stack(idata, var)
     hdi = _hdi(draws)
     ranks = draws.argsort(axis=1).argsort(axis=1) + 1  # per draw, 1 = leftmost
     mean = draws.mean(axis=0)
     order = mean.argsort().argsort() + 1
     return pl.DataFrame({
-        "legislator_slug": [str(v) for v in idata.posterior["xi"]["legislator"].values],
+        "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
         "xi_mean": mean,
         "xi_sd": draws.std(axis=0, ddof=1),
         "xi_hdi_low": hdi[:, 0],
@@ -107,16 +112,19 @@ def ideal_points(
 
 
 def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.DataFrame:
-    """Long table: parameter, party, mean, sd, 90% HDI.
+    """Long table: parameter, party, mean, sd, 90% HDI (on the standardised scale when the
+    posterior has it, like the ideal points).
 
     Rows: mu_party and sigma_within per party; ``var_between`` (size-weighted variance of the
     party means), ``var_within`` (size-weighted mean of sigma_within squared) and
     ``icc = var_between / (var_between + var_within)``, the share of ideological variance that
     lies between the parties; each computed per draw.
     """
-    parties = [str(p) for p in idata.posterior["mu_party"]["party"].values]
-    mu = _stack(idata, "mu_party")
-    sigma = _stack(idata, "sigma_within")
+    norm = "mu_party_norm" in idata.posterior
+    mu_var, sigma_var = ("mu_party_norm", "sigma_within_norm") if norm else ("mu_party", "sigma_within")
+    parties = [str(p) for p in idata.posterior[mu_var]["party"].values]
+    mu = _stack(idata, mu_var)
+    sigma = _stack(idata, sigma_var)
     w = np.array([party_sizes.get(p, 0) for p in parties], dtype=float)
     w = w / w.sum()
     grand = mu @ w

@@ -1,0 +1,47 @@
+# legis-assets: every target sets up what it needs from a bare Python 3.11 machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export LEGIS_HOME ?= $(CURDIR)/.legis
+export DAGSTER_HOME ?= $(LEGIS_HOME)/dagster_home
+export LEGIS_DATA_DIR ?= $(CURDIR)/data
+EXAMPLE := data/simulated/91st_2025-2026
+
+.PHONY: setup run test test-fast ui bench example-data clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	touch $@
+
+setup: $(VENV)/.synced  ## create the environment from the lock file
+
+run: setup  ## materialize every asset for the example session (both chambers), headless
+	$(BIN)/legis-assets run --data-dir data --session simulated.91st_2025-2026
+
+test: setup  ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## unit tests only (no full-length sampling, browser or dagster dev)
+	$(BIN)/python -m pytest -m "not slow and not browser and not integration"
+
+ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127.0.0.1:3000
+	$(BIN)/python -c "from pathlib import Path; from legis_assets.dagster_home import ensure_dagster_home; ensure_dagster_home(Path('$(DAGSTER_HOME)'))"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: setup  ## sampling benchmark: reference configuration vs project default, one table
+	$(BIN)/python benchmarks/bench_sampling.py
+
+example-data: setup  ## regenerate the bundled example session from the simulator
+	rm -rf $(EXAMPLE)
+	$(BIN)/legis-assets simulate $(EXAMPLE) --example --seed 2025
+
+clean:  ## remove results (warehouse, traces, reports, Dagster instance); keeps the environment
+	rm -rf $(LEGIS_HOME)
