@@ -109,14 +109,14 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
-            return pl.from_arrow(conn.execute(
+            return pl.from_arrow(conn.sql(
                 f'SELECT * EXCLUDE (session_key, chamber) FROM "{table}" WHERE session_key = ? AND chamber = ?',
-                [key.key, chamber],
+                params=[key.key, chamber],
             ).to_arrow_table())
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as conn:
-            return pl.from_arrow(conn.execute(sql, params or []).to_arrow_table())
+            return pl.from_arrow(conn.sql(sql, params=params or None).to_arrow_table())
 
     def tables(self) -> list[str]:
         with self.connect(read_only=True) as conn:
