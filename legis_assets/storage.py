@@ -125,7 +125,7 @@ class Warehouse:
     @staticmethod
     def _has_table(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
         return bool(conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                 [table]).fetchone()[0])
+                                 [table]).fetchall()[0][0])
 
 
 # --- artifact files ----------------------------------------------------------------------
