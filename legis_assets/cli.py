@@ -96,10 +96,10 @@ def cmd_run(args) -> int:
     os.environ["LEGIS_MODEL"] = settings.model
     if settings.seed is not None:
         os.environ["LEGIS_SEED"] = str(settings.seed)
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))).resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").exists() or (dagster_home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\n")
+    from legis_assets.dagster_home import ensure_dagster_home
+
+    dagster_home = ensure_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))))
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     keys = _discover(settings.data_dir, args.session)
     parts = [Partition(k, c) for k in keys for c in _chambers_with_data(settings.data_dir, k, args.chamber)]
     job = defs.resolve_job_def(all_assets_job.name)

@@ -115,13 +115,15 @@ class GateFailure(Exception):
 # --- table names ------------------------------------------------------------------------
 T_VOTES, T_ROLLCALLS, T_LEGISLATORS = "votes", "rollcalls", "legislators"
 T_MATRIX, T_MATRIX_LEG, T_MATRIX_RC, T_MANIFEST = "vote_matrix", "matrix_legislators", "matrix_rollcalls", "filter_manifest"
-T_PCA = "pca_init"
+T_PCA, T_PCA_VAR = "pca_init", "pca_explained_variance"
+T_PROBLEMS = "ingest_problems"
 T_DIAG, T_PARAMS = "convergence_diagnostics", "parameter_diagnostics"
 T_IDEAL, T_PARTY = "ideal_points", "party_summary"
 
 FLAT_TRACE = "flat_posterior.nc"
 HIER_TRACE = "hierarchical_posterior.nc"
 FAILED_SUFFIX = ".failed"
+REPORT = "report.html"
 
 
 def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12) -> Markdown:
@@ -191,6 +193,8 @@ class Pipeline:
         self.warehouse.replace_partition(T_VOTES, part.key, part.chamber, tables.votes)
         counts = tables.votes.group_by("vote").len().sort("vote")
         problems = [str(p) for p in tables.problems]
+        self.warehouse.replace_partition(T_PROBLEMS, part.key, part.chamber,
+                                         pl.DataFrame({"problem": problems}, schema={"problem": pl.String}))
         party_counts = tables.legislators.group_by("party").len().sort("party")
         metadata = {
             "vote_rows": tables.votes.height,
@@ -264,6 +268,9 @@ class Pipeline:
         init = pca.fit_pca_init(m)
         scores = init.scores
         self.warehouse.replace_partition(T_PCA, part.key, part.chamber, scores)
+        self.warehouse.replace_partition(T_PCA_VAR, part.key, part.chamber, pl.DataFrame({
+            "component": list(range(1, len(init.explained_variance_ratio) + 1)),
+            "explained_variance_ratio": init.explained_variance_ratio}))
         means = scores.group_by("party").agg(pl.col("pc1").mean().alias("pc1_mean"), pl.len().alias("n")).sort("pc1_mean")
         sign_of = {r["party"]: np.sign(r["pc1_mean"]) for r in means.iter_rows(named=True)}
         separates = (sign_of.get("Democrat", -1) < 0 < sign_of.get("Republican", 1)) and len(
@@ -358,25 +365,18 @@ class Pipeline:
         meta = self._posterior_metadata(fit, gates, path, digest, data)
         meta["agreement_with_flat"] = flat_r
         meta["all_gates_passed"] = passed
+        if not passed:
+            # downstream assets are blocked; the analyst still gets a report that says why, kept
+            # beside (never over) the last report that passed
+            report_path = self._render_report(part, fit.idata, flat, passed=False)
+            meta["failed_report"] = PathValue(str(report_path))
         checks = [CheckOutcome(g.name, g.passed, g.severity, g.description,
                                {"value": g.value, "threshold": g.threshold, "comparison": g.comparison,
                                 "metric": g.metric}) for g in gates]
         return StepOutput(meta, checks)
 
     def convergence_diagnostics(self, part: Partition) -> StepOutput:
-        rows, params = [], []
-        flat = self.load_trace(part, FLAT_TRACE)
-        hier = self.load_trace(part, HIER_TRACE)
-        flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
-        for model_role, idata, gate_vars, fr in (
-            ("hierarchical", hier, models.get_model(hier.attrs.get("model", "hierarchical")).gate_vars, flat_r),
-            ("flat", flat, models.get_model("flat").gate_vars, None),
-        ):
-            gates, table = diagnostics.evaluate_gates(idata, gate_vars, flat_r=fr)
-            rows.append(diagnostics.gates_frame(gates).with_columns(pl.lit(model_role).alias("model")))
-            params.append(table.with_columns(pl.lit(model_role).alias("model")))
-        gates_tab = pl.concat(rows).select("model", pl.exclude("model"))
-        params_tab = pl.concat(params).select("model", pl.exclude("model"))
+        gates_tab, params_tab = self._gate_tables(self.load_trace(part, HIER_TRACE), self.load_trace(part, FLAT_TRACE))
         self.warehouse.replace_partition(T_DIAG, part.key, part.chamber, gates_tab)
         self.warehouse.replace_partition(T_PARAMS, part.key, part.chamber, params_tab)
         groups = diagnostics.group_table(params_tab.filter(pl.col("model") == "hierarchical"))
@@ -419,8 +419,77 @@ class Pipeline:
             "table": _md_table(table, float_fmt="{:.3f}"),
         })
 
+    def _gate_tables(self, hier: az.InferenceData, flat: az.InferenceData) -> tuple[pl.DataFrame, pl.DataFrame]:
+        flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
+        rows, params = [], []
+        for model_role, idata, gate_vars, fr in (
+            ("hierarchical", hier, models.get_model(hier.attrs.get("model", "hierarchical")).gate_vars, flat_r),
+            ("flat", flat, models.get_model("flat").gate_vars, None),
+        ):
+            gates, table = diagnostics.evaluate_gates(idata, gate_vars, flat_r=fr)
+            rows.append(diagnostics.gates_frame(gates).with_columns(pl.lit(model_role).alias("model")))
+            params.append(table.with_columns(pl.lit(model_role).alias("model")))
+        return (pl.concat(rows).select("model", pl.exclude("model")),
+                pl.concat(params).select("model", pl.exclude("model")))
+
+    @staticmethod
+    def _sampler_info(idata: az.InferenceData, profile: str) -> dict:
+        attrs = dict(idata.attrs)
+        info = {k.removeprefix("settings_"): v for k, v in attrs.items()
+                if k.startswith("settings_") or k in ("model", "backend", "compile_seconds", "sample_seconds",
+                                                      "grad_evals")}
+        info.setdefault("profile", profile)
+        return info
+
+    def _render_report(self, part: Partition, hier: az.InferenceData, flat: az.InferenceData, passed: bool) -> Path:
+        from datetime import datetime, timezone
+
+        from legis_assets.report import ReportContext, render_report
+
+        m = self.load_matrix(part)
+        gates, params = self._gate_tables(hier, flat)
+        sizes = {p: int(n) for p, n in m.legislators.group_by("party").len().iter_rows()}
+        variance = self.warehouse.read_partition(T_PCA_VAR, part.key, part.chamber).sort("component")
+        problems = self.warehouse.read_partition(T_PROBLEMS, part.key, part.chamber)
+        ctx = ReportContext(
+            session_key=part.key.key,
+            chamber=part.chamber,
+            passed=passed,
+            gates=gates,
+            parameters=params,
+            hierarchical=hier,
+            flat=flat,
+            ideal_points=summaries.ideal_points(hier, flat, m.legislators),
+            party_summary=summaries.party_summary(hier, sizes),
+            manifest=m.manifest,
+            pca_scores=self.load_pca(part),
+            explained_variance=variance["explained_variance_ratio"].to_list() if variance.height else [],
+            sampler={"hierarchical": self._sampler_info(hier, self.settings.profile),
+                     "flat": self._sampler_info(flat, self.settings.profile)},
+            problems=problems["problem"].to_list() if problems.height else [],
+            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        html = render_report(ctx)
+        name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
+        path = self.report_dir(part) / name
+        write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+        if passed:
+            (self.report_dir(part) / REPORT.replace(".html", f"{FAILED_SUFFIX}.html")).unlink(missing_ok=True)
+        return path
+
+    def report(self, part: Partition) -> StepOutput:
+        hier = self.load_trace(part, HIER_TRACE)
+        flat = self.load_trace(part, FLAT_TRACE)
+        path = self._render_report(part, hier, flat, passed=True)
+        return StepOutput({
+            "path": PathValue(str(path)),
+            "url": f"file://{path}",
+            "bytes": path.stat().st_size,
+            "sha256": file_sha256(path),
+        })
+
     STEP_NAMES = ("ingest", "vote_matrix", "pca_init", "flat_posterior", "hierarchical_posterior",
-                  "convergence_diagnostics", "ideal_points", "party_summary")
+                  "convergence_diagnostics", "ideal_points", "party_summary", "report")
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Run the steps in order for one partition (the CLI path); stops at a failed ERROR gate."""

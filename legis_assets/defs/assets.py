@@ -163,5 +163,13 @@ party_summary = step_asset(
     deps=("hierarchical_posterior",), group="results", kinds={"duckdb"},
 )
 
+report = step_asset(
+    "report", "report",
+    "Self-contained HTML report (opens offline): gates, ranked ideal points, party posteriors, shrinkage, "
+    "convergence diagnostics, data filters. A run whose gates fail writes report.failed.html beside the last "
+    "passing report instead.",
+    deps=("convergence_diagnostics", "ideal_points", "party_summary"), group="results", kinds={"html"},
+)
+
 ALL_ASSETS = [votes, vote_matrix, pca_init, flat_posterior, hierarchical_posterior, convergence_diagnostics,
-              ideal_points, party_summary]
+              ideal_points, party_summary, report]

@@ -1,0 +1,52 @@
+"""The report's input: everything one session x chamber report shows, already computed.
+
+The report never samples or fits anything; it reads results the core produced (posteriors as
+InferenceData, tables as polars frames) and draws them. No dagster import here or anywhere in
+``legis_assets.report``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import arviz as az
+import polars as pl
+
+
+@dataclass
+class ReportContext:
+    #: session directory key, e.g. "simulated.91st_2025-2026"
+    session_key: str
+    #: "house" | "senate"
+    chamber: str
+    #: all ERROR gates of the hierarchical posterior passed
+    passed: bool
+    #: model ("hierarchical"|"flat"), gate, metric, value, threshold, comparison,
+    #: severity ("error"|"warn"), passed (bool), status ("PASS"|"FAIL"|"WARN"), description
+    gates: pl.DataFrame
+    #: model, group ("xi", "mu_party", "sigma_within", ...), parameter (e.g. "xi[rep_smith_ann_1]"),
+    #: rhat, ess_bulk, ess_tail
+    parameters: pl.DataFrame
+    #: posterior: xi (chain, draw, legislator), xi_offset, mu_party (party), sigma_within (party),
+    #: alpha, beta (rollcall), maybe party_gap; sample_stats: diverging, energy, n_steps
+    hierarchical: az.InferenceData
+    #: posterior: xi (legislator), alpha, beta
+    flat: az.InferenceData | None
+    #: summaries.ideal_points(): legislator_slug, name, full_name, party, district, n_votes, xi_mean,
+    #: xi_sd, xi_hdi_low, xi_hdi_high, rank, rank_low, rank_high, flat_mean, xi_flat, xi_flat_hdi_low,
+    #: xi_flat_hdi_high, model, shrinkage, position, overall_rank
+    ideal_points: pl.DataFrame | None
+    #: summaries.party_summary(): parameter, party, n_legislators, mean, sd, hdi_low, hdi_high
+    party_summary: pl.DataFrame | None
+    #: the vote-matrix filter manifest (matrix.py)
+    manifest: dict
+    #: legislator_slug, party, pc1, pc2
+    pca_scores: pl.DataFrame
+    explained_variance: list[float]
+    #: {"hierarchical": {...}, "flat": {...}}: model, profile, chains, tune, draws, seed,
+    #: compile_seconds, sample_seconds, grad_evals (any may be missing)
+    sampler: dict[str, dict]
+    #: ingest problems, listed in the Data section
+    problems: list[str] = field(default_factory=list)
+    #: ISO time the report was generated
+    generated_at: str = ""

@@ -1,0 +1,192 @@
+"""The report in a real browser: headless Chromium (Debian's package) driven by selenium 4.
+
+The session fixture runs scripts/ensure_chromium.sh, which finds chromium and chromedriver or
+installs Debian's `chromium` and `chromium-driver` (so `make test` works on a fresh machine; in
+CI, CI=true, a missing browser is a failure, elsewhere a skip with the script's message).
+Selenium is given both paths, so selenium-manager never downloads anything.
+
+Each report is opened from a file:// URL with the network emulated offline; the test checks the
+sections, the table's search and sort, that a hostile name shows as text and runs nothing, that
+no http(s) resource was requested, and that the console has no errors. A full-page screenshot
+goes to legis_assets_tests/artifacts/report_<chamber>.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from legis_assets.report import render_report
+from legis_assets_tests.test_report import SECTION_IDS, hostile_context
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ENSURE = ROOT / "scripts" / "ensure_chromium.sh"
+ARTIFACTS = ROOT / "legis_assets_tests" / "artifacts"
+HOSTILE = "<script>alert(1)</script>"
+
+#: records alert/confirm/prompt calls before any page script runs (CDP-injected, so the page's
+#: CSP does not apply to it)
+ALERT_TRAP = """
+window.__dialogs = [];
+['alert', 'confirm', 'prompt'].forEach(function (k) {
+  window[k] = function (m) { window.__dialogs.push(k + ':' + String(m)); };
+});
+"""
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def chromium_paths() -> dict[str, str]:
+    proc = subprocess.run(["bash", str(ENSURE)], capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        message = f"scripts/ensure_chromium.sh failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    paths = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert {"CHROMIUM", "CHROMEDRIVER"} <= set(paths), proc.stdout
+    return paths
+
+
+@pytest.fixture(scope="session")
+def driver(chromium_paths, tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-extensions", "--window-size=1280,900",
+                f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    options.binary_location = chromium_paths["CHROMIUM"]
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.unhandled_prompt_behavior = "ignore"
+    service = Service(executable_path=chromium_paths["CHROMEDRIVER"])
+    drv = webdriver.Chrome(service=service, options=options)
+    drv.set_page_load_timeout(120)
+    drv.execute_cdp_cmd("Network.enable", {})
+    drv.execute_cdp_cmd("Network.emulateNetworkConditions",
+                        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _full_page_screenshot(drv, path: Path) -> None:
+    metrics = drv.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    width, height = int(size["width"]), int(size["height"])
+    shot = drv.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _visible_rows(drv) -> int:
+    return drv.execute_script(
+        "return Array.from(document.querySelectorAll('#ip-table tbody tr')).filter(r => !r.hidden).length")
+
+
+def _column(drv, index: int) -> list[str]:
+    return drv.execute_script(
+        "return Array.from(document.querySelectorAll('#ip-table tbody tr'))"
+        ".map(r => r.cells[arguments[0]].getAttribute('data-sort') || '')", index)
+
+
+@pytest.mark.parametrize(("chamber", "n", "passed"), [("senate", 40, True), ("house", 450, False)])
+def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, passed: bool) -> None:
+    ctx = hostile_context(n, chamber=chamber, passed=passed)
+    report = tmp_path / f"report_{chamber}.html"
+    report.write_text(render_report(ctx), encoding="utf-8")
+    driver.get_log("browser")  # drop anything logged before this page
+
+    driver.get(report.as_uri())
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    # nothing leaves the machine: no http(s) resource, and the network is off anyway
+    resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [r for r in resources if r.startswith(("http:", "https:", "ws:", "wss:"))], resources
+    assert driver.execute_script("return navigator.onLine") is False
+
+    # title and every section, present and visible, in order
+    assert ctx.session_key in driver.title and chamber.title() in driver.title
+    tops = []
+    for sid in SECTION_IDS:
+        element = driver.find_element(By.ID, sid)
+        assert element.is_displayed(), sid
+        tops.append(element.location["y"])
+    assert tops == sorted(tops)
+    banner = driver.find_elements(By.ID, "failed-banner")
+    assert bool(banner) == (not passed)
+    if banner:
+        assert "Do not use these estimates: the sampler did not converge" in banner[0].text
+
+    # every figure decoded (a broken data URI would have naturalWidth 0)
+    broken = driver.execute_script(
+        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length")
+    assert broken == 0
+    assert driver.execute_script("return document.images.length") >= 9
+
+    # the hostile name is text, and no dialog was opened
+    cell = driver.find_element(By.XPATH, "//table[@id='ip-table']//td[contains(@class,'name')][contains(., 'alert(1)')]")
+    assert HOSTILE in cell.text
+    assert driver.execute_script("return window.__dialogs") == []
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+    assert driver.execute_script("return document.querySelectorAll('script').length") == 1
+
+    # search filters the table
+    assert _visible_rows(driver) == n
+    search = driver.find_element(By.ID, "ip-search")
+    search.send_keys("Member 007")
+    assert _visible_rows(driver) == 1
+    assert "Showing 1 of" in driver.find_element(By.ID, "ip-status").text
+    search.clear()
+    search.send_keys("alert(1)")
+    assert _visible_rows(driver) == 1
+    search.clear()
+    driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
+    assert _visible_rows(driver) == n
+
+    # clicking a header sorts: position descending after two clicks, name ascending after one
+    position_header = driver.find_element(By.XPATH, "//table[@id='ip-table']//th[6]/button")
+    position_header.click()
+    values = [float(v) for v in _column(driver, 5)]
+    assert values == sorted(values)
+    position_header.click()
+    values = [float(v) for v in _column(driver, 5)]
+    assert values == sorted(values, reverse=True)
+    assert driver.find_element(By.XPATH, "//table[@id='ip-table']//th[6]").get_attribute("aria-sort") == "descending"
+    driver.find_element(By.XPATH, "//table[@id='ip-table']//th[2]/button").click()
+    names = _column(driver, 1)
+    assert names == sorted(names, key=str.lower) or names == sorted(names, key=lambda s: s.casefold())
+    driver.find_element(By.XPATH, "//table[@id='ip-table']//th[1]/button").click()  # back to rank order
+    ranks = [int(float(v)) for v in _column(driver, 0)]
+    assert ranks == sorted(ranks)
+
+    # no console errors (a CSP violation or a script error would be SEVERE)
+    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe
+
+    driver.execute_script("window.scrollTo(0, 0)")
+    _full_page_screenshot(driver, ARTIFACTS / f"report_{chamber}.png")
+    assert (ARTIFACTS / f"report_{chamber}.png").stat().st_size > 10_000

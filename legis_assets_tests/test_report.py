@@ -1,0 +1,465 @@
+"""The HTML report (legis_assets.report): structure, gates and banner, escaping, self-containment.
+
+No MCMC here: :func:`make_report_context` builds posteriors from known normals with
+``az.from_dict`` and derives the tables with the real core summaries, so the report sees
+exactly the shapes the pipeline produces. The browser test (integration/test_report_browser.py)
+reuses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import time
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import polars as pl
+import pytest
+
+from legis_assets.core import diagnostics, summaries
+from legis_assets.report import ReportContext, render_report
+from legis_assets.report import figures
+from legis_assets.report.render import SECTIONS
+
+SECTION_IDS = [s for s, _ in SECTIONS]
+STATIC = Path(__file__).resolve().parents[1] / "legis_assets" / "report" / "static"
+
+HOSTILE_NAMES = [
+    "<script>alert(1)</script>",
+    "\"quotes\" & 'apostrophes'",
+    "Robert'); DROP TABLE votes;--",
+    "A" * 2500 + " " + "B" * 2499,  # 5,000 characters
+    "שלום עליכם",
+    r"$\undefinedmacro{x}$ costs $5",  # would crash matplotlib's mathtext if it reached it raw
+    "<img src=x onerror=alert(2)>",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# a fake, MCMC-free report context
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float, mean: float) -> np.ndarray:
+    out = np.empty(shape)
+    out[:, 0] = rng.normal(0, 1, size=shape[0])
+    for t in range(1, shape[1]):
+        out[:, t] = phi * out[:, t - 1] + rng.normal(0, 1, size=shape[0])
+    return out + mean
+
+
+def _add_normalised(idata: az.InferenceData) -> None:
+    """The identified quantities the pipeline adds to a posterior (core.models.add_normalised):
+    xi standardised per draw across legislators, party parameters transformed to match."""
+    post = idata.posterior
+    centre = post["xi"].mean("legislator")
+    scale = post["xi"].std("legislator")
+    post["xi_norm"] = (post["xi"] - centre) / scale
+    if "mu_party" in post:
+        post["mu_party_norm"] = (post["mu_party"] - centre) / scale
+        post["sigma_within_norm"] = post["sigma_within"] / scale
+
+
+def make_report_context(
+    n: int = 40,
+    names: list[str] | None = None,
+    parties: list[str] | None = None,
+    *,
+    passed: bool = True,
+    chamber: str = "house",
+    session_key: str = "simulated.91st_2025-2026",
+    n_rollcalls: int = 30,
+    chains: int = 4,
+    draws: int = 500,
+    seed: int = 0,
+) -> ReportContext:
+    """A ReportContext for `n` legislators with posteriors drawn from known normals.
+
+    Parties default to ~60% Republican / ~40% Democrat with the last legislator an Independent
+    (kept out of the party model: model="flat", null hierarchical columns). `names` replace the
+    first len(names) generated names. A failing context (`passed=False`) has chains that disagree
+    on a few legislators, divergent transitions, and FAIL rows for rhat and divergences.
+    """
+    rng = np.random.default_rng(seed)
+    slugs = [f"rep_member{i:03d}_x_1" for i in range(n)]
+    full_names = [f"Member {i:03d} Example" for i in range(n)]
+    for i, nm in enumerate(names or []):
+        full_names[i] = nm
+    if parties is None:
+        parties = ["Republican" if i % 5 < 3 else "Democrat" for i in range(n)]
+        parties[-1] = "Independent"
+    parties = list(parties)
+    party_means = {"Republican": 1.0, "Democrat": -1.0}
+    truth = np.array([rng.normal(party_means.get(p, 0.0), 0.5) for p in parties])
+
+    hier_idx = [i for i, p in enumerate(parties) if p != "Independent"]
+    hier_slugs = [slugs[i] for i in hier_idx]
+    model_parties = sorted({parties[i] for i in hier_idx}, key=lambda p: party_means.get(p, 0.0))
+    shape = (chains, draws)
+
+    xi = truth[hier_idx][None, None, :] + rng.normal(0, 0.15, size=(*shape, len(hier_idx)))
+    if not passed:  # chains disagree on the first few legislators: R-hat far above 1.01
+        xi[1, :, :3] += 1.5
+    mu = np.array([party_means.get(p, 0.0) for p in model_parties])
+    mu_party = mu[None, None, :] + rng.normal(0, 0.05, size=(*shape, len(model_parties)))
+    sigma_within = np.abs(0.5 + rng.normal(0, 0.04, size=(*shape, len(model_parties))))
+    diverging = np.zeros(shape, dtype=bool)
+    if not passed:
+        diverging[0, ::25] = True
+    hier = az.from_dict(
+        posterior={
+            "xi": xi,
+            "xi_offset": rng.normal(0, 1, size=(*shape, len(hier_idx))),
+            "mu_party": mu_party,
+            "sigma_within": sigma_within,
+            "alpha": rng.normal(0, 1, size=(*shape, n_rollcalls)),
+            "beta": rng.normal(1, 0.2, size=(*shape, n_rollcalls)),
+        },
+        sample_stats={
+            "diverging": diverging,
+            "energy": _ar1(rng, shape, phi=0.9, mean=100.0),  # E-BFMI ~ 2(1 - phi) = 0.2: a WARN
+            "n_steps": rng.integers(7, 31, size=shape).astype(float),
+        },
+        coords={"legislator": hier_slugs, "party": model_parties, "rollcall": [f"rc{j}" for j in range(n_rollcalls)]},
+        dims={"xi": ["legislator"], "xi_offset": ["legislator"], "mu_party": ["party"],
+              "sigma_within": ["party"], "alpha": ["rollcall"], "beta": ["rollcall"]},
+        attrs={"model": "hierarchical_identified", "compile_seconds": 4.2, "sample_seconds": 31.5},
+    )
+    flat = az.from_dict(
+        posterior={
+            "xi": 0.8 * truth[None, None, :] + rng.normal(0, 0.2, size=(*shape, n)),
+            "alpha": rng.normal(0, 1, size=(*shape, n_rollcalls)),
+            "beta": rng.normal(1, 0.2, size=(*shape, n_rollcalls)),
+        },
+        sample_stats={"diverging": np.zeros(shape, dtype=bool), "energy": rng.normal(50, 3, size=shape),
+                      "n_steps": rng.integers(7, 15, size=shape).astype(float)},
+        coords={"legislator": slugs, "rollcall": [f"rc{j}" for j in range(n_rollcalls)]},
+        dims={"xi": ["legislator"], "alpha": ["rollcall"], "beta": ["rollcall"]},
+    )
+
+    _add_normalised(hier)
+    _add_normalised(flat)
+    legislators = pl.DataFrame({
+        "legislator_slug": slugs,
+        "name": [nm.split(" ")[0] if nm.strip() else nm for nm in full_names],
+        "full_name": full_names,
+        "party": parties,
+        "district": [f"District {i + 1}" for i in range(n)],
+        "n_votes": rng.integers(10, n_rollcalls + 1, size=n).astype(np.int64),
+    })
+    ideal_points = summaries.ideal_points(hier, flat, legislators)
+    sizes = {p: sum(1 for i in hier_idx if parties[i] == p) for p in model_parties}
+    party_summary = summaries.party_summary(hier, sizes)
+
+    # the gates and per-parameter diagnostics, computed by the real core functions
+    gate_vars = ("xi_norm", "mu_party_norm", "sigma_within_norm")
+    flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier, "xi_norm"),
+                                        summaries.posterior_means(flat, "xi_norm"))
+    hier_gates, hier_params = diagnostics.evaluate_gates(hier, gate_vars, flat_r=flat_r)
+    flat_gates, flat_params = diagnostics.evaluate_gates(flat, ("xi_norm",))
+    gates = pl.concat([
+        diagnostics.gates_frame(hier_gates).with_columns(model=pl.lit("hierarchical")),
+        diagnostics.gates_frame(flat_gates).with_columns(model=pl.lit("flat")),
+    ]).select("model", pl.exclude("model"))
+    parameters = pl.concat([
+        hier_params.with_columns(model=pl.lit("hierarchical")),
+        flat_params.with_columns(model=pl.lit("flat")),
+    ]).select("model", "group", "parameter", "rhat", "ess_bulk", "ess_tail")
+    assert diagnostics.all_errors_pass(hier_gates) == passed, gates  # the fake data is what it claims
+
+    manifest = {
+        "min_minority": 0.025, "min_votes": 20, "rollcalls_raw": n_rollcalls + 12, "rollcalls_no_yea_nay": 3,
+        "rollcalls_lopsided": 8, "rollcalls_emptied_by_legislator_filter": 1, "rollcalls_kept": n_rollcalls,
+        "legislators_raw": n + 2, "legislators_too_few_votes": 2,
+        "legislators_dropped": ["rep_late_arrival_1", names[0] if names else "rep_short_term_1"],
+        "legislators_kept": n, "observations_raw": (n + 2) * (n_rollcalls + 12),
+        "observations_yea_nay": int((n + 2) * (n_rollcalls + 12) * 0.93), "observations_kept": n * n_rollcalls - 17,
+        "share_yea": 0.62,
+    }
+    pca_scores = pl.DataFrame({"legislator_slug": slugs, "party": parties,
+                               "pc1": (truth - truth.mean()) / truth.std() + rng.normal(0, 0.2, n),
+                               "pc2": rng.normal(0, 1, n)})
+    return ReportContext(
+        session_key=session_key,
+        chamber=chamber,
+        passed=diagnostics.all_errors_pass(hier_gates),
+        gates=gates,
+        parameters=parameters,
+        hierarchical=hier,
+        flat=flat,
+        ideal_points=ideal_points,
+        party_summary=party_summary,
+        manifest=manifest,
+        pca_scores=pca_scores,
+        explained_variance=[0.46, 0.07, 0.05, 0.04, 0.03],
+        sampler={
+            "hierarchical": {"model": "hierarchical_identified", "profile": "default", "chains": chains, "tune": 1000,
+                             "draws": draws, "seed": 42, "compile_seconds": 4.2, "sample_seconds": 31.5,
+                             "grad_evals": 123456},
+            "flat": {"model": "flat", "profile": "default", "chains": chains, "tune": 1000, "draws": draws,
+                     "seed": 42, "compile_seconds": 2.1, "sample_seconds": 12.0},
+        },
+        problems=["votes.csv row 12: unknown vote code 'Paired' (kept as missing)",
+                  (names[0] if names else "x") + " appears twice in roll call rc3"],
+        generated_at="2025-06-01T12:00:00+00:00",
+    )
+
+
+def hostile_context(n: int = 40, **kwargs) -> ReportContext:
+    return make_report_context(n, names=HOSTILE_NAMES, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _section_positions(doc: str) -> list[int]:
+    return [doc.find(f'<section id="{sid}"') for sid in SECTION_IDS]
+
+
+def _inline_scripts(doc: str) -> list[str]:
+    return re.findall(r"<script\b[^>]*>(.*?)</script>", doc, flags=re.S | re.I)
+
+
+def _strip_scripts(doc: str) -> str:
+    return re.sub(r"<script\b[^>]*>.*?</script>", "", doc, flags=re.S | re.I)
+
+
+@pytest.fixture(scope="module")
+def passing_doc() -> str:
+    return render_report(make_report_context(40, passed=True))
+
+
+@pytest.fixture(scope="module")
+def failing_doc() -> str:
+    return render_report(make_report_context(40, passed=False))
+
+
+@pytest.fixture(scope="module")
+def hostile_doc() -> str:
+    return render_report(hostile_context(40))
+
+
+# ---------------------------------------------------------------------------------------------
+# structure
+
+
+def test_sections_present_in_order(passing_doc: str) -> None:
+    positions = _section_positions(passing_doc)
+    assert all(p >= 0 for p in positions), dict(zip(SECTION_IDS, positions))
+    assert positions == sorted(positions)
+    assert SECTION_IDS == ["headline", "ideal-points", "party-posteriors", "shrinkage", "convergence", "data"]
+    # each section has a heading and a plain-words explanation under it
+    for sid, nxt in zip(SECTION_IDS, SECTION_IDS[1:] + [None]):
+        start = passing_doc.find(f'<section id="{sid}"')
+        end = passing_doc.find(f'<section id="{nxt}"') if nxt else len(passing_doc)
+        body = passing_doc[start:end]
+        assert "<h2" in body and 'class="lede"' in body, sid
+
+
+def test_title_names_session_and_chamber(passing_doc: str) -> None:
+    title = re.search(r"<title>(.*?)</title>", passing_doc, flags=re.S).group(1)
+    assert "simulated.91st_2025-2026" in title and "House" in title
+    assert "FAILED" not in title
+
+
+def test_explains_rank_and_scale(passing_doc: str) -> None:
+    text = html.unescape(passing_doc)
+    assert "Rank 1 is the most liberal (leftmost) legislator" in text
+    assert "hierarchical model's scale" in text and "left party is negative" in text
+
+
+def test_headline_data_size_and_sampler(passing_doc: str) -> None:
+    headline = passing_doc[passing_doc.find('<section id="headline"'):passing_doc.find('<section id="ideal-points"')]
+    assert 'id="data-size"' in headline and 'id="gates"' in headline and 'id="sampler"' in headline
+    assert "roll calls" in headline and "observations" in headline
+    assert "31.5 s" in headline and "123,456" in headline  # sample time, gradient evaluations
+    assert "hierarchical_identified" in headline
+
+
+def test_gates_table_shows_pass_fail_warn(failing_doc: str, passing_doc: str) -> None:
+    for doc in (failing_doc, passing_doc):
+        assert 'class="status status-PASS">PASS<' in doc
+        assert 'class="status status-WARN">WARN<' in doc
+    assert 'class="status status-FAIL">FAIL<' in failing_doc
+    assert 'class="status status-FAIL">FAIL<' not in passing_doc
+    gates = re.search(r'<table id="gates">(.*?)</table>', failing_doc, flags=re.S).group(1)
+    assert gates.count('class="gate-row') == 9  # 5 hierarchical + 4 flat
+
+
+def test_failed_report_shows_banner_and_failing_gates(failing_doc: str) -> None:
+    assert 'id="failed-banner"' in failing_doc
+    assert "Do not use these estimates: the sampler did not converge" in failing_doc
+    banner = re.search(r'<div class="banner fail"[^>]*>(.*?)</div>', failing_doc, flags=re.S).group(1)
+    assert "<strong>rhat</strong>" in banner and "<strong>divergences</strong>" in banner
+    assert "<strong>ess</strong>" in banner
+    assert "<strong>ebfmi</strong>" not in banner  # a WARN gate is not a failure
+    assert "What to do" in banner and "longer sampling profile" in banner
+    # the banner comes before everything else in the page body
+    assert failing_doc.find('id="failed-banner"') < failing_doc.find('id="headline-h"')
+    assert "FAILED" in re.search(r"<title>(.*?)</title>", failing_doc).group(1)
+
+
+def test_passing_report_has_no_failure_banner(passing_doc: str) -> None:
+    assert "Do not use these estimates" not in passing_doc
+    assert 'id="failed-banner"' not in passing_doc
+    assert 'id="passed-banner"' in passing_doc
+    assert 'id="warn-banner"' in passing_doc  # the E-BFMI WARN is mentioned
+
+
+def test_banner_follows_passed_flag_even_without_failing_rows() -> None:
+    ctx = make_report_context(12, passed=True)
+    ctx.passed = False
+    doc = render_report(ctx)
+    assert "Do not use these estimates: the sampler did not converge" in doc
+
+
+def test_independent_is_listed_with_flat_model(passing_doc: str) -> None:
+    rows = re.findall(r"<tr data-search=\"[^\"]*\"( class=\"flat-only\")?>", passing_doc)
+    assert len(rows) == 40
+    assert sum(1 for r in rows if r) == 1
+    assert "Independent" in passing_doc
+
+
+# ---------------------------------------------------------------------------------------------
+# escaping
+
+
+def test_hostile_names_are_escaped(hostile_doc: str) -> None:
+    assert "<script>alert" not in hostile_doc
+    assert "<img src=x" not in hostile_doc
+    assert "onerror=alert" not in _strip_scripts(hostile_doc).replace("&lt;img src=x onerror=alert(2)&gt;", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile_doc
+    assert "&#34;quotes&#34; &amp; &#39;apostrophes&#39;" in hostile_doc
+    assert "Robert&#39;); DROP TABLE votes;--" in hostile_doc
+    assert "שלום עליכם" in hostile_doc
+    assert "A" * 2500 + " " + "B" * 2499 in hostile_doc  # full long name kept (in the cell's title)
+    # the only scripts are our own, byte-identical to the packaged file (no input inside)
+    scripts = _inline_scripts(hostile_doc)
+    assert scripts == [(STATIC / "report.js").read_text(encoding="utf-8")]
+    for name in HOSTILE_NAMES:
+        assert name[:20] not in scripts[0]
+
+
+def test_hostile_party_district_problem_and_dropped_slug_are_escaped() -> None:
+    ctx = make_report_context(15, names=["<script>alert(1)</script>"],
+                              parties=["Republican"] * 7 + ["Democrat"] * 6 + ["<b>Green</b>", "Independent"])
+    ctx.ideal_points = ctx.ideal_points.with_columns(
+        district=pl.when(pl.col("legislator_slug") == "rep_member001_x_1").then(pl.lit("<iframe src=//evil>"))
+        .otherwise(pl.col("district")))
+    ctx.manifest["legislators_dropped"].append("<svg onload=alert(3)>")
+    ctx.problems.append("</li><script>alert(4)</script>")
+    doc = render_report(ctx)
+    body = _strip_scripts(doc)
+    for raw in ("<b>Green</b>", "<iframe", "<svg onload", "<script>alert", "</li><script>"):
+        assert raw not in body
+    for escaped in ("&lt;b&gt;Green&lt;/b&gt;", "&lt;iframe src=//evil&gt;", "&lt;svg onload=alert(3)&gt;",
+                    "&lt;/li&gt;&lt;script&gt;alert(4)&lt;/script&gt;"):
+        assert escaped in doc
+
+
+def test_csp_pins_inline_style_and_script(hostile_doc: str) -> None:
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', hostile_doc).group(1)
+    assert "default-src 'none'" in csp and "img-src data:" in csp
+    assert "unsafe-inline" not in csp
+    style = re.search(r"<style>(.*?)</style>", hostile_doc, flags=re.S).group(1)
+    script = _inline_scripts(hostile_doc)[0]
+    for block in (style, script):
+        digest = base64.b64encode(hashlib.sha256(block.encode("utf-8")).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "style=" not in _strip_scripts(hostile_doc).replace("<style>", "")  # no inline style attributes
+
+
+def test_plot_label_never_enables_mathtext() -> None:
+    assert figures.plot_label("$x$") == r"\$x\$"
+    assert figures.plot_label("a\nb\tc") == "a b c"
+    assert len(figures.plot_label("x" * 5000)) == 40
+    # matplotlib has no bidi: right-to-left runs are put into visual order, the rest untouched
+    assert figures.plot_label("שלום עליכם (D)") == "םכילע םולש (D)"
+
+
+def test_report_package_does_not_import_dagster() -> None:
+    """The report package and the core modules it uses stay free of dagster."""
+    root = Path(__file__).resolve().parents[1] / "legis_assets"
+    sources = [*(root / "report").rglob("*.py"), root / "core" / "diagnostics.py", root / "core" / "summaries.py"]
+    for source in sources:
+        assert not re.search(r"^\s*(import|from)\s+dagster", source.read_text(encoding="utf-8"), flags=re.M), source
+
+
+# ---------------------------------------------------------------------------------------------
+# self-contained
+
+
+def test_no_remote_resources(hostile_doc: str, passing_doc: str) -> None:
+    for doc in (hostile_doc, passing_doc):
+        assert not re.search(r"""(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?//""", doc, flags=re.I)
+        assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", doc, flags=re.I)
+        assert "@import" not in doc
+        assert "http://" not in doc and "https://" not in doc
+        for src in re.findall(r"""\ssrc\s*=\s*["']([^"']*)""", doc):
+            assert src.startswith("data:image/png;base64,")
+        for href in re.findall(r"""\shref\s*=\s*["']([^"']*)""", doc):
+            assert href.startswith("#") or href == "data:,"
+
+
+def test_figures_are_embedded_pngs(passing_doc: str) -> None:
+    srcs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', passing_doc)
+    # forest, party densities, variance, shrinkage, R-hat/ESS, trace+rank, energy, scree, PC1
+    assert len(srcs) == 9
+    for s in srcs:
+        assert base64.b64decode(s)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "could not be drawn" not in passing_doc
+
+
+def test_party_colours() -> None:
+    colours = figures.party_colours(["Republican", "Democrat", "Independent", "Green", "Libertarian"])
+    assert colours["Republican"] == figures.REPUBLICAN_RED
+    assert colours["Democrat"] == figures.DEMOCRAT_BLUE
+    assert colours["Independent"] == figures.INDEPENDENT_GREY
+    assert colours["Green"] in figures.OTHER_PARTY_COLOURS and colours["Libertarian"] in figures.OTHER_PARTY_COLOURS
+    assert colours["Green"] != colours["Libertarian"]
+
+
+def test_third_party_renders() -> None:
+    parties = ["Republican"] * 6 + ["Democrat"] * 5 + ["Green"] * 3 + ["Independent"]
+    doc = render_report(make_report_context(15, parties=parties))
+    assert "could not be drawn" not in doc
+    assert re.search(r'class="party party-\d+">Green<', doc)
+
+
+def test_optional_inputs_missing() -> None:
+    ctx = make_report_context(12, passed=False)
+    ctx.ideal_points = None
+    ctx.party_summary = None
+    ctx.flat = None
+    ctx.sampler = {}
+    ctx.manifest = {}
+    ctx.explained_variance = []
+    del ctx.hierarchical.sample_stats["energy"]
+    doc = render_report(ctx)
+    assert all(p >= 0 for p in _section_positions(doc))
+    assert "Do not use these estimates" in doc
+    assert "No flat-model estimates are available" in doc
+    assert doc.count('<tr data-search="') == 11  # the independent is not in the hierarchical posterior
+
+
+# ---------------------------------------------------------------------------------------------
+# size
+
+
+@pytest.mark.parametrize("n", [40, 450])
+def test_renders_small_and_large_chambers(n: int) -> None:
+    ctx = hostile_context(n, chamber="house" if n > 100 else "senate")
+    start = time.perf_counter()
+    doc = render_report(ctx)
+    seconds = time.perf_counter() - start
+    print(f"render_report({n} legislators): {seconds:.2f} s, {len(doc) / 1e6:.2f} MB")
+    assert seconds < 45
+    assert all(p >= 0 for p in _section_positions(doc))
+    assert doc.count('<tr data-search="') == n
+    assert "could not be drawn" not in doc
+    large = "The most liberal and most conservative legislators" in doc
+    assert large == (n > figures.FOREST_LABEL_MAX)
