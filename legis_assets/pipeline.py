@@ -187,7 +187,12 @@ class Pipeline:
                 f"{part}: the session directory {self.session_dir(part)} has no {CHAMBERS[part.chamber]} "
                 "roll calls (a directory may hold only one chamber)"
             )
-        # compute everything first, then write each table in its own short transaction
+        # validate what the later steps need before anything is written, so that data that cannot
+        # be analysed (everything unanimous, one party only, nobody left after the filters) fails
+        # here and leaves the last good partition untouched
+        check = matrix_mod.build_vote_matrix(tables.votes, tables.legislators, tables.rollcalls, self.settings.filters)
+        models.hierarchical_data(check)
+        # then write each table in its own short transaction
         self.warehouse.replace_partition(T_LEGISLATORS, part.key, part.chamber, tables.legislators)
         self.warehouse.replace_partition(T_ROLLCALLS, part.key, part.chamber, tables.rollcalls)
         self.warehouse.replace_partition(T_VOTES, part.key, part.chamber, tables.votes)
