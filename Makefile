@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(LEGIS_HOME)/dagster_home
 export LEGIS_DATA_DIR ?= $(CURDIR)/data
 EXAMPLE := data/simulated/91st_2025-2026
 
-.PHONY: setup run test test-fast ui bench example-data clean
+.PHONY: setup run test test-fast ui bench real-data example-data clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,9 @@ ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127
 
 bench: setup  ## sampling benchmark: reference configuration vs project default, one table
 	$(BIN)/python benchmarks/bench_sampling.py
+
+real-data: setup  ## every real chamber in ../shared/data through to its report (results in .legis/real)
+	LEGIS_HOME=$(LEGIS_HOME)/real DAGSTER_HOME=$(LEGIS_HOME)/real/dagster_home $(BIN)/legis-assets run --data-dir ../shared/data
 
 example-data: setup  ## regenerate the bundled example session from the simulator
 	rm -rf $(EXAMPLE)

@@ -56,6 +56,16 @@ def _settings(args):
     )
 
 
+def _trace_attrs(path: Path) -> dict:
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, group="posterior") as ds:
+            return dict(ds.attrs)
+    except Exception:  # a report of what exists must never fail the command
+        return {}
+
+
 def _print_outputs(settings, parts) -> None:
     from legis_assets.storage import Warehouse
 
@@ -74,6 +84,13 @@ def _print_outputs(settings, parts) -> None:
             print("    gates: (not computed)")
         traces = settings.home / "traces" / part.key.legislature / part.key.session / part.chamber
         print(f"    traces: {traces}")
+        for trace in sorted(traces.glob("*.nc")) if traces.exists() else []:
+            attrs = _trace_attrs(trace)
+            if attrs:
+                print(f"      {trace.name}: {attrs.get('model')} ({attrs.get('backend')}), "
+                      f"compile {float(attrs.get('compile_seconds', 'nan')):.1f} s, "
+                      f"sample {float(attrs.get('sample_seconds', 'nan')):.1f} s, "
+                      f"{attrs.get('grad_evals')} gradient evaluations")
         reports = settings.home / "reports" / part.key.legislature / part.key.session / part.chamber
         if reports.exists():
             for html in sorted(reports.glob("*.html")):

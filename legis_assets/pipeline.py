@@ -428,7 +428,7 @@ class Pipeline:
         flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
         rows, params = [], []
         for model_role, idata, gate_vars, fr in (
-            ("hierarchical", hier, models.get_model(hier.attrs.get("model", "hierarchical")).gate_vars, flat_r),
+            ("hierarchical", hier, models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars, flat_r),
             ("flat", flat, models.get_model("flat").gate_vars, None),
         ):
             gates, table = diagnostics.evaluate_gates(idata, gate_vars, flat_r=fr)
@@ -439,10 +439,11 @@ class Pipeline:
 
     @staticmethod
     def _sampler_info(idata: az.InferenceData, profile: str) -> dict:
-        attrs = dict(idata.attrs)
-        info = {k.removeprefix("settings_"): v for k, v in attrs.items()
-                if k.startswith("settings_") or k in ("model", "backend", "compile_seconds", "sample_seconds",
-                                                      "grad_evals")}
+        attrs = dict(idata.posterior.attrs)
+        info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
+        # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
+        info.update({k: v for k, v in attrs.items()
+                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals")})
         info.setdefault("profile", profile)
         return info
 
