@@ -32,9 +32,9 @@ test: setup  ## the whole test suite
 test-fast: setup  ## unit tests only (no full-length sampling, browser or dagster dev)
 	$(BIN)/python -m pytest -m "not slow and not browser and not integration"
 
-ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127.0.0.1:3000
+ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127.0.0.1:3000 (one process per run)
 	$(BIN)/python -c "from pathlib import Path; from legis_assets.dagster_home import ensure_dagster_home; ensure_dagster_home(Path('$(DAGSTER_HOME)'))"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	LEGIS_EXECUTOR=$${LEGIS_EXECUTOR:-in_process} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup  ## sampling benchmark: reference configuration vs project default, one table
 	$(BIN)/python benchmarks/bench_sampling.py

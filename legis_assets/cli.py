@@ -36,13 +36,9 @@ def _discover(data_dir: Path, sessions: list[str] | None) -> list[SessionKey]:
 
 def _chambers_with_data(data_dir: Path, key: SessionKey, chamber: str | None) -> list[str]:
     """Chambers that have roll calls in the session (a directory may hold one chamber only)."""
-    if chamber:
-        return [chamber]
-    import polars as pl
+    from legis_assets.automation import chambers_with_data
 
-    rollcalls = key.directory(data_dir) / f"{key.session}_rollcalls.csv"
-    seen = set(pl.read_csv(rollcalls, columns=["chamber"], infer_schema=False)["chamber"].to_list())
-    return [c for c, label in sorted(CHAMBERS.items()) if label in seen]
+    return [chamber] if chamber else chambers_with_data(key.directory(data_dir))
 
 
 def _settings(args):

@@ -88,8 +88,11 @@ def step_asset(
         for c in checks
     ]
 
+    # on Celery workers the MCMC steps go to their own queue (deploy/celery)
+    op_tags = {"dagster-celery/queue": pool} if pool else None
+
     @dg.asset(name=name, description=description, partitions_def=session_chamber, deps=list(deps),
-              check_specs=specs or None, group_name=group, pool=pool, kinds=kinds)
+              check_specs=specs or None, group_name=group, pool=pool, kinds=kinds, op_tags=op_tags)
     def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
         part = partition_of(context)
         pipeline = legis.pipeline(log=context.log.info)

@@ -1,0 +1,139 @@
+"""Alerts on convergence failure, through Dagster's run-failure sensor.
+
+Why this mechanism: the convergence gates (`rhat`, `ess`, `divergences` on hierarchical_posterior)
+are blocking ERROR checks, so a failed gate fails its run. `@run_failure_sensor` is the public,
+daemon-driven hook that fires once per failed run (its cursor lives in the instance, so it survives
+restarts). For the failed run it reads the run's ASSET_CHECK_EVALUATION events
+(`instance.all_logs(run_id, of_type=...)`, the stable route in Dagster 1.13) and alerts once per
+failed ERROR-severity check: one JSON line in `$LEGIS_HOME/alerts.jsonl` and, if
+`LEGIS_ALERT_WEBHOOK` is set, the same JSON POSTed there (timeout 5 s, 3 attempts with backoff).
+Runs that fail for another reason (bad input, a crash) produce no convergence alert; Dagster's UI
+shows them as failed runs. WARN checks never fail a run and are not alerted.
+
+The sensor is on by default (alerts must not depend on a click); it monitors every job of the code
+location, including runs launched from the asset graph. Nothing on the alert path raises.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import DagsterEventType
+
+from legis_assets import automation
+from legis_assets.defs.partitions import session_chamber
+from legis_assets.defs.resources import LegisResource
+
+ALERT_SENSOR_NAME = "convergence_failure_alert"
+
+
+def _metadata_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _session_chamber(partition: str | None, run: dg.DagsterRun) -> tuple[str | None, str | None]:
+    tags = run.tags or {}
+    if partition:
+        try:
+            dims = session_chamber.get_partition_key_from_str(partition).keys_by_dimension
+            return dims.get("session"), dims.get("chamber")
+        except Exception:  # not a session x chamber key: fall back to the run's tags
+            pass
+    return tags.get("dagster/partition/session"), tags.get("dagster/partition/chamber")
+
+
+#: the order in which failed gates are named; the first failed one is the alert's `check`
+GATE_ORDER = ("rhat", "ess", "divergences")
+
+
+def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dict[str, Any]]:
+    """One alert record per (asset, partition) of `run` with failed ERROR-severity checks.
+
+    A non-converging partition usually fails several gates at once (a starved chain has both a high
+    R-hat and a low ESS); the analyst gets one alert for it: `check`, `value` and `threshold` name
+    the first failed gate (in GATE_ORDER), `failed_checks` lists every failed ERROR gate.
+    """
+    groups: dict[tuple, dict[str, Any]] = {}
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        ev = entry.dagster_event.asset_check_evaluation_data
+        if ev.passed or ev.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        metadata = {k: _metadata_value(v) for k, v in (ev.metadata or {}).items()}
+        partition = ev.partition or (run.tags or {}).get("dagster/partition")
+        asset = ev.asset_key.to_user_string()
+        group = groups.setdefault((asset, partition), {"timestamp": entry.timestamp, "failed": []})
+        group["failed"].append({"check": ev.check_name, "value": metadata.get("value"),
+                                "threshold": metadata.get("threshold"), "description": ev.description})
+    records = []
+    for (asset, partition), group in groups.items():
+        failed = sorted(group["failed"], key=lambda c: (GATE_ORDER.index(c["check"]) if c["check"] in GATE_ORDER
+                                                        else len(GATE_ORDER), c["check"]))
+        first = failed[0]
+        session, chamber = _session_chamber(partition, run)
+        record = automation.alert_record(
+            session=session,
+            chamber=chamber,
+            asset=asset,
+            check=first["check"],
+            value=first["value"],
+            threshold=first["threshold"],
+            severity=dg.AssetCheckSeverity.ERROR.value,
+            run_id=run.run_id,
+            timestamp=group["timestamp"],
+            partition=partition,
+            description=first["description"],
+        )
+        record["failed_checks"] = [{k: automation._plain(v) for k, v in c.items() if v is not None} for c in failed]
+        records.append(record)
+    return records
+
+
+def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisResource) -> int:
+    """Deliver the alerts of one failed run; returns how many new alert lines were written."""
+    try:
+        records = failed_error_checks(context.instance, context.dagster_run)
+    except Exception as err:  # never break the daemon's sensor loop
+        context.log.error(f"could not read the check results of run {context.dagster_run.run_id}: {err}")
+        return 0
+    if not records:
+        context.log.info(f"run {context.dagster_run.run_id} failed without a failed ERROR check: no alert")
+        return 0
+    try:
+        home = legis.settings().home
+    except Exception as err:
+        context.log.error(f"could not resolve LEGIS_HOME ({err}); using ./.legis")
+        home = Path(".legis").resolve()
+    webhook = os.environ.get("LEGIS_ALERT_WEBHOOK", "").strip() or None
+    written = 0
+    for record in records:
+        status = automation.deliver_alert(record, home, webhook,
+                                          timeout=automation.env_float("LEGIS_ALERT_TIMEOUT", 5.0),
+                                          attempts=automation.env_int("LEGIS_ALERT_ATTEMPTS", 3),
+                                          backoff=automation.env_float("LEGIS_ALERT_BACKOFF", 1.0))
+        written += bool(status["written"])
+        where = f"{automation.alerts_path(home)}" + (" and the webhook" if status["posted"] else "")
+        if status["written"] is False:
+            context.log.info(f"alert for {record['check']} of run {record['run_id']} was already sent")
+        else:
+            context.log.info(f"alert: {record['session']} {record['chamber']} {record['asset']}:{record['check']} "
+                             f"= {record['value']} (threshold {record['threshold']}) -> {where}")
+            if webhook and not status["posted"]:
+                context.log.warning("the alert webhook did not accept the alert (see the daemon log)")
+    return written
+
+
+@dg.run_failure_sensor(
+    name=ALERT_SENSOR_NAME,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=automation.env_int("LEGIS_ALERT_INTERVAL", 30),
+    description="A failed run with failed ERROR convergence checks -> one line per failed partition "
+                "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set.",
+)
+def convergence_failure_alert(context: dg.RunFailureSensorContext, legis: LegisResource) -> None:
+    send_convergence_alerts(context, legis)
+
+
+ALERT_SENSORS = [convergence_failure_alert]
