@@ -280,7 +280,9 @@ def chambers_with_data(session_dir: Path) -> list[str]:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         log.warning("could not read the chambers of %s (%s); requesting every chamber", path, err)
         return sorted(CHAMBERS)
-    return sorted(seen)
+    # no roll call at all (e.g. a header-only file): request every chamber, so that the run fails in
+    # `votes` with the reader's error instead of silently doing nothing
+    return sorted(seen) if seen else sorted(CHAMBERS)
 
 
 # --- current session ------------------------------------------------------------------------

@@ -25,6 +25,9 @@ def _discover(data_dir: Path, sessions: list[str] | None) -> list[SessionKey]:
     found = [SessionKey(leg, ses) for leg, ses in ingest.discover_sessions(data_dir)]
     if sessions:
         wanted = [SessionKey.parse(s) for s in sessions]
+        for key in wanted:
+            if key not in found and key.directory(data_dir).is_dir():
+                ingest.session_files(key.directory(data_dir))  # raises, naming the missing file
         missing = [w.key for w in wanted if w not in found]
         if missing:
             raise LegisError(f"no session directory for {', '.join(missing)} under {data_dir}")

@@ -95,7 +95,6 @@ def build_vote_matrix(
     """
     cast = votes.select("vote_id", "legislator_slug", pl.col("vote_value").cast(pl.Int8))
     raw_rc = cast["vote_id"].n_unique()
-    raw_leg = cast["legislator_slug"].n_unique()
     yn = cast.filter(pl.col("vote_value").is_not_null())
 
     rc_stats = yn.group_by("vote_id").agg(
@@ -113,7 +112,10 @@ def build_vote_matrix(
     yn = yn.join(kept_rc.select("vote_id"), on="vote_id", how="semi")
     leg_counts = yn.group_by("legislator_slug").agg(n_votes=pl.len())
     kept_leg = leg_counts.filter(pl.col("n_votes") >= settings.min_votes)
-    dropped_leg = sorted(set(cast["legislator_slug"].unique().to_list()) - set(kept_leg["legislator_slug"].to_list()))
+    # everyone on the chamber's lists: voters, and members on the legislator list with no vote row
+    everyone = set(cast["legislator_slug"].unique().to_list()) | set(legislators["legislator_slug"].to_list())
+    dropped_leg = sorted(everyone - set(kept_leg["legislator_slug"].to_list()))
+    raw_leg = len(everyone)
     if kept_leg.height < 2:
         raise DataProblem(
             f"fewer than 2 legislators have at least {settings.min_votes} Yea/Nay votes on the "
@@ -149,6 +151,8 @@ def build_vote_matrix(
     order = np.lexsort((rc_idx, leg_idx))
     y = yn["vote_value"].to_numpy().astype(np.int8)
 
+    # members on the legislator list who cast no recorded vote at all in this chamber: reported
+    without_votes = sorted(set(legislators["legislator_slug"].to_list()) - set(cast["legislator_slug"].to_list()))
     manifest = {
         "min_minority": settings.min_minority,
         "min_votes": settings.min_votes,
@@ -161,6 +165,7 @@ def build_vote_matrix(
         "legislators_too_few_votes": len(dropped_leg),
         "legislators_dropped": dropped_leg,
         "legislators_kept": int(leg_table.height),
+        "legislators_without_votes": without_votes,
         "observations_raw": int(cast.height),
         "observations_yea_nay": int(cast.filter(pl.col("vote_value").is_not_null()).height),
         "observations_kept": int(y.size),

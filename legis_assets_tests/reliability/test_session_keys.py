@@ -1,0 +1,118 @@
+"""Session keys and session directory names that are not valid keys or try path traversal: a clear
+error, exit code 2, and nothing written anywhere (in particular nothing outside LEGIS_HOME).
+
+`SessionKey` itself is unit-tested in test_schema.py; here the keys go through the command line
+(one real `legis-assets` process, the rest through `cli.main` in this process) and real directories.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from legis_assets_tests.reliability import support
+
+HOSTILE_KEYS = [
+    "../../etc",
+    "simulated/../../etc",
+    "simulated.2025-2026/../../../tmp",
+    "simulated.../../etc",
+    "..",
+    "/etc/passwd",
+    "simulated.",
+    ".2025-2026",
+    "simulated.bad name",
+    "simulated.2025-2026\n",
+    "simulated.2025-2026\x00",
+    "simulated.%2e%2e",
+    "simulated.2025-2026;rm -rf ~",
+    "Simulated.2025-2026",
+    "simulated." + "9" * 41,
+]
+
+
+@pytest.fixture
+def world(tmp_path) -> Path:
+    """tmp/{data,home,cwd}; data holds one valid session; home does not exist yet."""
+    support.write_simulated(tmp_path / "data" / support.LEGISLATURE / support.SESSION, seats=20, n_rollcalls=40)
+    (tmp_path / "cwd").mkdir()
+    return tmp_path
+
+
+def _assert_nothing_written(world: Path, before: dict[str, str]) -> None:
+    after = support.tree_listing(world)
+    outside = {k: v for k, v in after.items() if not k.startswith("home")}
+    assert outside == {k: v for k, v in before.items() if not k.startswith("home")}
+    assert not any(k.startswith("home/traces") or k.startswith("home/reports") for k in after)
+
+
+@pytest.mark.slow
+def test_real_cli_refuses_a_traversal_session_key(world):
+    before = support.tree_listing(world)
+    proc = subprocess.run(
+        support.cli_command("pipeline", "--data-dir", str(world / "data"), "--session", "../../etc",
+                            "--chamber", support.CHAMBER, "--profile", "quick"),
+        cwd=world / "cwd", env=support.child_env(world / "home"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "error: invalid session key '../../etc'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    _assert_nothing_written(world, before)
+    assert not (world / "home").exists()
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_cli_refuses_hostile_session_keys(world, key):
+    before = support.tree_listing(world)
+    code, out, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", key,
+                                      "--chamber", support.CHAMBER, "--profile", "quick"], world / "home")
+    assert code == 2, (out, err)
+    assert f"error: invalid session key {key!r}" in err
+    _assert_nothing_written(world, before)
+
+
+@pytest.mark.parametrize("chamber", ["../../etc", "Senate", "assembly"])
+def test_cli_refuses_unknown_chambers(world, chamber):
+    before = support.tree_listing(world)
+    code, _, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", support.KEY,
+                                    "--chamber", chamber], world / "home")
+    assert code == 2
+    assert "invalid choice" in err and repr(chamber) in err
+    _assert_nothing_written(world, before)
+
+
+def test_dagster_run_command_refuses_a_traversal_session_key(world):
+    """`legis-assets run` (through Dagster) validates the key before any partition is created."""
+    before = support.tree_listing(world)
+    code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "../../etc"],
+                                   world / "home")
+    assert code == 2
+    assert "error: invalid session key '../../etc'" in err
+    _assert_nothing_written(world, before)
+
+
+@pytest.mark.parametrize("bad", ["bad name", "2025-2026;rm -rf ~", ".hidden", "..2025", "2025-2026\u202e",
+                                 "<script>alert(1)<", "x" * 41])
+def test_session_directories_with_invalid_names_are_ignored_not_used_in_paths(tmp_path, bad):
+    """A session directory whose name is not a valid key is never turned into a partition: the run
+    says no session was found (exit 2) and nothing is written, not even inside LEGIS_HOME."""
+    data = tmp_path / "data"
+    good = support.write_simulated(tmp_path / "src" / support.SESSION, seats=20, n_rollcalls=40)
+    folder = data / support.LEGISLATURE / bad
+    folder.mkdir(parents=True)
+    for path in good.glob(f"{support.SESSION}_*.csv"):
+        (folder / path.name.replace(support.SESSION, bad)).write_bytes(path.read_bytes())
+    # and a legislature folder that is not a valid name either
+    other = data / "Bad Legislature" / support.SESSION
+    other.mkdir(parents=True)
+    for path in good.glob(f"{support.SESSION}_*.csv"):
+        (other / path.name).write_bytes(path.read_bytes())
+    before = support.tree_listing(tmp_path)
+
+    code, _, err = support.run_cli(["pipeline", "--data-dir", str(data), "--profile", "quick"], tmp_path / "home")
+    assert code == 2
+    assert f"error: no session found under {data}" in err
+    code, out, err = support.run_cli(["sessions", "--data-dir", str(data)], tmp_path / "home")
+    assert code == 2 and "no session found" in err
+    assert support.tree_listing(tmp_path) == before
