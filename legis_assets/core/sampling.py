@@ -174,7 +174,7 @@ def fit(
     for group in ("warmup_posterior", "warmup_sample_stats"):
         if group in idata.groups():
             del idata[group]
-    idata.attrs.update(
+    idata.posterior.attrs.update(
         model=spec.name,
         sampler="nutpie",
         backend=backend,

@@ -1,0 +1,147 @@
+"""The hand-written kernel (fastirt.py) is the PyMC model: log-density differences and gradients
+equal PyMC's, in both data layouts; the C callbacks nutpie calls give exactly what
+`KernelModel.logp_grad` gives; the vectorised exp matches numpy's; and a short nutpie run of the
+kernel backend agrees with the PyMC backend."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from legis_assets.core import fastirt, models, pca, sampling, simulate
+from legis_assets_tests.conftest import matrix_from_sim
+
+SPEC = {"senate": simulate.ChamberSpec(seats=30, n_rollcalls=60)}
+
+
+@pytest.fixture(scope="module")
+def small_matrix():
+    return matrix_from_sim(simulate.simulate_session(seed=3, specs=SPEC)["senate"])
+
+
+@pytest.fixture(scope="module")
+def datasets(small_matrix):
+    return {"flat": models.flat_data(small_matrix), "hierarchical": models.hierarchical_data(small_matrix)}
+
+
+def _pymc_point(name: str, theta: np.ndarray, L: int, J: int) -> dict[str, np.ndarray]:
+    if name == "flat":
+        return {"xi": theta[:L], "alpha": theta[L:L + J], "beta": theta[L + J:]}
+    return {"party_gap_log__": np.asarray(theta[0]), "sigma_within_log__": theta[1:3],
+            "xi_offset": theta[3:3 + L], "alpha": theta[3 + L:3 + L + J], "beta": theta[3 + L + J:]}
+
+
+def _pymc_grad(model, dlogp, point: dict[str, np.ndarray]) -> np.ndarray:
+    """PyMC's gradient (ordered as model.value_vars) reordered to the kernel's layout."""
+    flat = dlogp(point)
+    parts, pos = {}, 0
+    for var in model.value_vars:
+        size = int(np.size(point[var.name]))
+        parts[var.name] = flat[pos:pos + size]
+        pos += size
+    return np.concatenate([np.atleast_1d(parts[k]) for k in point])
+
+
+@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+def test_logp_and_gradient_equal_pymc(datasets, name):
+    data = datasets[name]
+    model = models.get_model(name).build(data)
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    L, J = data.n_legislators, data.n_rollcalls
+    rng = np.random.default_rng(0)
+    kms = [fastirt.kernel_model(name, data, dense=True), fastirt.kernel_model(name, data, dense=False)]
+    assert kms[0].cells.dense_y is not None and kms[1].cells.dense_y is None
+    thetas = [rng.normal(0, scale, kms[0].n_dim) for scale in (0.3, 1.0, 2.0)]
+    ref_lp = [float(logp(_pymc_point(name, t, L, J))) for t in thetas]
+    ref_g = [_pymc_grad(model, dlogp, _pymc_point(name, t, L, J)) for t in thetas]
+    for km in kms:
+        mine = [km.logp_grad(t) for t in thetas]
+        for k in range(len(thetas)):
+            g_ref = ref_g[k]
+            assert np.max(np.abs(mine[k][1] - g_ref)) <= 1e-8 * max(1.0, np.max(np.abs(g_ref)))
+            for m in range(k):
+                d_ref = ref_lp[k] - ref_lp[m]
+                assert abs((mine[k][0] - mine[m][0]) - d_ref) <= 1e-8 * max(1.0, abs(d_ref))
+        # and PyMC's constant offset (float32-rounded constants) is tiny
+        assert abs(mine[0][0] - ref_lp[0]) < 1e-3
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+
+@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+@pytest.mark.parametrize("dense", [True, False])
+def test_c_callbacks_equal_logp_grad_and_expand(datasets, name, dense):
+    km = fastirt.kernel_model(name, datasets[name], dense=dense)
+    logp_c, expand_c = fastirt.c_callbacks()
+    ud = ctypes.c_void_p(km.user_data.ctypes.data)
+    theta = np.random.default_rng(1).normal(0, 1, km.n_dim)
+    grad, out = np.full(km.n_dim, np.nan), np.full(1, np.nan)
+    assert logp_c.ctypes(km.n_dim, _ptr(theta), _ptr(grad), _ptr(out), ud) == 0
+    lp, g = km.logp_grad(theta)
+    assert out[0] == lp
+    assert np.array_equal(grad, g)
+
+    expanded = np.full(km.n_expanded, np.nan)
+    assert expand_c.ctypes(km.n_dim, km.n_expanded, _ptr(theta), _ptr(expanded), ud) == 0
+    names, shapes, _ = km.var_shapes()
+    by_name = km.expand(theta)
+    assert list(by_name) == names and [v.shape for v in by_name.values()] == [tuple(s) for s in shapes]
+    assert np.array_equal(expanded, np.concatenate([v.ravel() for v in by_name.values()]))
+    if name == "hierarchical":
+        xi = by_name["mu_party"][km.party] + by_name["sigma_within"][km.party] * by_name["xi_offset"]
+        assert np.allclose(by_name["xi"], xi, rtol=0, atol=1e-14)
+
+    # wrong dimension: fatal (-1); a non-finite point: recoverable (> 0, a divergence for nutpie)
+    assert logp_c.ctypes(km.n_dim + 1, _ptr(theta), _ptr(grad), _ptr(out), ud) == -1
+    assert expand_c.ctypes(km.n_dim, km.n_expanded + 1, _ptr(theta), _ptr(expanded), ud) == -1
+    bad = theta.copy()
+    bad[-1] = np.nan
+    assert logp_c.ctypes(km.n_dim, _ptr(bad), _ptr(grad), _ptr(out), ud) > 0
+    # foreign data pointer: refused
+    junk = np.zeros(fastirt.HEADER + 4)
+    assert logp_c.ctypes(km.n_dim, _ptr(theta), _ptr(grad), _ptr(out), ctypes.c_void_p(junk.ctypes.data)) == -1
+
+
+def test_exp_neg_matches_numpy():
+    rng = np.random.default_rng(0)
+    x = -np.concatenate([np.linspace(0.0, 760.0, 400_001), rng.exponential(3.0, 200_000),
+                         10.0 ** np.linspace(-320, 2.87, 20_001), [0.0, 5e-324, 708.0, 709.0, 1e300, np.inf]])
+    out = np.empty_like(x)
+    fastirt.exp_neg_array(x, out)
+    ref = np.exp(x)
+    kept = x >= fastirt.EXP_MIN_ARG
+    rel = np.abs(out[kept] - ref[kept]) / ref[kept]
+    assert rel.max() < 1e-13
+    assert np.all(out[~kept] == 0.0)
+    assert out[x == 0.0].tolist() == [1.0] * int((x == 0.0).sum())
+
+
+def test_short_nutpie_run_agrees_with_pymc_backend(small_matrix, datasets):
+    data = datasets["hierarchical"]
+    scores = dict(pca.fit_pca_init(small_matrix).scores.select("legislator_slug", "pc1").iter_rows())
+    init = np.array([scores[s] for s in data.legislator_ids])
+    init = (init - init.mean()) / init.std()
+    spec = models.get_model("hierarchical")
+    fits = {backend: sampling.fit(spec, data, init, sampling.SamplerSettings(
+                chains=2, tune=200, draws=200, seed=5, backend=backend), progress=lambda _: None)
+            for backend in ("kernel", "pymc")}
+    kernel = fits["kernel"]
+    assert kernel.backend == "kernel" and fits["pymc"].backend == "pymc"
+    post = kernel.idata.posterior
+    L, J = data.n_legislators, data.n_rollcalls
+    expected = {"party_gap": (), "mu_party": ("party",), "sigma_within": ("party",), "xi_offset": ("legislator",),
+                "xi": ("legislator",), "alpha": ("rollcall",), "beta": ("rollcall",)}
+    for var, dims in expected.items():
+        assert post[var].dims == ("chain", "draw", *dims)
+        assert np.all(np.isfinite(post[var].values))
+    for dim, size in {"chain": 2, "draw": 200, "legislator": L, "rollcall": J, "party": 2}.items():
+        assert post.sizes[dim] == size
+    assert list(post["legislator"].values) == data.legislator_ids
+    assert kernel.grad_evals > 0
+    xi_k = post["xi"].mean(("chain", "draw")).values
+    xi_p = fits["pymc"].idata.posterior["xi"].mean(("chain", "draw")).values
+    assert np.corrcoef(xi_k, xi_p)[0, 1] > 0.99
