@@ -551,6 +551,8 @@ class KernelModel:
         between 1/e and e, never at 0)."""
         L = self.data.n_legislators
         theta = rng.uniform(-1.0, 1.0, self.n_dim)
+        if init is None:  # no PCA start: every variable jittered (the reference's "from zeros" run)
+            return theta
         if self.name == "flat":
             theta[:L] = init
         else:
@@ -606,9 +608,9 @@ def compile_kernel(km: KernelModel, init: np.ndarray):
     import pandas as pd
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    init = np.asarray(init, dtype=float)
+    init = None if init is None else np.asarray(init, dtype=float)
     L = km.data.n_legislators
-    if init.shape != (L,):
+    if init is not None and init.shape != (L,):
         raise ValueError(f"init has shape {init.shape}, expected ({L},)")
     logp_cfunc, expand_cfunc = c_callbacks()
     user_data = km._packed()

@@ -95,7 +95,7 @@ def _finished(sampler) -> bool:
         return False
 
 
-def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray, backend: str):
+def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: str):
     from legis_assets.core import fastirt
 
     if backend not in ("auto", "pymc", "kernel"):
@@ -106,29 +106,31 @@ def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray, backend: str):
     import nutpie  # imported lazily: numba start-up is slow
 
     model = spec.build(data)
-    init_rv = model[spec.init_var]
-    jitter = {rv for rv in model.free_RVs if rv is not init_rv}
-    compiled = nutpie.compile_pymc_model(
-        model,
-        backend="numba",
-        initial_points={spec.init_var: np.asarray(init, dtype=float)},
-        jitter_rvs=jitter,
-    )
+    if init is None:  # no PCA start: every free variable jittered around its default
+        initial_points, jitter = None, set(model.free_RVs)
+    else:
+        init_rv = model[spec.init_var]
+        initial_points = {spec.init_var: np.asarray(init, dtype=float)}
+        jitter = {rv for rv in model.free_RVs if rv is not init_rv}
+    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_points, jitter_rvs=jitter)
     return compiled, "pymc"
 
 
 def fit(
     spec: ModelSpec,
     data: IRTData,
-    init: np.ndarray,
+    init: np.ndarray | None,
     settings: SamplerSettings,
     progress: Callable[[str], None] | None = None,
     progress_every: float = 15.0,
 ) -> FitResult:
-    """Compile `spec` for `data`, start it at `init` (PC1 for the init variable) and sample."""
+    """Compile `spec` for `data`, start it at `init` (PC1 for the init variable) and sample.
+
+    `init=None` starts without PCA: the init variable is jittered like every other (only to
+    show why the PCA start is needed; see test_recovery)."""
     import nutpie
 
-    if init.shape != (data.n_legislators,):
+    if init is not None and init.shape != (data.n_legislators,):
         raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
