@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -160,7 +161,9 @@ def fit(
         if now - last >= progress_every:
             last = now
             try:
-                partial = sampler.inspect()
+                with warnings.catch_warnings():  # a partial trace may have no kept draw yet
+                    warnings.simplefilter("ignore")
+                    partial = sampler.inspect()
                 done = int(partial.warmup_sample_stats.sizes.get("draw", 0)) * settings.chains
                 if "sample_stats" in partial.groups():
                     done += int(partial.sample_stats.sizes.get("draw", 0)) * settings.chains
