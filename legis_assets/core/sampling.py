@@ -153,7 +153,6 @@ def fit(
         progress_bar=False,
         blocking=False,
     )
-    total = settings.chains * (settings.tune + settings.draws)
     last = time.perf_counter()
     while not _finished(sampler):
         time.sleep(0.2)
@@ -164,10 +163,13 @@ def fit(
                 with warnings.catch_warnings():  # a partial trace may have no kept draw yet
                     warnings.simplefilter("ignore")
                     partial = sampler.inspect()
-                done = int(partial.warmup_sample_stats.sizes.get("draw", 0)) * settings.chains
-                if "sample_stats" in partial.groups():
-                    done += int(partial.sample_stats.sizes.get("draw", 0)) * settings.chains
-                say(f"{spec.name}: {min(done, total)}/{total} iterations ({now - t0:.0f} s)")
+                grads = 0
+                for group in ("warmup_sample_stats", "sample_stats"):
+                    if group in partial.groups():
+                        grads += int(np.nansum(partial[group]["n_steps"].values))
+                stage = "drawing" if "sample_stats" in partial.groups() and \
+                    np.nansum(partial.sample_stats["n_steps"].values) > 0 else "tuning"
+                say(f"{spec.name}: {stage}, {grads} gradient evaluations so far ({now - t0:.0f} s)")
             except Exception:  # progress is best-effort; never fail a fit because of it
                 say(f"{spec.name}: sampling ({now - t0:.0f} s)")
     idata = sampler.wait()
