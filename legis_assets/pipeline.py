@@ -303,7 +303,8 @@ class Pipeline:
         init = self._init_vector(part, data.legislator_ids)
         self.say(f"{part}: sampling {spec.name} with profile {self.settings.profile!r} "
                  f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})")
-        return sampling.fit(spec, data, init, settings, progress=lambda msg: self.say(f"{part}: {msg}"))
+        fit, _ = sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: self.say(f"{part}: {msg}"))
+        return fit
 
     def _write_trace(self, part: Partition, name: str, idata: az.InferenceData) -> tuple[Path, str]:
         path = self.trace_path(part, name)
@@ -321,6 +322,8 @@ class Pipeline:
             "profile": self.settings.profile,
             "settings": json.dumps(fit.settings.to_dict()),
             "seed": fit.settings.seed,
+            "sampling_attempts": fit.attempts,
+            "extended": fit.attempts > 1,
             "legislators": data.n_legislators,
             "rollcalls": data.n_rollcalls,
             "observations": int(len(data.y)),

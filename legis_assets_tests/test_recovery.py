@@ -26,8 +26,7 @@ def fit_simulated(chamber: str, sim_seed: int, profile: str = "default", model: 
         scores = dict(pca.fit_pca_init(m).scores.select("legislator_slug", "pc1").iter_rows())
         init = np.array([scores[s] for s in data.legislator_ids])
         init = (init - init.mean()) / init.std()
-    fit = sampling.fit(spec, data, init, sampling.get_profile(profile, seed=sampler_seed))
-    gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
+    fit, gates = sampling.fit_until_gates(spec, data, init, sampling.get_profile(profile, seed=sampler_seed))
     return sim, data, fit, {g.name: g for g in gates}
 
 

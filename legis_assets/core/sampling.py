@@ -36,6 +36,9 @@ class SamplerSettings:
     #: "kernel": the same model's log-density and gradient hand-written in Numba (fastirt.py);
     #: "auto": the kernel where the model has one, else pymc
     backend: str = "auto"
+    #: when an ERROR gate fails, sample again this many times, each with twice the draws and a new
+    #: seed (recorded in the metadata), before the failure is reported
+    extensions: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,7 +49,7 @@ class SamplerSettings:
 #: real chamber); `starved` is deliberately too short and must fail the ESS gate.
 PROFILES: dict[str, SamplerSettings] = {
     "reference": SamplerSettings(chains=4, tune=1500, draws=2000, backend="pymc"),
-    "default": SamplerSettings(chains=4, tune=1000, draws=1000, low_rank_mass_matrix=True),
+    "default": SamplerSettings(chains=4, tune=1000, draws=1000, low_rank_mass_matrix=True, extensions=1),
     "quick": SamplerSettings(chains=2, tune=300, draws=300),
     "starved": SamplerSettings(chains=2, tune=20, draws=20),
 }
@@ -72,6 +75,8 @@ class FitResult:
     grad_evals_tune: int
     grad_evals_draws: int
     backend: str = "pymc"
+    #: 1 + the number of times sampling was extended because an ERROR gate failed
+    attempts: int = 1
 
     @property
     def grad_evals(self) -> int:
@@ -80,6 +85,7 @@ class FitResult:
     def timing(self) -> dict:
         return {
             "backend": self.backend,
+            "attempts": self.attempts,
             "compile_seconds": round(self.compile_seconds, 2),
             "sample_seconds": round(self.sample_seconds, 2),
             "grad_evals": int(self.grad_evals),
@@ -192,3 +198,37 @@ def fit(
     )
     say(f"{spec.name}: sampled in {sample_seconds:.1f} s ({grad_tune + grad_draws} gradient evaluations)")
     return FitResult(idata, spec.name, settings, compile_seconds, sample_seconds, grad_tune, grad_draws, backend)
+
+
+def fit_until_gates(
+    spec: ModelSpec,
+    data: IRTData,
+    init: np.ndarray | None,
+    settings: SamplerSettings,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[FitResult, list]:
+    """`fit`, then the convergence gates; while an ERROR gate fails and `settings.extensions`
+    allow, sample again with twice the draws and a new seed (DESIGN.md 5b: the platform may extend
+    sampling before it alerts). Returns the last fit (its `attempts` says how many were made, and
+    its timings add up every attempt) and its gates. Thresholds are never changed."""
+    from legis_assets.core import diagnostics
+
+    say = progress or (lambda msg: log.info(msg))
+    result = fit(spec, data, init, settings, progress=progress)
+    gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
+    spent = (result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws)
+    attempt = 1
+    while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
+        failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
+        longer = replace(settings, draws=settings.draws * 2 ** attempt, seed=settings.seed + attempt)
+        say(f"{spec.name}: gates failed ({failed}); sampling again with {longer.draws} draws, seed {longer.seed}")
+        result = fit(spec, data, init, longer, progress=progress)
+        gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
+        attempt += 1
+        spent = (spent[0] + result.compile_seconds, spent[1] + result.sample_seconds,
+                 spent[2] + result.grad_evals_tune, spent[3] + result.grad_evals_draws)
+    result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
+    result.attempts = attempt
+    result.idata.posterior.attrs.update(attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1],
+                                        grad_evals=spent[2] + spent[3])
+    return result, gates
