@@ -158,7 +158,7 @@ def main(argv=None) -> int:
             ("ess_per_s_ratio", "ESS/s ratio"), ("time_to_gates_ratio", "time-to-gates ratio")]
     lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
-        lines.append("| " + " | ".join(fmt(row.get(k)) for k, _ in cols) + " |")
+        lines.append("| " + " | ".join(fmt(row.get(k), "{:.4f}" if "rhat" in k else "{:.3g}") for k, _ in cols) + " |")
     table = "\n".join(lines)
     print()
     print(table)
