@@ -27,6 +27,7 @@ run: setup  ## materialize every asset for the example session (both chambers), 
 	$(BIN)/legis-assets run --data-dir data --session simulated.91st_2025-2026
 
 test: setup  ## the whole test suite
+	mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/python -m pytest
 
 test-fast: setup  ## unit tests only (no full-length sampling, browser or dagster dev)

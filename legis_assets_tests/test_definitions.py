@@ -1,6 +1,7 @@
 """The Dagster layer: definitions load, the whole graph materializes for one partition, the
 convergence gates block downstream assets, and a failed posterior never replaces a good one."""
 
+import os
 import subprocess
 import sys
 
@@ -26,9 +27,10 @@ def test_definitions_load():
     assert {"rhat", "ess", "divergences", "ebfmi", "agrees_with_flat"} <= checks
 
 
-def test_dagster_cli_validates_the_workspace():
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # a fresh checkout has no instance directory yet
     out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+                         cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "passed validation" in out.stdout + out.stderr
 
