@@ -23,14 +23,16 @@ def small_matrix():
 
 @pytest.fixture(scope="module")
 def datasets(small_matrix):
-    return {"flat": models.flat_data(small_matrix), "hierarchical": models.hierarchical_data(small_matrix)}
+    hier = models.hierarchical_data(small_matrix)
+    return {"flat": models.flat_data(small_matrix), "hierarchical": hier, "hierarchical_noncentered": hier}
 
 
 def _pymc_point(name: str, theta: np.ndarray, L: int, J: int) -> dict[str, np.ndarray]:
     if name == "flat":
         return {"xi": theta[:L], "alpha": theta[L:L + J], "beta": theta[L + J:]}
+    sampled = "xi_offset" if name == "hierarchical_noncentered" else "xi"  # the default is centred
     return {"party_gap_log__": np.asarray(theta[0]), "sigma_within_log__": theta[1:3],
-            "xi_offset": theta[3:3 + L], "alpha": theta[3 + L:3 + L + J], "beta": theta[3 + L + J:]}
+            sampled: theta[3:3 + L], "alpha": theta[3 + L:3 + L + J], "beta": theta[3 + L + J:]}
 
 
 def _pymc_grad(model, dlogp, point: dict[str, np.ndarray]) -> np.ndarray:
@@ -44,7 +46,7 @@ def _pymc_grad(model, dlogp, point: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.atleast_1d(parts[k]) for k in point])
 
 
-@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+@pytest.mark.parametrize("name", ["flat", "hierarchical", "hierarchical_noncentered"])
 def test_logp_and_gradient_equal_pymc(datasets, name):
     data = datasets[name]
     model = models.get_model(name).build(data)
@@ -72,7 +74,7 @@ def _ptr(a: np.ndarray):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
 
 
-@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+@pytest.mark.parametrize("name", ["flat", "hierarchical", "hierarchical_noncentered"])
 @pytest.mark.parametrize("dense", [True, False])
 def test_c_callbacks_equal_logp_grad_and_expand(datasets, name, dense):
     km = fastirt.kernel_model(name, datasets[name], dense=dense)
@@ -91,7 +93,7 @@ def test_c_callbacks_equal_logp_grad_and_expand(datasets, name, dense):
     by_name = km.expand(theta)
     assert list(by_name) == names and [v.shape for v in by_name.values()] == [tuple(s) for s in shapes]
     assert np.array_equal(expanded, np.concatenate([v.ravel() for v in by_name.values()]))
-    if name == "hierarchical":
+    if name != "flat":
         xi = by_name["mu_party"][km.party] + by_name["sigma_within"][km.party] * by_name["xi_offset"]
         assert np.allclose(by_name["xi"], xi, rtol=0, atol=1e-14)
 

@@ -8,13 +8,14 @@ One fused loop over the cells does the same work in a fraction of that. A Python
 here nutpie's Rust sampler calls the C function pointers directly, exactly as it does for a
 PyMC model compiled with its Numba backend (`nutpie.compile_pymc.CompiledPyMCModel`).
 
-The models are exactly the PyMC models in `models.py` (same priors, same log transform for the
+The models are exactly the PyMC models in `models.py` (same parameterisation, same priors, same log transform for the
 scales, same constants): `legis_assets_tests/test_fastirt.py` checks log-density differences and
 gradients against PyMC's to 1e-8.
 
 Parameter vector (unconstrained):
-* flat:          [xi (L), alpha (J), beta (J)]
-* hierarchical:  [log party_gap, log sigma_within (2), xi_offset (L), alpha (J), beta (J)]
+* flat:                      [xi (L), alpha (J), beta (J)]
+* hierarchical (centred):    [log party_gap, log sigma_within (2), xi (L), alpha (J), beta (J)]
+* hierarchical_noncentered:  [log party_gap, log sigma_within (2), xi_offset (L), alpha (J), beta (J)]
 
 Data: everything a model needs (sizes, model kind, layout, votes, party index, prior scales) is
 packed in ONE float64 array (`pack_user_data`), whose pointer is nutpie's `user_data`. So one
@@ -118,7 +119,7 @@ def exp_neg_array(x, out):
 # ---------------------------------------------------------------------------------------------
 
 _MAGIC = 7431.0  # first header slot: guards against a foreign pointer
-KIND_FLAT, KIND_HIER = 0, 1
+KIND_FLAT, KIND_HIER, KIND_HIER_C = 0, 1, 2
 LAYOUT_DENSE, LAYOUT_SPARSE = 0, 1
 # header slots (float64 values; integers are exact)
 _H_MAGIC, _H_KIND, _H_LAYOUT, _H_L, _H_J, _H_NCELL, _H_NDIM, _H_NEXP, _H_TOTAL = range(9)
@@ -132,7 +133,7 @@ def pack_user_data(kind: int, cells: "VoteCells", n_dim: int, n_expanded: int,
 
     dense layout: vote[i * J + j] = +1 (Yea), -1 (Nay), 0 (no vote) for every cell;
     sparse layout: vote[k] = y in {0, 1} per observed cell, with leg[k], rc[k] stored as int64
-    bit patterns. party (int64 bits, L) and sig_scale (2) follow for the hierarchical model.
+    bit patterns. party (int64 bits, L) and sig_scale (2) follow for the hierarchical models.
     """
     L, J = cells.n_leg, cells.n_rc
     parts: list[np.ndarray] = []
@@ -156,7 +157,7 @@ def pack_user_data(kind: int, cells: "VoteCells", n_dim: int, n_expanded: int,
         add(_H_OFF_VOTE, cells.y.astype(np.float64))
         add(_H_OFF_LEG, cells.leg.astype(np.int64))
         add(_H_OFF_RC, cells.rc.astype(np.int64))
-    if kind == KIND_HIER:
+    if kind != KIND_FLAT:
         add(_H_OFF_PARTY, np.asarray(party, dtype=np.int64))
         add(_H_OFF_SIG, np.asarray(sig_scale, dtype=np.float64))
     header = np.zeros(HEADER)
@@ -323,6 +324,47 @@ def _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, off, party, sig_sca
 
 
 @numba.njit(**_JIT)
+def _centred_prior(theta, grad, xi, gap, sig0, sig1, party, sig_scale):
+    """Centred hierarchy: xi ~ N(-+gap, sigma[p]) directly (xi = theta[3:3+L], whose likelihood
+    gradient is already in grad[3:3+L]); adds the prior's gradient there and writes the gradients
+    of log gap and log sigma; returns the log-density of gap, sigma and xi given them."""
+    inv0 = 1.0 / (sig0 * sig0)
+    inv1 = 1.0 / (sig1 * sig1)
+    g_mu0 = 0.0
+    g_mu1 = 0.0
+    ss0 = 0.0
+    ss1 = 0.0
+    n1 = 0
+    L = xi.shape[0]
+    for i in range(L):
+        if party[i] == 1:
+            d = xi[i] - gap
+            g_mu1 += d * inv1
+            ss1 += d * d
+            n1 += 1
+            grad[3 + i] -= d * inv1
+        else:
+            d = xi[i] + gap
+            g_mu0 += d * inv0
+            ss0 += d * d
+            grad[3 + i] -= d * inv0
+    n0 = L - n1
+    total = -L * LOG_2PI_HALF - n0 * math.log(sig0) - n1 * math.log(sig1) - 0.5 * (ss0 * inv0 + ss1 * inv1)
+    g_gap = g_mu1 - g_mu0
+    g_sig0 = -n0 / sig0 + ss0 * inv0 / sig0
+    g_sig1 = -n1 / sig1 + ss1 * inv1 / sig1
+    total += HALFNORMAL_CONST - math.log(GAP_SCALE) - 0.5 * gap * gap / (GAP_SCALE * GAP_SCALE) + theta[0]
+    grad[0] = gap * (g_gap - gap / (GAP_SCALE * GAP_SCALE)) + 1.0
+    s2 = sig_scale[0] * sig_scale[0]
+    total += HALFNORMAL_CONST - math.log(sig_scale[0]) - 0.5 * sig0 * sig0 / s2 + theta[1]
+    grad[1] = sig0 * (g_sig0 - sig0 / s2) + 1.0
+    s2 = sig_scale[1] * sig_scale[1]
+    total += HALFNORMAL_CONST - math.log(sig_scale[1]) - 0.5 * sig1 * sig1 / s2 + theta[2]
+    grad[2] = sig1 * (g_sig1 - sig1 / s2) + 1.0
+    return total
+
+
+@numba.njit(**_JIT)
 def logp_grad_core(theta, grad, ud):
     """Log-density at theta; writes the gradient into grad. `ud` is `pack_user_data`'s array."""
     kind = int(ud[_H_KIND])
@@ -336,6 +378,15 @@ def logp_grad_core(theta, grad, ud):
         g_xi = grad[:L]
         gap = sig0 = sig1 = 0.0
         party = np.empty(0, dtype=np.int64)
+    elif kind == KIND_HIER_C:
+        a0 = 3 + L
+        gap = math.exp(theta[0])
+        sig0 = math.exp(theta[1])
+        sig1 = math.exp(theta[2])
+        op = int(ud[_H_OFF_PARTY])
+        party = ud[op:op + L].view(np.int64)
+        xi = theta[3:3 + L]
+        g_xi = grad[3:3 + L]
     else:
         a0 = 3 + L
         gap = math.exp(theta[0])
@@ -365,6 +416,9 @@ def logp_grad_core(theta, grad, ud):
                             ud[ov:ov + n], g_xi, g_alpha, g_beta)
     if kind == KIND_FLAT:
         total += _normal_prior(xi, 1.0, g_xi)
+    elif kind == KIND_HIER_C:
+        osg = int(ud[_H_OFF_SIG])
+        total += _centred_prior(theta, grad, xi, gap, sig0, sig1, party, ud[osg:osg + 2])
     else:
         osg = int(ud[_H_OFF_SIG])
         total += _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, theta[3:3 + L], party,
@@ -394,10 +448,16 @@ def expand_core(theta, out, ud):
     out[2] = gap
     out[3] = sig0
     out[4] = sig1
+    centred = int(ud[_H_KIND]) == KIND_HIER_C
     for i in range(L):
-        off = theta[3 + i]
-        out[5 + i] = off
-        out[5 + L + i] = gap + sig1 * off if party[i] == 1 else -gap + sig0 * off
+        if centred:
+            x = theta[3 + i]
+            out[5 + i] = (x - gap) / sig1 if party[i] == 1 else (x + gap) / sig0
+            out[5 + L + i] = x
+        else:
+            off = theta[3 + i]
+            out[5 + i] = off
+            out[5 + L + i] = gap + sig1 * off if party[i] == 1 else -gap + sig0 * off
     for k in range(2 * J):
         out[5 + 2 * L + k] = theta[3 + L + k]
 
@@ -516,10 +576,15 @@ class KernelModel:
     def _packed(self) -> np.ndarray:
         if self.user_data is not None:
             return self.user_data
-        kind = KIND_FLAT if self.name == "flat" else KIND_HIER
+        kind = {"flat": KIND_FLAT, "hierarchical_noncentered": KIND_HIER}.get(self.name, KIND_HIER_C)
         packed = pack_user_data(kind, self.cells, self.n_dim, self.n_expanded, self.party, self.sig_scale)
         object.__setattr__(self, "user_data", packed)
         return packed
+
+    @property
+    def centred(self) -> bool:
+        """Centred hierarchy (xi sampled directly) or non-centred (xi_offset sampled)."""
+        return self.name not in ("flat", "hierarchical_noncentered")
 
     @property
     def n_expanded(self) -> int:
@@ -576,14 +641,15 @@ class KernelModel:
         """Names of the entries of theta (PyMC's value variables, flattened like nutpie does)."""
         L, J = self.data.n_legislators, self.data.n_rollcalls
         blocks = [("xi", L), ("alpha", J), ("beta", J)] if self.name == "flat" else [
-            ("party_gap_log__", 0), ("sigma_within_log__", 2), ("xi_offset", L), ("alpha", J), ("beta", J)]
+            ("party_gap_log__", 0), ("sigma_within_log__", 2),
+            ("xi" if self.centred else "xi_offset", L), ("alpha", J), ("beta", J)]
         names = []
         for base, n in blocks:
             names += [base] if n == 0 else [f"{base}_{k}" for k in range(n)]
         return names
 
 
-KERNEL_MODELS = ("flat", "hierarchical")
+KERNEL_MODELS = ("flat", "hierarchical", "hierarchical_noncentered")
 
 
 def kernel_model(name: str, data: IRTData, dense: bool | None = None) -> KernelModel:

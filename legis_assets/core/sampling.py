@@ -1,8 +1,8 @@
 """Compile a model with nutpie (Numba backend) and sample it: init and jitter rules, sampler
 profiles, timings, progress.
 
-Init rule (reference experiment): the PCA-initialised variable (``xi_offset`` in the hierarchical
-models, ``xi`` in the flat one) starts at the standardised PC1 and is never jittered; every other
+Init rule (reference experiment): the PCA-initialised variable (``xi_offset`` in the non-centred
+hierarchical models, ``xi`` in the default centred one and in the flat one) starts at the standardised PC1 and is never jittered; every other
 free variable is jittered, so ``sigma_within`` never starts at its support point 0.
 """
 
@@ -32,11 +32,15 @@ class SamplerSettings:
     #: threads nutpie may use (None: all cores, at most one per chain)
     cores: int | None = None
     low_rank_mass_matrix: bool = False
+    #: low-rank mass matrix: keep the eigenvectors of the draws' covariance whose eigenvalues lie
+    #: outside [1/cutoff, cutoff] (nutpie's default 2; fewer vectors = cheaper per gradient)
+    eigval_cutoff: float | None = None
     #: "pymc": the PyMC model compiled by nutpie's Numba backend (the reference experiment's path);
     #: "kernel": the same model's log-density and gradient hand-written in Numba (fastirt.py);
     #: "auto": the kernel where the model has one, else pymc
     backend: str = "auto"
-    #: when an ERROR gate fails, sample again this many times, each with twice the draws and a new
+    #: when an ERROR gate fails, sample again this many times, each with twice the tuning, twice the
+    #: draws and a new
     #: seed (recorded in the metadata), before the failure is reported
     extensions: int = 0
 
@@ -49,7 +53,10 @@ class SamplerSettings:
 #: real chamber); `starved` is deliberately too short and must fail the ESS gate.
 PROFILES: dict[str, SamplerSettings] = {
     "reference": SamplerSettings(chains=4, tune=1500, draws=2000, backend="pymc"),
-    "default": SamplerSettings(chains=4, tune=1000, draws=1000, low_rank_mass_matrix=True, extensions=1),
+    # tuning is short because nutpie's low-rank adaptation is costly per tuning draw and settles
+    # early on these posteriors (benchmarks/); 2000 draws keep the max R-hat over hundreds of
+    # legislators clear of 1.01 by sampling noise alone; a failed gate doubles both, once
+    "default": SamplerSettings(chains=4, tune=200, draws=2000, low_rank_mass_matrix=True, extensions=1),
     "quick": SamplerSettings(chains=2, tune=300, draws=300),
     "starved": SamplerSettings(chains=2, tune=20, draws=20),
 }
@@ -156,6 +163,8 @@ def fit(
         seed=settings.seed,
         cores=cores,
         low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        **({"mass_matrix_eigval_cutoff": settings.eigval_cutoff}
+           if settings.low_rank_mass_matrix and settings.eigval_cutoff else {}),
         progress_bar=False,
         blocking=False,
     )
@@ -208,7 +217,7 @@ def fit_until_gates(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[FitResult, list]:
     """`fit`, then the convergence gates; while an ERROR gate fails and `settings.extensions`
-    allow, sample again with twice the draws and a new seed (DESIGN.md 5b: the platform may extend
+    allow, sample again with twice the tuning and draws and a new seed (DESIGN.md 5b: the platform may extend
     sampling before it alerts). Returns the last fit (its `attempts` says how many were made, and
     its timings add up every attempt) and its gates. Thresholds are never changed."""
     from legis_assets.core import diagnostics
@@ -220,8 +229,10 @@ def fit_until_gates(
     attempt = 1
     while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
         failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
-        longer = replace(settings, draws=settings.draws * 2 ** attempt, seed=settings.seed + attempt)
-        say(f"{spec.name}: gates failed ({failed}); sampling again with {longer.draws} draws, seed {longer.seed}")
+        longer = replace(settings, tune=settings.tune * 2 ** attempt, draws=settings.draws * 2 ** attempt,
+                         seed=settings.seed + attempt)
+        say(f"{spec.name}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
+            f"{longer.draws} draws, seed {longer.seed}")
         result = fit(spec, data, init, longer, progress=progress)
         gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
         attempt += 1
