@@ -214,7 +214,7 @@ def main(argv=None) -> int:
             if row.get("sampled") is False and k not in ("case", "config", "observations", "s_per_grad"):
                 cells.append("not sampled" if k == "sample_s" else "-")
             elif row.get(k) is None and (k not in ("time_to_gates_ratio", "ess_per_s_ratio", "time_to_gates_s")
-                                         or row["config"] != "default"):
+                                         or row["config"] != "default" or "abs_r_vs_other" not in row):
                 cells.append("-")
             else:
                 cells.append(fmt(row.get(k), "{:.4f}" if "rhat" in k else "{:.3g}"))

@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     def common(p):
         p.add_argument("--data-dir", help="data root (default $LEGIS_DATA_DIR or ./data)")
         p.add_argument("--profile", help="sampling profile: default, reference, quick, starved")
-        p.add_argument("--model", help="hierarchical model: hierarchical (default) or hierarchical_reference")
+        p.add_argument("--model", help="hierarchical model: hierarchical (default), hierarchical_noncentered or "
+                       "hierarchical_reference")
         p.add_argument("--seed", type=int, help="sampler seed (recorded in the metadata)")
 
     for name, fn in (("run", cmd_run), ("pipeline", cmd_pipeline)):

@@ -147,3 +147,13 @@ def test_short_nutpie_run_agrees_with_pymc_backend(small_matrix, datasets):
     xi_k = post["xi"].mean(("chain", "draw")).values
     xi_p = fits["pymc"].idata.posterior["xi"].mean(("chain", "draw")).values
     assert np.corrcoef(xi_k, xi_p)[0, 1] > 0.99
+    # the centred default and the reference's non-centred parameterisation: one posterior
+    nc = sampling.fit(models.get_model("hierarchical_noncentered"), data, init, sampling.SamplerSettings(
+        chains=2, tune=200, draws=200, seed=5, backend="kernel"), progress=lambda _: None)
+    assert nc.backend == "kernel"
+    xi_nc = nc.idata.posterior["xi_norm"].mean(("chain", "draw")).values
+    assert np.corrcoef(post["xi_norm"].mean(("chain", "draw")).values, xi_nc)[0, 1] > 0.99
+    for var in ("mu_party_norm", "sigma_within_norm"):
+        a = post[var].mean(("chain", "draw")).values
+        b = nc.idata.posterior[var].mean(("chain", "draw")).values
+        assert np.allclose(a, b, atol=0.1), (var, a, b)
