@@ -191,8 +191,17 @@ def cmd_sql(args) -> int:
 
     from legis_assets.storage import Warehouse
 
+    import duckdb
+
+    from legis_assets.core.schema import LegisError
+
     settings = _settings(args)
-    frame = Warehouse(settings.warehouse_path).query(args.query)
+    if not settings.warehouse_path.exists():
+        raise LegisError(f"no warehouse at {settings.warehouse_path} yet: run `legis-assets run` first")
+    try:
+        frame = Warehouse(settings.warehouse_path).query(args.query)
+    except duckdb.Error as err:  # the user's SQL: say what DuckDB said, no traceback
+        raise LegisError(f"query failed: {str(err).strip()}") from None
     with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
         print(frame)
     return 0
