@@ -32,9 +32,6 @@ class SamplerSettings:
     #: threads nutpie may use (None: all cores, at most one per chain)
     cores: int | None = None
     low_rank_mass_matrix: bool = False
-    #: low-rank mass matrix: keep the eigenvectors of the draws' covariance whose eigenvalues lie
-    #: outside [1/cutoff, cutoff] (nutpie's default 2; fewer vectors = cheaper per gradient)
-    eigval_cutoff: float | None = None
     #: "pymc": the PyMC model compiled by nutpie's Numba backend (the reference experiment's path);
     #: "kernel": the same model's log-density and gradient hand-written in Numba (fastirt.py);
     #: "auto": the kernel where the model has one, else pymc
@@ -163,8 +160,6 @@ def fit(
         seed=settings.seed,
         cores=cores,
         low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
-        **({"mass_matrix_eigval_cutoff": settings.eigval_cutoff}
-           if settings.low_rank_mass_matrix and settings.eigval_cutoff else {}),
         progress_bar=False,
         blocking=False,
     )
