@@ -8,9 +8,9 @@ One fused loop over the cells does the same work in a fraction of that. A Python
 here nutpie's Rust sampler calls the C function pointers directly, exactly as it does for a
 PyMC model compiled with its Numba backend (`nutpie.compile_pymc.CompiledPyMCModel`).
 
-The models are exactly the PyMC models in `models.py` (same parameterisation, same priors, same log transform for the
-scales, same constants): `legis_assets_tests/test_fastirt.py` checks log-density differences and
-gradients against PyMC's to 1e-8.
+The models are exactly the PyMC models in `models.py` (same parameterisation, same priors, same
+log transform for the scales, same constants): `legis_assets_tests/test_fastirt.py` checks
+log-density differences and gradients against PyMC's to 1e-8.
 
 Parameter vector (unconstrained):
 * flat:                      [xi (L), alpha (J), beta (J)]

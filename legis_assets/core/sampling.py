@@ -2,8 +2,9 @@
 profiles, timings, progress.
 
 Init rule (reference experiment): the PCA-initialised variable (``xi_offset`` in the non-centred
-hierarchical models, ``xi`` in the default centred one and in the flat one) starts at the standardised PC1 and is never jittered; every other
-free variable is jittered, so ``sigma_within`` never starts at its support point 0.
+hierarchical models, ``xi`` in the default centred one and in the flat model) starts at the
+standardised PC1 and is never jittered; every other free variable is jittered, so
+``sigma_within`` never starts at its support point 0.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ class SamplerSettings:
     #: "kernel": the same model's log-density and gradient hand-written in Numba (fastirt.py);
     #: "auto": the kernel where the model has one, else pymc
     backend: str = "auto"
-    #: when an ERROR gate fails, sample again this many times, each with twice the tuning, twice the
-    #: draws and a new
-    #: seed (recorded in the metadata), before the failure is reported
+    #: when an ERROR gate fails, sample again this many times, each with twice the tuning, twice
+    #: the draws and a new seed (recorded in the metadata), before the failure is reported
     extensions: int = 0
 
     def to_dict(self) -> dict:
@@ -212,8 +212,8 @@ def fit_until_gates(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[FitResult, list]:
     """`fit`, then the convergence gates; while an ERROR gate fails and `settings.extensions`
-    allow, sample again with twice the tuning and draws and a new seed (DESIGN.md 5b: the platform may extend
-    sampling before it alerts). Returns the last fit (its `attempts` says how many were made, and
+    allow, sample again with twice the tuning and draws and a new seed (DESIGN.md 5b: the platform
+    may extend sampling before it alerts). Returns the last fit (its `attempts` says how many were made, and
     its timings add up every attempt) and its gates. Thresholds are never changed."""
     from legis_assets.core import diagnostics
 
