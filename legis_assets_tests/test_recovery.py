@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from legis_assets.core import diagnostics, models, pca, sampling, simulate, summaries
-from legis_assets_tests.conftest import matrix_from_sim
+from legis_assets_tests.conftest import SMALL, matrix_from_sim
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -106,3 +106,19 @@ def test_reference_model_stays_selectable():
     assert (sampling.get_profile("reference").tune, sampling.get_profile("reference").draws) == (1500, 2000)
     with pytest.raises(ValueError, match="unknown model"):
         models.get_model("nope")
+
+
+def test_failed_gate_extends_sampling_once_with_doubled_tuning_and_draws():
+    """The extension rule: an ERROR gate failing -> one more attempt with twice the tuning and the
+    draws and a new seed, recorded; the gates are then reported as they are (never loosened)."""
+    sim = simulate.simulate_session(seed=7, specs=SMALL)["senate"]
+    matrix = matrix_from_sim(sim)
+    data = models.hierarchical_data(matrix)
+    settings = sampling.get_profile("starved", extensions=1, seed=3)
+    fit, gates = sampling.fit_until_gates(models.get_model("hierarchical"), data, None, settings,
+                                          progress=lambda _: None)
+    assert fit.attempts == 2
+    assert (fit.settings.tune, fit.settings.draws, fit.settings.seed) == (40, 40, 4)
+    assert fit.idata.posterior.sizes["draw"] == 40
+    assert fit.idata.posterior.attrs["attempts"] == 2
+    assert not diagnostics.all_errors_pass(gates)  # 2 x 40 draws still cannot pass the ESS gate
