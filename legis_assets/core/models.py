@@ -240,6 +240,22 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+#: the default model is sampled centred when the median legislator has at least this many
+#: observed votes, non-centred below. Measured: centred gave divergences on a 31 x 70 chamber
+#: (20-46 per run, seed-dependent; non-centred none) and mixed 15-20 % better on every chamber
+#: with 150+ votes per legislator (simulated Senate ~170, House ~280, all real chambers 400-900).
+CENTRED_MIN_VOTES = 150
+
+
+def parameterisation_for(spec: "ModelSpec", data: IRTData) -> "ModelSpec":
+    """The spec actually sampled: the default `hierarchical` model is centred where the data pin
+    each ideal point tightly (CENTRED_MIN_VOTES), else its non-centred twin (same posterior)."""
+    if spec.name != "hierarchical":
+        return spec
+    votes = np.bincount(data.leg_idx, minlength=data.n_legislators)
+    return spec if np.median(votes) >= CENTRED_MIN_VOTES else MODELS["hierarchical_noncentered"]
+
+
 def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]

@@ -19,7 +19,7 @@ from typing import Callable
 import arviz as az
 import numpy as np
 
-from legis_assets.core.models import IRTData, ModelSpec, add_normalised
+from legis_assets.core.models import IRTData, ModelSpec, add_normalised, parameterisation_for
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +145,11 @@ def fit(
         raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
-    compiled, backend = _compile(spec, data, init, settings.backend)
+    sampled = parameterisation_for(spec, data)
+    compiled, backend = _compile(sampled, data, init, settings.backend)
     compile_seconds = time.perf_counter() - t0
-    say(f"{spec.name}: compiled ({backend} backend) in {compile_seconds:.1f} s "
+    say(f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
+        f"in {compile_seconds:.1f} s "
         f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)")
 
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
@@ -193,6 +195,8 @@ def fit(
             del idata[group]
     idata.posterior.attrs.update(
         model=spec.name,
+        parameterisation=("non-centred" if sampled.init_var == "xi_offset" else "centred") if spec.hierarchical
+        else "none",
         sampler="nutpie",
         backend=backend,
         compile_seconds=compile_seconds,
