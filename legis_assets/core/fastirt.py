@@ -291,6 +291,22 @@ def _normal_prior(x, scale, grad):
 
 
 @numba.njit(**_JIT)
+def _scale_priors(theta, grad, gap, sig0, sig1, g_gap, g_sig0, g_sig1, sig_scale):
+    """party_gap ~ HalfNormal(2) and sigma_within ~ HalfNormal(s), sampled on the log scale
+    (+ Jacobian): their log-density; writes grad[0:3] from the gradients g_* with respect to
+    gap and the two sigmas (chain rule through exp)."""
+    total = HALFNORMAL_CONST - math.log(GAP_SCALE) - 0.5 * gap * gap / (GAP_SCALE * GAP_SCALE) + theta[0]
+    grad[0] = gap * (g_gap - gap / (GAP_SCALE * GAP_SCALE)) + 1.0
+    s2 = sig_scale[0] * sig_scale[0]
+    total += HALFNORMAL_CONST - math.log(sig_scale[0]) - 0.5 * sig0 * sig0 / s2 + theta[1]
+    grad[1] = sig0 * (g_sig0 - sig0 / s2) + 1.0
+    s2 = sig_scale[1] * sig_scale[1]
+    total += HALFNORMAL_CONST - math.log(sig_scale[1]) - 0.5 * sig1 * sig1 / s2 + theta[2]
+    grad[2] = sig1 * (g_sig1 - sig1 / s2) + 1.0
+    return total
+
+
+@numba.njit(**_JIT)
 def _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, off, party, sig_scale):
     """Chain rule through xi = -+gap + sigma[p] * offset, plus the priors of gap, sigma and the
     offsets; returns their log-density (alpha/beta priors are added by the caller)."""
@@ -311,16 +327,7 @@ def _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, off, party, sig_sca
         # offsets ~ N(0, 1)
         grad[3 + i] = g * s - off[i]
         total += -LOG_2PI_HALF - 0.5 * off[i] * off[i]
-    # party_gap ~ HalfNormal(2) and sigma_within ~ HalfNormal(s), sampled on the log scale (+ Jacobian)
-    total += HALFNORMAL_CONST - math.log(GAP_SCALE) - 0.5 * gap * gap / (GAP_SCALE * GAP_SCALE) + theta[0]
-    grad[0] = gap * (g_gap - gap / (GAP_SCALE * GAP_SCALE)) + 1.0
-    s2 = sig_scale[0] * sig_scale[0]
-    total += HALFNORMAL_CONST - math.log(sig_scale[0]) - 0.5 * sig0 * sig0 / s2 + theta[1]
-    grad[1] = sig0 * (g_sig0 - sig0 / s2) + 1.0
-    s2 = sig_scale[1] * sig_scale[1]
-    total += HALFNORMAL_CONST - math.log(sig_scale[1]) - 0.5 * sig1 * sig1 / s2 + theta[2]
-    grad[2] = sig1 * (g_sig1 - sig1 / s2) + 1.0
-    return total
+    return total + _scale_priors(theta, grad, gap, sig0, sig1, g_gap, g_sig0, g_sig1, sig_scale)
 
 
 @numba.njit(**_JIT)
@@ -353,15 +360,14 @@ def _centred_prior(theta, grad, xi, gap, sig0, sig1, party, sig_scale):
     g_gap = g_mu1 - g_mu0
     g_sig0 = -n0 / sig0 + ss0 * inv0 / sig0
     g_sig1 = -n1 / sig1 + ss1 * inv1 / sig1
-    total += HALFNORMAL_CONST - math.log(GAP_SCALE) - 0.5 * gap * gap / (GAP_SCALE * GAP_SCALE) + theta[0]
-    grad[0] = gap * (g_gap - gap / (GAP_SCALE * GAP_SCALE)) + 1.0
-    s2 = sig_scale[0] * sig_scale[0]
-    total += HALFNORMAL_CONST - math.log(sig_scale[0]) - 0.5 * sig0 * sig0 / s2 + theta[1]
-    grad[1] = sig0 * (g_sig0 - sig0 / s2) + 1.0
-    s2 = sig_scale[1] * sig_scale[1]
-    total += HALFNORMAL_CONST - math.log(sig_scale[1]) - 0.5 * sig1 * sig1 / s2 + theta[2]
-    grad[2] = sig1 * (g_sig1 - sig1 / s2) + 1.0
-    return total
+    return total + _scale_priors(theta, grad, gap, sig0, sig1, g_gap, g_sig0, g_sig1, sig_scale)
+
+
+@numba.njit(**_JIT)
+def _party_params(theta, ud, L):
+    """gap, sigma_within (2) from their log-scale entries theta[0:3], and the party index."""
+    op = int(ud[_H_OFF_PARTY])
+    return math.exp(theta[0]), math.exp(theta[1]), math.exp(theta[2]), ud[op:op + L].view(np.int64)
 
 
 @numba.njit(**_JIT)
@@ -378,22 +384,14 @@ def logp_grad_core(theta, grad, ud):
         g_xi = grad[:L]
         gap = sig0 = sig1 = 0.0
         party = np.empty(0, dtype=np.int64)
-    elif kind == KIND_HIER_C:
+    elif kind == KIND_HIER_C:  # centred: xi is sampled directly
         a0 = 3 + L
-        gap = math.exp(theta[0])
-        sig0 = math.exp(theta[1])
-        sig1 = math.exp(theta[2])
-        op = int(ud[_H_OFF_PARTY])
-        party = ud[op:op + L].view(np.int64)
+        gap, sig0, sig1, party = _party_params(theta, ud, L)
         xi = theta[3:3 + L]
         g_xi = grad[3:3 + L]
-    else:
+    else:  # non-centred: xi from the offsets
         a0 = 3 + L
-        gap = math.exp(theta[0])
-        sig0 = math.exp(theta[1])
-        sig1 = math.exp(theta[2])
-        op = int(ud[_H_OFF_PARTY])
-        party = ud[op:op + L].view(np.int64)
+        gap, sig0, sig1, party = _party_params(theta, ud, L)
         xi = np.empty(L)
         for i in range(L):
             if party[i] == 1:
@@ -437,11 +435,7 @@ def expand_core(theta, out, ud):
         for k in range(L + 2 * J):
             out[k] = theta[k]
         return
-    gap = math.exp(theta[0])
-    sig0 = math.exp(theta[1])
-    sig1 = math.exp(theta[2])
-    op = int(ud[_H_OFF_PARTY])
-    party = ud[op:op + L].view(np.int64)
+    gap, sig0, sig1, party = _party_params(theta, ud, L)
     # party_gap, mu_party (2), sigma_within (2), xi_offset (L), xi (L), alpha (J), beta (J)
     out[0] = gap
     out[1] = -gap
