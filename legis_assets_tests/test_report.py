@@ -196,7 +196,7 @@ def make_report_context(
         pca_scores=pca_scores,
         explained_variance=[0.46, 0.07, 0.05, 0.04, 0.03],
         sampler={
-            "hierarchical": {"model": "hierarchical", "profile": "default", "chains": chains, "tune": 200,
+            "hierarchical": {"model": "hierarchical_identified", "profile": "default", "chains": chains, "tune": 200,
                              "draws": draws, "seed": 42, "compile_seconds": 4.2, "sample_seconds": 31.5,
                              "grad_evals": 123456},
             "flat": {"model": "flat", "profile": "default", "chains": chains, "tune": 200, "draws": draws,
