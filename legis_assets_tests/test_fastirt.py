@@ -144,6 +144,9 @@ def test_short_nutpie_run_agrees_with_pymc_backend(small_matrix, datasets):
         assert post.sizes[dim] == size
     assert list(post["legislator"].values) == data.legislator_ids
     assert kernel.grad_evals > 0
+    # 30 x 60 is thin data: the default was sampled in its non-centred form, and the trace says so
+    assert post.attrs["parameterisation"] == "non-centred"
+    assert post.attrs["model"] == "hierarchical"
     xi_k = post["xi"].mean(("chain", "draw")).values
     xi_p = fits["pymc"].idata.posterior["xi"].mean(("chain", "draw")).values
     assert np.corrcoef(xi_k, xi_p)[0, 1] > 0.99
