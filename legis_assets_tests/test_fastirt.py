@@ -6,6 +6,7 @@ kernel backend agrees with the PyMC backend."""
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 
 import numpy as np
 import pytest
@@ -173,3 +174,145 @@ def test_default_is_sampled_centred_only_where_the_data_are_strong(datasets):
     assert models.parameterisation_for(spec, strong) is spec
     for other in ("flat", "hierarchical_reference", "hierarchical_noncentered"):
         assert models.parameterisation_for(models.get_model(other), data).name == other
+
+
+# ---------------------------------------------------------------------------------------------
+# the affine frame (KIND_HIER_S): the same posterior in other coordinates
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def strong():
+    """30 seats x 260 roll calls: enough votes per legislator for the centred default (and so the frame)."""
+    sim = simulate.simulate_session(seed=3, specs={"senate": simulate.ChamberSpec(seats=30, n_rollcalls=260)})["senate"]
+    matrix = matrix_from_sim(sim)
+    data = models.hierarchical_data(matrix)
+    scores = dict(pca.fit_pca_init(matrix).scores.select("legislator_slug", "pc1").iter_rows())
+    init = np.array([scores[s] for s in data.legislator_ids])
+    return sim, data, (init - init.mean()) / init.std(), models.flat_data(matrix)
+
+
+def _model_data(strong, name):
+    _, data, init, flat = strong
+    if name == "flat":  # the flat data's legislators are in the same order here (no independents)
+        assert flat.legislator_ids == data.legislator_ids
+        return flat, init
+    return data, init
+
+
+@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+@pytest.mark.parametrize("dense", [True, False])
+def test_affine_frame_is_the_model(strong, name, dense):
+    """log p(frame coordinates) = log p_centred(mapped point) + log|Jacobian| + constant, for every
+    mix of roll-call modes; the gradient matches central differences; the draws expand to the
+    centred model's variables at the mapped point; the PCA start maps exactly."""
+    data, init = _model_data(strong, name)
+    L, J = data.n_legislators, data.n_rollcalls
+    framed = fastirt.kernel_model(name, data, dense=dense, frame_init=init)
+    h = 0 if name == "flat" else 3
+    assert framed.framed and np.count_nonzero(framed.sign) > 0
+    rng = np.random.default_rng(2)
+    for sign in (framed.sign, np.zeros(J), rng.choice([-1.0, 0.0, 1.0], J)):
+        km = dataclasses.replace(framed, sign=sign, user_data=None)
+        km._packed()
+        direct = dataclasses.replace(km, frame_group=None, user_data=None)
+        direct._packed()
+        n_ge = int(np.count_nonzero(sign)) - int(np.sum(sign == 0))
+
+        def reference(theta):
+            inner = fastirt._to_inner(theta, km.user_data)
+            jac = (L - 1 + n_ge) * theta[h + 1]
+            return direct.logp_grad(inner)[0] + jac + (0.0 if name == "flat" else (L + n_ge) * theta[0])
+
+        thetas = [km.initial_point(init, rng) + rng.normal(0, 0.1, km.n_dim) for _ in range(3)]
+        lps = [km.logp_grad(t)[0] for t in thetas]
+        refs = [reference(t) for t in thetas]
+        assert np.allclose(np.diff(lps), np.diff(refs), rtol=0, atol=1e-7)
+        theta = thetas[0]
+        _, grad = km.logp_grad(theta)
+        idx = np.concatenate([np.arange(8), rng.choice(km.n_dim, 40, replace=False), [km.n_dim - 1]])
+        eps = 1e-6
+        numeric = np.array([(km.logp_grad(theta + eps * e)[0] - km.logp_grad(theta - eps * e)[0]) / (2 * eps)
+                            for e in np.eye(km.n_dim)[idx]])
+        assert np.allclose(grad[idx], numeric, rtol=1e-5, atol=1e-4)
+        inner = fastirt._to_inner(theta, km.user_data)
+        a, b = km.expand(theta), direct.expand(inner)
+        assert all(np.allclose(a[k], b[k], rtol=1e-12, atol=1e-12) for k in a)
+    start = framed.initial_point(init, rng)
+    gap = 1.0 if name == "flat" else np.exp(start[0])
+    assert np.allclose(framed.expand(start)["xi"], gap * init, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+def test_affine_frame_callbacks_equal_logp_grad(strong, name):
+    data, init = _model_data(strong, name)
+    km = fastirt.kernel_model(name, data, frame_init=init)
+    logp_c, expand_c = fastirt.c_callbacks()
+    ud = ctypes.c_void_p(km.user_data.ctypes.data)
+    theta = km.initial_point(init, np.random.default_rng(1))
+    grad, out = np.full(km.n_dim, np.nan), np.full(1, np.nan)
+    assert logp_c.ctypes(km.n_dim, _ptr(theta), _ptr(grad), _ptr(out), ud) == 0
+    lp, g = km.logp_grad(theta)
+    assert out[0] == lp and np.array_equal(grad, g)
+    expanded = np.full(km.n_expanded, np.nan)
+    assert expand_c.ctypes(km.n_dim, km.n_expanded, _ptr(theta), _ptr(expanded), ud) == 0
+    assert np.array_equal(expanded, np.concatenate([v.ravel() for v in km.expand(theta).values()]))
+    names = km.unconstrained_names()
+    assert len(names) == km.n_dim == len(set(names))
+    h = 0 if name == "flat" else 3
+    assert names[h:h + 2] == ["xi_frame_location", "xi_frame_log_scale"]
+
+
+def test_rollcall_signs_screen_only_clear_roll_calls(strong):
+    """The screen fixes a sign only where the data leave no doubt: on a simulated House every fixed
+    sign is the true one, many roll calls are fixed, and those left free are the weaker ones."""
+    sim = simulate.simulate_session(seed=11, specs={"house": simulate.ChamberSpec(seats=125, n_rollcalls=300)})["house"]
+    matrix = matrix_from_sim(sim)
+    data = models.hierarchical_data(matrix)
+    scores = dict(pca.fit_pca_init(matrix).scores.select("legislator_slug", "pc1").iter_rows())
+    init = np.array([scores[s] for s in data.legislator_ids])
+    sign, root = fastirt.rollcall_signs(data, (init - init.mean()) / init.std())
+    truth = dict(sim.rollcall_truth.select("vote_id", "beta_true").iter_rows())
+    beta_true = np.array([truth[v] for v in data.rollcall_ids])
+    fixed = sign != 0
+    assert fixed.sum() > 0.25 * len(sign)  # 84 of 225 here; real chambers: 60-95 %
+    assert np.all(sign[fixed] == np.sign(beta_true[fixed]))
+    assert np.all(np.abs(root[fixed]) >= fastirt.SIGN_MIN_ROOT) and np.all(np.abs(root[~fixed]) < fastirt.SIGN_MIN_ROOT)
+    assert np.median(np.abs(beta_true[~fixed])) < np.median(np.abs(beta_true[fixed]))
+    # a start that does not order the parties: no frame (the model's own coordinates)
+    _, small, small_init, _ = strong
+    assert not fastirt.kernel_model("hierarchical", small, frame_init=-small_init).framed
+
+
+def test_sign_check_flags_a_restriction_that_binds():
+    rng = np.random.default_rng(0)
+    clear = rng.normal(2.0, 0.3, (4, 500, 3))
+    assert fastirt.sign_check(clear, np.array([1.0, 1.0, 0.0])) > 5
+    pressed = np.abs(rng.normal(0.0, 0.5, (4, 500, 3)))  # a posterior piled against zero
+    assert fastirt.sign_check(pressed, np.array([1.0, 0.0, 0.0])) < 3
+    assert fastirt.sign_check(clear, np.zeros(3)) == float("inf")
+
+
+@pytest.mark.parametrize("name", ["flat", "hierarchical"])
+def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name):
+    """The frame changes coordinates, not the posterior: a short run in each agrees on every
+    reported quantity; the trace records the coordinates and the sign check."""
+    data, init = _model_data(strong, name)
+    spec = models.get_model(name)
+    fits = {frame: sampling.fit(spec, data, init, sampling.SamplerSettings(
+        chains=2, tune=300, draws=500, seed=7, low_rank_mass_matrix=True, frame=frame), progress=lambda _: None)
+        for frame in (True, False)}
+    a, b = (fits[f].idata.posterior for f in (True, False))
+    assert a.attrs["coordinates"] == "affine frame" and b.attrs["coordinates"] == "direct"
+    assert a.attrs["sign_fixed_rollcalls"] > 0
+    assert a.attrs["sign_check_min_z"] > sampling.SIGN_CHECK_MIN_Z
+    mean = lambda p, v: p[v].mean(("chain", "draw")).values  # noqa: E731
+    assert np.corrcoef(mean(a, "xi_norm"), mean(b, "xi_norm"))[0, 1] > 0.995
+    if name == "hierarchical":
+        assert a.attrs["parameterisation"] == "centred"
+        for var in ("mu_party_norm", "sigma_within_norm"):
+            assert np.allclose(mean(a, var), mean(b, var), atol=0.1), var
+    for var in ("alpha_norm", "beta_norm"):
+        assert np.corrcoef(mean(a, var), mean(b, var))[0, 1] > 0.98, var
+    sd_a, sd_b = a["xi_norm"].std(("chain", "draw")).values, b["xi_norm"].std(("chain", "draw")).values
+    assert 0.8 < np.median(sd_a / sd_b) < 1.25

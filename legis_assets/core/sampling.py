@@ -40,6 +40,11 @@ class SamplerSettings:
     #: when an ERROR gate fails, sample again this many times, each with twice the tuning, twice
     #: the draws and a new seed (recorded in the metadata), before the failure is reported
     extensions: int = 0
+    #: kernel backend, centred hierarchical model with a PCA start: sample in the affine frame
+    #: (fastirt: the chamber's location and scale as single coordinates, clearly signed roll
+    #: calls as cutpoint and log-discrimination). Same posterior; False samples the model's own
+    #: coordinates (for comparison)
+    frame: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +103,10 @@ class FitResult:
         }
 
 
+#: below this, a sign-restricted roll call's posterior mean / sd of beta is reported (fastirt.sign_check)
+SIGN_CHECK_MIN_Z = 3.0
+
+
 def _finished(sampler) -> bool:
     """nutpie's `is_finished` raises TimeoutError while the chains hold its lock: not finished."""
     try:
@@ -106,13 +115,14 @@ def _finished(sampler) -> bool:
         return False
 
 
-def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: str):
+def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: str, frame: bool = True):
     from legis_assets.core import fastirt
 
     if backend not in ("auto", "pymc", "kernel"):
         raise ValueError(f"unknown backend {backend!r}: choose auto, pymc or kernel")
     if backend == "kernel" or (backend == "auto" and spec.name in fastirt.KERNEL_MODELS):
-        return fastirt.compile_kernel(fastirt.kernel_model(spec.name, data), init), "kernel"
+        km = fastirt.kernel_model(spec.name, data, frame_init=init if frame else None)
+        return fastirt.compile_kernel(km, init), "kernel", km
 
     import nutpie  # imported lazily: numba start-up is slow
 
@@ -124,7 +134,7 @@ def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: s
         initial_points = {spec.init_var: np.asarray(init, dtype=float)}
         jitter = {rv for rv in model.free_RVs if rv is not init_rv}
     compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_points, jitter_rvs=jitter)
-    return compiled, "pymc"
+    return compiled, "pymc", None
 
 
 def fit(
@@ -146,7 +156,7 @@ def fit(
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
     sampled = parameterisation_for(spec, data)
-    compiled, backend = _compile(sampled, data, init, settings.backend)
+    compiled, backend, km = _compile(sampled, data, init, settings.backend, settings.frame)
     compile_seconds = time.perf_counter() - t0
     say(f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
         f"in {compile_seconds:.1f} s "
@@ -193,7 +203,18 @@ def fit(
     for group in ("warmup_posterior", "warmup_sample_stats"):
         if group in idata.groups():
             del idata[group]
+    frame = {"coordinates": "direct", "sign_fixed_rollcalls": 0}
+    if km is not None and km.framed:
+        from legis_assets.core import fastirt
+
+        n_fixed = int(np.count_nonzero(km.sign))
+        min_z = fastirt.sign_check(idata.posterior["beta"].values, km.sign)
+        frame = {"coordinates": "affine frame", "sign_fixed_rollcalls": n_fixed, "sign_check_min_z": min_z}
+        if min_z < SIGN_CHECK_MIN_Z:
+            say(f"{spec.name}: WARNING a sign-restricted roll call has posterior mean/sd of its discrimination "
+                f"{min_z:.2f} < {SIGN_CHECK_MIN_Z}: the restriction may cut off posterior mass")
     idata.posterior.attrs.update(
+        **frame,
         model=spec.name,
         parameterisation=("non-centred" if sampled.init_var == "xi_offset" else "centred") if spec.hierarchical
         else "none",
