@@ -336,6 +336,14 @@ class Pipeline:
             "gates": _md_table(diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
                                float_fmt="{:.4g}"),
         }
+        attrs = fit.idata.posterior.attrs
+        for key in ("parameterisation", "coordinates", "sign_fixed_rollcalls", "sign_check_min_z"):
+            if key in attrs:
+                value = attrs[key]
+                if isinstance(value, str):
+                    meta[key] = value
+                elif np.isfinite(value):  # no sign-fixed roll call: no check (inf) to show
+                    meta[key] = int(value) if float(value).is_integer() else float(value)
         if data.excluded:
             meta["excluded_legislators"] = ", ".join(data.excluded)
             meta["excluded_reason"] = data.excluded_reason
@@ -446,7 +454,8 @@ class Pipeline:
         info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
         # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
         info.update({k: v for k, v in attrs.items()
-                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals")})
+                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals", "coordinates",
+                              "sign_fixed_rollcalls", "sign_check_min_z")})
         info.setdefault("profile", profile)
         return info
 
