@@ -411,7 +411,7 @@ def _reflect(x, v, out):
     for i in range(x.shape[0]):
         vx += v[i] * x[i]
         vv += v[i] * v[i]
-    c = 2.0 * vx / vv
+    c = 2.0 * vx / vv if vv > 0.0 else 0.0  # v = 0: the identity (the two vectors coincide)
     for i in range(x.shape[0]):
         out[i] = x[i] - c * v[i]
 
@@ -912,7 +912,8 @@ def affine_frame(party: np.ndarray):
     va = e1 - u1
 
     def reflect(x, v):
-        return x - 2.0 * v * (v @ x) / (v @ v)
+        vv = v @ v
+        return x - 2.0 * v * (v @ x) / vv if vv > 0 else x
 
     vb = e2 - reflect(u2, va)
     A = np.vstack([np.ones(L), d])
