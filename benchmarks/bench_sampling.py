@@ -49,7 +49,7 @@ CONFIGS = {
     "reference": ("hierarchical_reference", "reference", {}),
     "default": ("hierarchical", "default", {}),
     # the default without the affine frame (the model's own coordinates): what the frame buys
-    "default_direct": ("hierarchical", "default", {"frame": False}),
+    "default_direct": ("hierarchical", "default", {"frame": "off"}),
 }
 HOUSE_SHAPE = simulate.ChamberSpec(seats=125, n_rollcalls=415, replacements=5, absence_rate=0.075)
 SENATE_SHAPE = simulate.ChamberSpec(seats=40, n_rollcalls=235, replacements=2, absence_rate=0.075)

@@ -337,13 +337,11 @@ class Pipeline:
                                float_fmt="{:.4g}"),
         }
         attrs = fit.idata.posterior.attrs
-        for key in ("parameterisation", "coordinates", "sign_fixed_rollcalls", "sign_check_min_z"):
+        for key in ("parameterisation", "coordinates", "sign_fixed_rollcalls", "sign_check_near_zero"):
             if key in attrs:
                 value = attrs[key]
-                if isinstance(value, str):
-                    meta[key] = value
-                elif np.isfinite(value):  # no sign-fixed roll call: no check (inf) to show
-                    meta[key] = int(value) if float(value).is_integer() else float(value)
+                meta[key] = value if isinstance(value, str) else (
+                    int(value) if key == "sign_fixed_rollcalls" else float(value))
         if data.excluded:
             meta["excluded_legislators"] = ", ".join(data.excluded)
             meta["excluded_reason"] = data.excluded_reason
@@ -455,7 +453,7 @@ class Pipeline:
         # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
         info.update({k: v for k, v in attrs.items()
                      if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals", "coordinates",
-                              "sign_fixed_rollcalls", "sign_check_min_z")})
+                              "sign_fixed_rollcalls", "sign_check_near_zero")})
         info.setdefault("profile", profile)
         return info
 

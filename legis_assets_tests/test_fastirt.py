@@ -286,11 +286,11 @@ def test_rollcall_signs_screen_only_clear_roll_calls(strong):
 
 def test_sign_check_flags_a_restriction_that_binds():
     rng = np.random.default_rng(0)
-    clear = rng.normal(2.0, 0.3, (4, 500, 3))
-    assert fastirt.sign_check(clear, np.array([1.0, 1.0, 0.0])) > 5
+    clear = rng.lognormal(0.0, 0.6, (4, 500, 3))  # skewed, but clear of zero
+    assert fastirt.sign_check(clear, np.array([1.0, 1.0, 0.0])) <= sampling.SIGN_CHECK_MAX_NEAR_ZERO
     pressed = np.abs(rng.normal(0.0, 0.5, (4, 500, 3)))  # a posterior piled against zero
-    assert fastirt.sign_check(pressed, np.array([1.0, 0.0, 0.0])) < 3
-    assert fastirt.sign_check(clear, np.zeros(3)) == float("inf")
+    assert fastirt.sign_check(pressed, np.array([1.0, 0.0, 0.0])) > 0.05
+    assert fastirt.sign_check(pressed, np.zeros(3)) == 0.0
 
 
 @pytest.mark.parametrize("name", ["flat", "hierarchical"])
@@ -301,11 +301,11 @@ def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name):
     spec = models.get_model(name)
     fits = {frame: sampling.fit(spec, data, init, sampling.SamplerSettings(
         chains=2, tune=300, draws=500, seed=7, low_rank_mass_matrix=True, frame=frame), progress=lambda _: None)
-        for frame in (True, False)}
-    a, b = (fits[f].idata.posterior for f in (True, False))
+        for frame in ("on", "off")}
+    a, b = (fits[f].idata.posterior for f in ("on", "off"))
     assert a.attrs["coordinates"] == "affine frame" and b.attrs["coordinates"] == "direct"
     assert a.attrs["sign_fixed_rollcalls"] > 0
-    assert a.attrs["sign_check_min_z"] > sampling.SIGN_CHECK_MIN_Z
+    assert a.attrs["sign_check_near_zero"] <= sampling.SIGN_CHECK_MAX_NEAR_ZERO
     mean = lambda p, v: p[v].mean(("chain", "draw")).values  # noqa: E731
     assert np.corrcoef(mean(a, "xi_norm"), mean(b, "xi_norm"))[0, 1] > 0.995
     if name == "hierarchical":
@@ -316,3 +316,16 @@ def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name):
         assert np.corrcoef(mean(a, var), mean(b, var))[0, 1] > 0.98, var
     sd_a, sd_b = a["xi_norm"].std(("chain", "draw")).values, b["xi_norm"].std(("chain", "draw")).values
     assert 0.8 < np.median(sd_a / sd_b) < 1.25
+
+
+def test_frame_setting_auto_frames_flat_always_and_hierarchical_from_enough_legislators(strong):
+    data, init = _model_data(strong, "hierarchical")
+    flat, _ = _model_data(strong, "flat")
+    assert data.n_legislators < fastirt.FRAME_MIN_LEGISLATORS  # 32: California-sized
+    hier, flat_spec = models.get_model("hierarchical"), models.get_model("flat")
+    framed = {(spec.name, setting): sampling._compile(spec, d, init, "auto", setting)[2].framed
+              for spec, d in ((hier, data), (flat_spec, flat)) for setting in ("auto", "on", "off")}
+    assert framed == {("hierarchical", "auto"): False, ("hierarchical", "on"): True, ("hierarchical", "off"): False,
+                      ("flat", "auto"): True, ("flat", "on"): True, ("flat", "off"): False}
+    with pytest.raises(ValueError, match="frame setting"):
+        sampling._compile(hier, data, init, "auto", "sometimes")

@@ -84,7 +84,7 @@ SAMPLER_KEYS = (
     ("divergences", "divergent transitions"),
     ("coordinates", "sampled in (same posterior)"),
     ("sign_fixed_rollcalls", "roll calls sampled as cutpoint + log-discrimination (sign not in doubt)"),
-    ("sign_check_min_z", "their smallest posterior mean/sd of the discrimination (3+ expected)"),
+    ("sign_check_near_zero", "their largest share of draws near a zero discrimination (0 expected)"),
 )
 
 
@@ -281,8 +281,7 @@ def _sampler_columns(ctx: ReportContext) -> list[tuple[str, dict]]:
                     settings = None
             if isinstance(settings, dict):
                 info.update({k: v for k, v in settings.items() if _is_num(v) or isinstance(v, str)})
-            info.update({k: attrs[k] for k, _ in SAMPLER_KEYS if k in attrs and (
-                (_is_num(attrs[k]) and np.isfinite(attrs[k])) or isinstance(attrs[k], str))})
+            info.update({k: attrs[k] for k, _ in SAMPLER_KEYS if k in attrs and (_is_num(attrs[k]) or isinstance(attrs[k], str))})
             stats = getattr(idata, "sample_stats", None)
             if stats is not None and "diverging" in stats:
                 info["divergences"] = int(stats["diverging"].values.sum())
