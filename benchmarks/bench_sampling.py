@@ -107,7 +107,7 @@ def run_config(matrix, config: str) -> dict:
         "min_ess_norm": ess_norm,
         "ess_per_s": ess_norm / total,
         "divergences": int(own_by["divergences"].value),
-        "coordinates": fit.idata.posterior.attrs.get("coordinates", "direct"),
+        "coordinates": fit.idata.posterior.attrs.get("sampling_coordinates", "direct"),
         "sign_fixed_rollcalls": int(fit.idata.posterior.attrs.get("sign_fixed_rollcalls", 0)),
         "all_gates_pass": passed,
         "time_to_gates_s": total if passed else None,

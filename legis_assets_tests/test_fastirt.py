@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 
+import arviz as az
 import numpy as np
 import pytest
 
@@ -294,7 +295,7 @@ def test_sign_check_flags_a_restriction_that_binds():
 
 
 @pytest.mark.parametrize("name", ["flat", "hierarchical"])
-def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name):
+def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name, tmp_path):
     """The frame changes coordinates, not the posterior: a short run in each agrees on every
     reported quantity; the trace records the coordinates and the sign check."""
     data, init = _model_data(strong, name)
@@ -303,7 +304,11 @@ def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name):
         chains=2, tune=300, draws=500, seed=7, low_rank_mass_matrix=True, frame=frame), progress=lambda _: None)
         for frame in ("on", "off")}
     a, b = (fits[f].idata.posterior for f in ("on", "off"))
-    assert a.attrs["coordinates"] == "affine frame" and b.attrs["coordinates"] == "direct"
+    assert a.attrs["sampling_coordinates"] == "affine frame" and b.attrs["sampling_coordinates"] == "direct"
+    path = tmp_path / "trace.nc"
+    fits["on"].idata.to_netcdf(str(path))  # what the trace file keeps
+    kept = az.from_netcdf(str(path)).posterior.attrs
+    assert kept["sampling_coordinates"] == "affine frame" and kept["sign_fixed_rollcalls"] > 0
     assert a.attrs["sign_fixed_rollcalls"] > 0
     assert a.attrs["sign_check_near_zero"] <= sampling.SIGN_CHECK_MAX_NEAR_ZERO
     mean = lambda p, v: p[v].mean(("chain", "draw")).values  # noqa: E731

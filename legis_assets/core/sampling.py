@@ -207,13 +207,14 @@ def fit(
     for group in ("warmup_posterior", "warmup_sample_stats"):
         if group in idata.groups():
             del idata[group]
-    frame = {"coordinates": "direct", "sign_fixed_rollcalls": 0}
+    # not "coordinates": CF conventions reserve that attribute name, and xarray drops it on reading NetCDF
+    frame = {"sampling_coordinates": "direct", "sign_fixed_rollcalls": 0}
     if km is not None and km.framed:
         from legis_assets.core import fastirt
 
         n_fixed = int(np.count_nonzero(km.sign))
         near_zero = fastirt.sign_check(idata.posterior["beta"].values, km.sign)
-        frame = {"coordinates": "affine frame", "sign_fixed_rollcalls": n_fixed, "sign_check_near_zero": near_zero}
+        frame = {"sampling_coordinates": "affine frame", "sign_fixed_rollcalls": n_fixed, "sign_check_near_zero": near_zero}
         if near_zero > SIGN_CHECK_MAX_NEAR_ZERO:
             say(f"{spec.name}: WARNING a sign-restricted roll call has {near_zero:.2%} of its draws of the "
                 f"discrimination within a tenth of its median from zero: the restriction may cut off posterior mass")

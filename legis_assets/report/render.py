@@ -82,7 +82,7 @@ SAMPLER_KEYS = (
     ("sample_seconds", "sampling time"),
     ("grad_evals", "gradient evaluations"),
     ("divergences", "divergent transitions"),
-    ("coordinates", "sampled in (same posterior)"),
+    ("sampling_coordinates", "sampled in (same posterior)"),
     ("sign_fixed_rollcalls", "roll calls sampled as cutpoint + log-discrimination (sign not in doubt)"),
     ("sign_check_near_zero", "their largest share of draws near a zero discrimination (0 expected)"),
 )
