@@ -69,6 +69,13 @@ def test_whole_graph_materializes_then_a_starved_run_is_blocked(instance, small_
     assert materialized == {a.key.to_user_string() for a in ALL_ASSETS}
     ess_meta = evaluations["ess"].metadata
     assert ess_meta["value"].value > 400 and ess_meta["threshold"].value == 400
+    # the sampling coordinates reach the metadata and the report (flat: always the affine frame)
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in good.get_asset_materialization_events()}
+    assert meta["flat_posterior"]["sampling_coordinates"].value == "affine frame"
+    assert meta["flat_posterior"]["sign_check_near_zero"].value <= 0.001
+    assert meta["hierarchical_posterior"]["sampling_coordinates"].value in ("affine frame", "direct")
+    html = next((home / "reports").rglob("report.html")).read_text()
+    assert "sampled in (same posterior)" in html and "affine frame" in html
 
     wh = Warehouse(home / "warehouse.duckdb")
     ideal = wh.query("SELECT * FROM ideal_points WHERE session_key = ? AND chamber = 'senate'", [SESSION])
