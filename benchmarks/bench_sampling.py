@@ -9,8 +9,8 @@ Senate-shaped one (~42 x 194, ~7.7k) and the largest real chamber in ../shared/d
 
 * reference: the reference experiment's model as written (``hierarchical_reference``), compiled by
   nutpie's Numba backend from PyMC, 4 chains, 1500 tune, 2000 draws, PCA init + jitter rule;
-* default:   the project default (``hierarchical`` model sampled centred in the affine frame,
-  hand-written Numba gradient, low-rank mass matrix, 4 chains, 200 tune, 2000 draws, same init rule);
+* default:   the project default (``hierarchical`` model sampled centred, in the affine frame from
+  60 legislators, hand-written Numba gradient, low-rank mass matrix, 4 chains, 200 tune, 2000 draws, same init rule);
 * default_direct (opt-in): the default in the model's own coordinates (no frame), to show what the
   frame buys; its |r| column is against the default.
 

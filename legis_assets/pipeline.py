@@ -337,7 +337,7 @@ class Pipeline:
                                float_fmt="{:.4g}"),
         }
         attrs = fit.idata.posterior.attrs
-        for key in ("parameterisation", "sampling_coordinates", "sign_fixed_rollcalls", "sign_check_near_zero"):
+        for key in ("parameterisation", *sampling.FRAME_ATTRS):
             if key in attrs:
                 value = attrs[key]
                 meta[key] = value if isinstance(value, str) else (
@@ -452,8 +452,8 @@ class Pipeline:
         info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
         # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
         info.update({k: v for k, v in attrs.items()
-                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals", "sampling_coordinates",
-                              "sign_fixed_rollcalls", "sign_check_near_zero")})
+                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals",
+                              *sampling.FRAME_ATTRS)})
         info.setdefault("profile", profile)
         return info
 

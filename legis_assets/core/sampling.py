@@ -104,6 +104,9 @@ class FitResult:
         }
 
 
+#: the trace attributes that say how a fit was sampled (coordinates and sign screen); shown in the
+#: posterior metadata and the report
+FRAME_ATTRS = ("sampling_coordinates", "sign_fixed_rollcalls", "sign_check_near_zero")
 #: above this share of draws near beta = 0, a sign-restricted roll call is reported (fastirt.sign_check)
 SIGN_CHECK_MAX_NEAR_ZERO = 0.001
 
