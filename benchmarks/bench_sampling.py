@@ -66,7 +66,7 @@ def load_case(name: str):
         votes = sim.votes.with_columns(vote_value=pl.col("vote").replace_strict(VOTE_CODES, return_dtype=pl.Int8))
         return f"simulated {name}", build_vote_matrix(votes, sim.truth.select("legislator_slug", "party"))
     if name == "us_house":
-        tables = ingest.chamber_tables(ingest.read_session(shared_data() / "us_house" / "117th_2021-2022"), "house")
+        tables = ingest.chamber_tables(ingest.read_session(shared_data() / "us_congress" / "117th_2021-2022"), "house")
         return "US House 117th", build_vote_matrix(tables.votes, tables.legislators, tables.rollcalls)
     raise SystemExit(f"unknown case {name!r}")
 

@@ -32,9 +32,13 @@ def real_data_dir() -> Path:
 
 #: the real sessions in ../shared/data: (legislature, session directory, chamber)
 REAL_CHAMBERS = [
-    ("us_house", "117th_2021-2022", "house"),
-    ("us_senate", "107th_2001-2002", "senate"),
-    ("us_senate", "117th_2021-2022", "senate"),
+    ("us_congress", "97th_1981-1982", "house"),
+    ("us_congress", "97th_1981-1982", "senate"),
+    ("us_congress", "107th_2001-2002", "senate"),
+    ("us_congress", "117th_2021-2022", "house"),
+    ("us_congress", "117th_2021-2022", "senate"),
+    ("california", "2017-2018", "house"),
+    ("california", "2017-2018", "senate"),
     ("california", "2019-2020", "senate"),
 ]
 

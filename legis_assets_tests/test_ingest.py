@@ -40,13 +40,18 @@ needs_shared = pytest.mark.skipif(
     reason=f"shared data folder {SHARED_DATA} is absent (set LEGIS_SHARED_DIR to the 'shared' folder)",
 )
 
-#: data/README.md: legislators, parties, roll calls, vote rows, chamber
+#: shared/data/README.md, per chamber: legislators, parties, roll calls, vote rows
 REAL = {
-    ("us_house", "117th_2021-2022"): (455, {"Democrat": 232, "Republican": 223}, 996, 428_883, "house"),
-    ("us_senate", "107th_2001-2002"): (102, {"Democrat": 50, "Republican": 50, "Independent": 2}, 633, 63_300, "senate"),
-    ("us_senate", "117th_2021-2022"): (102, {"Democrat": 49, "Republican": 51, "Independent": 2}, 949, 94_898, "senate"),
-    ("california", "2019-2020"): (43, {"Democrat": 30, "Republican": 13}, 2_505, 98_700, "senate"),
+    ("us_congress", "97th_1981-1982", "house"): (442, {"Democrat": 246, "Republican": 195, "Independent": 1}, 812, 351_289),
+    ("us_congress", "97th_1981-1982", "senate"): (101, {"Democrat": 46, "Republican": 54, "Independent": 1}, 966, 96_572),
+    ("us_congress", "107th_2001-2002", "senate"): (102, {"Democrat": 50, "Republican": 50, "Independent": 2}, 633, 63_300),
+    ("us_congress", "117th_2021-2022", "house"): (455, {"Democrat": 232, "Republican": 223}, 996, 428_883),
+    ("us_congress", "117th_2021-2022", "senate"): (102, {"Democrat": 49, "Republican": 51, "Independent": 2}, 949, 94_898),
+    ("california", "2017-2018", "house"): (85, {"Democrat": 61, "Republican": 23, "Independent": 1}, 4_179, 331_277),
+    ("california", "2017-2018", "senate"): (42, {"Democrat": 28, "Republican": 14}, 3_751, 149_177),
+    ("california", "2019-2020", "senate"): (43, {"Democrat": 30, "Republican": 13}, 2_505, 98_700),
 }
+REAL_SESSIONS = sorted({(leg, ses) for leg, ses, _ in REAL})
 
 # --- a small session in the scraper layout ---------------------------------------------------------
 
@@ -569,7 +574,7 @@ def test_discover_sessions_ignores_junk(tmp_path):
 
 @needs_shared
 def test_discover_real_sessions():
-    assert discover_sessions(SHARED_DATA) == sorted(REAL)
+    assert discover_sessions(SHARED_DATA) == REAL_SESSIONS
 
 
 @pytest.fixture(scope="module")
@@ -578,49 +583,49 @@ def real_tables():
 
     def get(key):
         if key not in cache:
-            start = time.perf_counter()
-            cache[key] = (read_session(SHARED_DATA / key[0] / key[1]), time.perf_counter() - start)
+            cache[key] = read_session(SHARED_DATA / key[0] / key[1])
         return cache[key]
 
     return get
 
 
 @needs_shared
-@pytest.mark.parametrize("key", sorted(REAL), ids=lambda k: f"{k[0]}.{k[1]}")
+@pytest.mark.parametrize("key", REAL_SESSIONS, ids=lambda k: f"{k[0]}.{k[1]}")
 def test_real_dataset_reads_cleanly(real_tables, key):
-    n_legislators, parties, n_rollcalls, n_votes, chamber = REAL[key]
-    tables, elapsed = real_tables(key)
+    tables = real_tables(key)
+    chambers = {ch: REAL[(*key, ch)] for ch in ("house", "senate") if (*key, ch) in REAL}
     assert tables.problems == [], tables.problems[:5]
-    assert tables.votes.height == n_votes
-    assert tables.rollcalls.height == n_rollcalls
-    assert tables.legislators.height == n_legislators
-    assert dict(Counter(tables.legislators["party"])) == parties
-    assert tables.votes["vote_id"].n_unique() == n_rollcalls
-    assert sorted(tables.rollcalls["order"]) == list(range(n_rollcalls))
-
-    own = chamber_tables(tables, chamber)
-    assert own.votes.height == n_votes and own.rollcalls.height == n_rollcalls
-    assert own.legislators.height == n_legislators
-    other = chamber_tables(tables, "senate" if chamber == "house" else "house")
-    assert other.votes.height == other.rollcalls.height == other.legislators.height == 0
-    if key[0] == "us_house":
-        print(f"US House session loaded in {elapsed:.2f} s")
-        assert elapsed < 15, elapsed  # a few seconds even on a loaded 2-core machine
+    assert tables.votes.height == sum(c[3] for c in chambers.values())
+    assert tables.rollcalls.height == sum(c[2] for c in chambers.values())
+    assert tables.legislators.height == sum(c[0] for c in chambers.values())
+    assert tables.votes["vote_id"].n_unique() == tables.rollcalls.height
+    assert sorted(tables.rollcalls["order"]) == list(range(tables.rollcalls.height))
+    for chamber in ("house", "senate"):
+        own = chamber_tables(tables, chamber)
+        if chamber not in chambers:
+            assert own.votes.height == own.rollcalls.height == own.legislators.height == 0
+            continue
+        n_legislators, parties, n_rollcalls, n_votes = chambers[chamber]
+        assert own.votes.height == n_votes and own.rollcalls.height == n_rollcalls
+        assert own.legislators.height == n_legislators
+        assert dict(Counter(own.legislators["party"])) == parties
 
 
 @needs_shared
 def test_real_house_contents(real_tables):
-    tables, _ = real_tables(("us_house", "117th_2021-2022"))
+    tables = real_tables(("us_congress", "117th_2021-2022"))
     first = tables.rollcalls.filter(pl.col("vote_id") == "RH1170001").row(0, named=True)
-    assert (first["yea_count"], first["nay_count"], first["order"]) == (216, 211, 0)
-    assert first["chamber"] == "house" and first["bill_number"] is None and first["passed"] is None
+    assert (first["yea_count"], first["nay_count"], first["chamber"]) == (216, 211, "house")
+    assert first["bill_number"] is None and first["passed"] is None
     pelosi = tables.legislators.filter(pl.col("legislator_slug") == "rep_pelosi_nancy_15448").row(0, named=True)
     assert pelosi["party"] == "Democrat" and pelosi["district"] == "CA-12"
+    house = chamber_tables(tables, "house")
+    assert house.rollcalls.filter(pl.col("vote_id") == "RH1170001")["order"].item() == 0
 
 
 @needs_shared
 def test_real_california_fills_votes_from_rollcalls(real_tables):
-    tables, _ = real_tables(("california", "2019-2020"))
+    tables = real_tables(("california", "2019-2020"))
     row = tables.votes.filter(pl.col("vote_id") == "ca_2019_00007").row(0, named=True)
     assert row["bill_number"] == "SR 9"
     assert row["motion"] == "W/O REF. TO FILE SR9 Atkins"  # empty in the votes file, taken from roll calls

@@ -43,9 +43,10 @@ def test_session_sort_key_orders_by_years_then_name():
 
 
 def test_current_sessions_newest_per_legislature_or_override():
-    registered = ["kansas.90th_2023-2024", "kansas.91st_2025-2026", "california.2019-2020", "us_senate.107th_2001-2002"]
+    registered = ["kansas.90th_2023-2024", "kansas.91st_2025-2026", "california.2019-2020",
+                  "us_congress.97th_1981-1982", "us_congress.117th_2021-2022", "us_congress.107th_2001-2002"]
     assert automation.current_sessions(registered) == [
-        "california.2019-2020", "kansas.91st_2025-2026", "us_senate.107th_2001-2002"]
+        "california.2019-2020", "kansas.91st_2025-2026", "us_congress.117th_2021-2022"]
     assert automation.current_sessions(["kansas.90th_2023-2024"]) == ["kansas.90th_2023-2024"]
     assert automation.current_sessions([]) == []
     assert automation.current_sessions(registered, " kansas.90th_2023-2024 ,california.2019-2020") == [

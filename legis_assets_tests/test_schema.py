@@ -5,7 +5,7 @@ import pytest
 from legis_assets.core.schema import InputError, InvalidSessionKey, SessionKey, validate_chamber, LegisError
 
 
-@pytest.mark.parametrize("key", ["kansas.91st_2025-2026", "us_house.117th_2021-2022", "california.2019-2020",
+@pytest.mark.parametrize("key", ["kansas.91st_2025-2026", "us_congress.117th_2021-2022", "california.2019-2020",
                                  "kansas.2024s"])
 def test_valid_session_keys_round_trip(key):
     parsed = SessionKey.parse(key)
