@@ -338,7 +338,7 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
         if together is None:
             continue
         slug_a, slug_b = together
-        line_of = next(o for o, a, b in pairs if merged_id[a] == r["_merged"])
+        line_of = _first_joining(pairs, index, slug_person[slug_a], slug_person[slug_b])
         raise InputError(line_of.file, f"cannot merge: {slug_a!r} and {slug_b!r} both sat in {r['session_key']} "
                                        f"{r['chamber']} at the same time"
                                        + ("" if votes else " (no votes given, so any two slugs of one "
@@ -349,6 +349,18 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
         pl.when(changed).then(pl.lit("override")).otherwise(pl.col("identity")).alias("identity"),
         pl.col("_merged").alias("person_id"),
     ).drop("_merged")
+
+
+def _first_joining(pairs: list[tuple[Override, str, str]], index: dict[str, int], a: str, b: str) -> Override:
+    """The first merge line (in file order) after which people `a` and `b` are one person."""
+    n = len(index)
+    for k in range(len(pairs)):
+        rows = [index[x] for _, x, _ in pairs[: k + 1]]
+        cols = [index[y] for _, _, y in pairs[: k + 1]]
+        _, labels = connected_components(coo_matrix((np.ones(k + 1), (rows, cols)), shape=(n, n)), directed=False)
+        if labels[index[a]] == labels[index[b]]:
+            return pairs[k][0]
+    raise AssertionError("the clash was not caused by the merges")  # unreachable: the clash comes from them
 
 
 def _sat_together(slugs: list[str], votes, session_key: str, chamber: str) -> tuple[str, str] | None:
