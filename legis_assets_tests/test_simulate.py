@@ -1,6 +1,7 @@
 import polars as pl
+import pytest
 
-from legis_assets.core import ingest, simulate
+from legis_assets.core import bridge, ingest, people, simulate
 from legis_assets.core.schema import VOTE_CODES
 from legis_assets_tests.conftest import matrix_from_sim
 
@@ -60,3 +61,134 @@ def test_true_ideal_points_follow_the_party_structure():
     votes = sim.votes.with_columns(v=pl.col("vote").replace_strict(VOTE_CODES, return_dtype=pl.Int8))
     assert 0.4 < votes["v"].drop_nulls().mean() < 0.9  # a Yea-leaning chamber, as in Kansas
     assert sim.rollcall_truth["beta_true"].is_finite().all()
+
+
+# --- a legislature over several sessions (the common scale) ---------------------------------------
+
+def _legislature(seed: int = 7) -> simulate.SimulatedLegislature:
+    return simulate.simulate_legislature(seed=seed)
+
+
+def test_legislature_is_reproducible_and_small():
+    import time
+
+    started = time.perf_counter()
+    a = _legislature()
+    assert time.perf_counter() - started < 5.0  # three sessions build in well under a second or two
+    b = _legislature()
+    assert a.truth.equals(b.truth)
+    assert not a.truth.equals(simulate.simulate_legislature(seed=8).truth)
+    assert a.session_names == ["89th_2021-2022", "90th_2023-2024", "91st_2025-2026"]
+    for t, (session, chambers) in enumerate(a.sessions.items()):
+        assert set(chambers) == {"house", "senate"}
+        assert 60 <= chambers["house"].truth.height <= 125 and 30 <= chambers["senate"].truth.height <= 40
+        assert 150 <= chambers["house"].rollcall_truth.height <= 250
+        assert chambers["house"].votes["vote_id"].to_list()[0].endswith("_1000")
+        assert not set(chambers["house"].votes["vote_id"]) & set(chambers["senate"].votes["vote_id"])
+        part = a.truth.filter(pl.col("session") == session)
+        assert part["session_index"].unique().to_list() == [t]
+        for chamber, sim in chambers.items():
+            # the chamber's truth and the legislature's truth agree
+            rows = part.filter(pl.col("chamber") == chamber).sort("legislator_slug")
+            assert rows.select("legislator_slug", "party", "xi_true", "person_id").equals(
+                sim.truth.sort("legislator_slug").select("legislator_slug", "party", "xi_true", "person_id"))
+    # one row per person and session; a person sits in one chamber per session
+    assert not a.truth.select("person_id", "session").is_duplicated().any()
+
+
+def test_legislature_truth_drifts_moves_and_widens():
+    sim = _legislature()
+    truth = sim.truth.join(sim.party_means, on=["session", "session_index", "party"]).sort("person_id", "session_index")
+    truth = truth.with_columns((pl.col("mean") - pl.col("mean").shift(1).over("person_id")).alias("shift"))
+    returning = truth.filter(pl.col("step").is_not_null())
+    # most people persist: at least half of each later session's seats are held by returning members
+    for t in (1, 2):
+        now = sim.truth.filter(pl.col("session_index") == t)
+        assert now.filter(pl.col("step").is_not_null()).height > 0.6 * now.height
+        # and each session brings new people (not only mid-session replacements)
+        new = now.filter(pl.col("step").is_null() & ~pl.col("replacement"))
+        assert new.height >= 10
+    # the random walk: beyond the party-mean shift, ordinary steps have sd close to drift_sd (0.15)
+    walk = returning.filter(~pl.col("big_move")).select(pl.col("step") - pl.col("shift")).to_series()
+    assert walk.len() > 150
+    assert 0.11 < walk.std() < 0.19 and abs(walk.mean()) < 0.05
+    # a few big movers, whose step is about big_move (1.0) on top of the shift
+    movers = returning.filter(pl.col("big_move"))
+    assert movers.height == 4 and len(sim.big_movers) == 4
+    assert ((movers["step"] - movers["shift"]).abs() > 0.5).all()
+    # House -> Senate movers: in the House one session, in the Senate the next, same person and stem
+    assert len(sim.chamber_movers) == 6
+    for person in sim.chamber_movers:
+        rows = sim.truth.filter(pl.col("person_id") == person).sort("session_index")
+        moved_at = rows.filter(pl.col("chamber_move"))["session_index"].to_list()
+        assert len(moved_at) == 1
+        t = moved_at[0]
+        chambers = dict(zip(rows["session_index"], rows["chamber"]))
+        assert chambers[t - 1] == "house" and chambers[t] == "senate"
+        slugs = dict(zip(rows["session_index"], rows["legislator_slug"]))
+        assert slugs[t - 1].startswith("rep_") and slugs[t] == "sen_" + slugs[t - 1][len("rep_"):]
+    assert not set(sim.chamber_movers) & set(sim.big_movers)
+    # the party gap widens: generating means +-0.9 -> +-1.3, and the drawn positions follow
+    means = sim.party_means.filter(pl.col("party") == "Republican")["mean"].to_list()
+    assert means == pytest.approx([0.9, 1.1, 1.3])
+    gap = (sim.truth.filter(pl.col("party").is_in(["Democrat", "Republican"]))
+           .group_by("session_index", "party").agg(pl.col("xi_true").mean())
+           .pivot("party", index="session_index", values="xi_true").sort("session_index")
+           .select(pl.col("Republican") - pl.col("Democrat")).to_series().to_list())
+    assert gap[0] < gap[1] < gap[2] and gap[2] - gap[0] > 0.5
+
+
+def test_legislature_options_change_the_truth():
+    still = simulate.simulate_legislature(seed=3, n_sessions=2, drift_sd=0.0, big_movers=0, house_to_senate=0,
+                                          party_gap=(1.0, 1.0))
+    returning = still.truth.filter(pl.col("step").is_not_null())
+    assert returning.height > 50 and returning["step"].abs().max() < 1e-12
+    assert still.chamber_movers == [] and still.big_movers == []
+    one = simulate.simulate_legislature(seed=3, n_sessions=1)
+    assert one.session_names == ["89th_2021-2022"] and one.truth["step"].null_count() == one.truth.height
+    with pytest.raises(ValueError):
+        simulate.simulate_legislature(n_sessions=0)
+
+
+def test_written_legislature_reads_back_and_the_identity_rule_links_the_movers(tmp_path):
+    sim = _legislature()
+    root = tmp_path / "data"
+    dirs = simulate.write_legislature(sim, root / "simulated")
+    assert [d.name for d in dirs] == sim.session_names
+    assert ingest.discover_sessions(root) == [("simulated", s) for s in sorted(sim.session_names)]
+    frames = []
+    for session_dir, (session, chambers) in zip(dirs, sim.sessions.items()):
+        tables = ingest.read_session(session_dir)
+        assert tables.problems == []
+        for chamber, part_sim in chambers.items():
+            part = ingest.chamber_tables(tables, chamber)
+            assert part.votes.height == part_sim.votes.height
+            assert part.rollcalls.height == part_sim.rollcall_truth.height
+            joined = part.votes.join(part_sim.votes, on=["vote_id", "legislator_slug"])
+            assert joined.height == part.votes.height and (joined["vote"] == joined["vote_right"]).all()
+            frames.append((f"simulated.{session}", chamber, part.legislators))
+        # the per-session truth file: common-scale positions, readable by read_truth
+        truth = simulate.read_truth(session_dir)
+        assert list(truth.columns) == list(simulate.LEGISLATURE_TRUTH_COLUMNS)
+        expected = sim.truth.filter(pl.col("session") == session)
+        assert set(truth["legislator_slug"]) == set(expected["legislator_slug"])
+    back = simulate.read_legislature_truth(root / "simulated")
+    expected = sim.truth.sort("session_index", "chamber", "legislator_slug")
+    assert back.columns == expected.columns
+    assert back.drop("xi_true", "step").equals(expected.drop("xi_true", "step"))
+    assert (back["xi_true"] - expected["xi_true"]).abs().max() < 1e-6
+    assert ((back["step"] - expected["step"]).abs().max() or 0.0) < 1e-5
+
+    # people.py, reading the written files, finds exactly the simulated people
+    table = people.build_people(frames)
+    found = set(table.select("person_id", "session", "chamber", "legislator_slug").iter_rows())
+    assert found == set(sim.truth.select("person_id", "session", "chamber", "legislator_slug").iter_rows())
+    for person in sim.chamber_movers:
+        rows = table.filter(pl.col("person_id") == person)
+        assert set(rows["chamber"]) == {"house", "senate"}
+    # and the sessions form one connected scale, the Senate linked to the House by the movers
+    graph = bridge.bridge_graph(table)
+    assert graph.connected
+    assert graph.shared("simulated.89th_2021-2022:house", "simulated.90th_2023-2024:senate") == 3
+    assert graph.shared("simulated.89th_2021-2022:house", "simulated.90th_2023-2024:house") > 50
+    assert graph.shared("simulated.89th_2021-2022:house", "simulated.89th_2021-2022:senate") == 0
