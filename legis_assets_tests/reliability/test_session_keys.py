@@ -83,13 +83,29 @@ def test_cli_refuses_unknown_chambers(world, chamber):
 
 
 def test_dagster_run_command_refuses_a_traversal_session_key(world):
-    """`legis-assets run` (through Dagster) validates the key before any partition is created."""
+    """`legis-assets run` (through Dagster) validates the key before anything is written: no
+    partition, and neither LEGIS_HOME nor the Dagster instance directory (DAGSTER_HOME, by default
+    LEGIS_HOME/dagster_home) is created."""
     before = support.tree_listing(world)
     code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "../../etc"],
                                    world / "home")
     assert code == 2
     assert "error: invalid session key '../../etc'" in err
     _assert_nothing_written(world, before)
+    assert not (world / "home" / "dagster_home").exists()
+    assert not (world / "home").exists()
+    assert support.tree_listing(world) == before
+
+
+def test_dagster_run_command_refuses_a_missing_session_before_creating_the_instance(world):
+    """A valid key without a session directory is refused the same way, before DAGSTER_HOME exists."""
+    before = support.tree_listing(world)
+    code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "simulated.1999-2000"],
+                                   world / "home")
+    assert code == 2
+    assert "error: no session directory for simulated.1999-2000" in err
+    assert not (world / "home").exists()
+    assert support.tree_listing(world) == before
 
 
 @pytest.mark.parametrize("bad", ["bad name", "2025-2026;rm -rf ~", ".hidden", "..2025", "2025-2026\u202e",
