@@ -5,6 +5,11 @@
     legis-assets simulate OUT_DIR [--seed N]                                 write a simulated session
     legis-assets sessions                                                    list the sessions found
     legis-assets sql "SELECT ..."                                            query the warehouse
+
+Exit status of `run` and `pipeline`: 0 built and every convergence gate passed; 1 a convergence
+gate failed (or a step failed for another reason); 2 refused input (invalid session key, missing or
+malformed file, data that cannot be analysed), with one `error: <file>: line N: problem` line.
+`run` writes Dagster's full log (stack traces included) to $LEGIS_HOME/logs/ and prints its path.
 """
 
 from __future__ import annotations
@@ -98,52 +103,257 @@ def _print_outputs(settings, parts) -> None:
     print("Open the Dagster UI: make ui   (then http://127.0.0.1:3000)")
 
 
-def cmd_run(args) -> int:
-    """Materialize every asset for each partition through Dagster, recorded in $DAGSTER_HOME."""
-    import dagster as dg
+def _run_log_path(home: Path) -> Path:
+    """A new log file for one `legis-assets run`: $LEGIS_HOME/logs/run-<UTC time>-<pid>.log."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = home / "logs" / f"run-{stamp}-{os.getpid()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
-    from legis_assets.defs.partitions import partition_key, session_partitions
-    from legis_assets.definitions import all_assets_job, defs
+
+def _format_event(entry) -> str:
+    """One event of the Dagster event log as log-file text (errors with their full trace)."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.timestamp))
+    level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else str(entry.level)
+    event = entry.dagster_event
+    kind = event.event_type_value if event else "LOG"
+    text = f"{when} {level:<7} {entry.step_key or '-'} {kind}: {entry.message}"
+    errors = []
+    if entry.error_info:
+        errors.append(entry.error_info)
+    if event is not None:
+        if event.is_step_failure and event.step_failure_data.error:
+            errors.append(event.step_failure_data.error)
+        data = getattr(event, "event_specific_data", None)
+        if getattr(data, "error", None) is not None and not event.is_step_failure:
+            errors.append(data.error)
+    for err in errors:
+        text += "\n" + "\n".join("    " + line for line in err.to_string().rstrip().splitlines())
+    return text + "\n"
+
+
+class _RunWatcher:
+    """Follows one in-process run from a thread: copies every event of the run into the log file,
+    prints the pipeline's progress messages, and says so when a step waits for a pool slot
+    (naming the run that holds it) instead of waiting silently."""
+
+    def __init__(self, instance, run_id: str, log_file, notice_seconds: float, progress_prefix: str):
+        import threading
+
+        self.instance, self.run_id, self.log_file = instance, run_id, log_file
+        self.progress_prefix = progress_prefix
+        self.notice_seconds = notice_seconds
+        self._stop = threading.Event()
+        self._cursor = None
+        self._waiting_since: dict[str, float] = {}
+        self._announced: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._loop, name="legis-run-watcher", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._drain()
+
+    def _loop(self) -> None:
+        last_pool_check = 0.0
+        while not self._stop.wait(0.5):
+            self._drain()
+            if time.monotonic() - last_pool_check >= 1.0:
+                last_pool_check = time.monotonic()
+                self._check_pools()
+
+    def _drain(self) -> None:
+        from dagster import DagsterEventType
+
+        try:
+            while True:
+                conn = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, limit=500)
+                for record in conn.records:
+                    entry = record.event_log_entry
+                    self.log_file.write(_format_event(entry))
+                    event = entry.dagster_event
+                    # the pipeline's progress messages (they name their partition); Dagster's own
+                    # messages (skipped steps, errors with their traces) stay in the log file
+                    if event is None and entry.level >= logging.INFO and \
+                            entry.user_message.startswith(self.progress_prefix):
+                        print(f"  {entry.user_message}", flush=True)
+                    elif event is not None and event.event_type == DagsterEventType.STEP_START:
+                        self._waiting_since.clear()
+                self.log_file.flush()
+                self._cursor = conn.cursor
+                if not conn.has_more:
+                    return
+        except Exception as err:  # the storage is busy: try again on the next tick
+            self.log_file.write(f"(could not read the run's events: {err})\n")
+
+    def _check_pools(self) -> None:
+        from legis_assets.dagster_home import pending_pools, pool_holders
+
+        try:
+            pools = pending_pools(self.instance, self.run_id)
+        except Exception:
+            return
+        now = time.monotonic()
+        for pool in list(self._waiting_since):
+            if pool not in pools:
+                del self._waiting_since[pool]
+                self._announced.pop(pool, None)
+        for pool in pools:
+            since = self._waiting_since.setdefault(pool, now)
+            last = self._announced.get(pool)
+            if now - since < self.notice_seconds or (last is not None and now - last < 60):
+                continue
+            self._announced[pool] = now
+            try:
+                holders = [h for h in pool_holders(self.instance, pool) if h.run_id != self.run_id]
+                limit = self.instance.event_log_storage.get_concurrency_info(pool).slot_count
+            except Exception:
+                holders, limit = [], None
+            held = ("held by " + "; ".join(h.describe() for h in holders)) if holders else "no run holds one"
+            print(f"  waiting {now - since:.0f} s for a slot of pool {pool} (limit {limit}), {held}",
+                  flush=True)
+
+
+def _innermost(error):
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error
+
+
+def cmd_run(args) -> int:
+    """Materialize every asset for each partition through Dagster, recorded in $DAGSTER_HOME.
+
+    Exit status (the same as `pipeline`): 0 every partition built and passed its gates; 1 a
+    convergence gate (or a step, for another reason) failed; 2 refused input (an invalid session
+    key or chamber, a missing or malformed file, data that cannot be analysed). One `error:` line per
+    refused partition on stderr; Dagster's full log of the run, with every stack trace, goes to
+    $LEGIS_HOME/logs/run-<time>-<pid>.log, whose path is printed. A failed gate also alerts
+    ($LEGIS_HOME/alerts.jsonl and LEGIS_ALERT_WEBHOOK), once per failed partition run.
+    Runs left STARTED by a killed `legis-assets run` are marked failed and their pool slots freed
+    before anything runs.
+    """
     from legis_assets.pipeline import Partition
 
     settings = _settings(args)
+    # everything that can refuse the command runs before anything is written (no DAGSTER_HOME yet)
+    keys = _discover(settings.data_dir, args.session)
+    parts = [Partition(k, c) for k in keys for c in _chambers_with_data(settings.data_dir, k, args.chamber)]
+
+    import warnings
+
+    import dagster as dg
+
+    with warnings.catch_warnings():  # Dagster's preview notices about our definitions: not the user's problem
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        from legis_assets.dagster_home import clean_up_dead_runs, ensure_dagster_home, this_process_tags
+        from legis_assets.defs.alerts import deliver_run_alerts
+        from legis_assets.defs.partitions import partition_key, session_partitions
+        from legis_assets.definitions import all_assets_job, defs
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the instance's schema setup, not news
+
     os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
     os.environ["LEGIS_PROFILE"] = settings.profile
     os.environ["LEGIS_MODEL"] = settings.model
     if settings.seed is not None:
         os.environ["LEGIS_SEED"] = str(settings.seed)
-    from legis_assets.dagster_home import ensure_dagster_home
-
     dagster_home = ensure_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
-    keys = _discover(settings.data_dir, args.session)
-    parts = [Partition(k, c) for k in keys for c in _chambers_with_data(settings.data_dir, k, args.chamber)]
     job = defs.resolve_job_def(all_assets_job.name)
-    failures = 0
-    with dg.DagsterInstance.get() as instance:
+    log_path = _run_log_path(settings.home)
+    print(f"Dagster log of this command: {log_path}", flush=True)
+    notice = float(os.environ.get("LEGIS_POOL_WAIT_NOTICE", "10") or 10)
+    failures = refused = 0
+    with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8") as log_file:
+        for dead in clean_up_dead_runs(instance):
+            message = (f"run {dead.run_id} was {dead.status} but its process ({dead.process.describe()}) is gone: "
+                       f"marked failed, {dead.freed_slots} pool slot(s) freed")
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+            log_file.write(f"{message}\n")
         new = [k.key for k in keys if not instance.has_dynamic_partition(session_partitions.name, k.key)]
         if new:
             instance.add_dynamic_partitions(session_partitions.name, new)
         for part in parts:
             t0 = time.perf_counter()
+            run_id = _new_run_id()
             print(f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
-                  f"(profile {settings.profile}, model {settings.model}) ===", flush=True)
-            result = job.execute_in_process(
-                partition_key=partition_key(part.key.key, part.chamber), instance=instance, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
-            failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-            status = "succeeded" if result.success else "FAILED"
-            print(f"=== {part}: run {result.run_id[:8]} {status} in {time.perf_counter() - t0:.0f} s ===")
-            for ev in failed_checks:
+                  f"(profile {settings.profile}, model {settings.model}, run {run_id[:8]}) ===", flush=True)
+            log_file.write(f"=== {part}: run {run_id} ===\n")
+            with _RunWatcher(instance, run_id, log_file, notice, f"{part}:"):
+                # Dagster's console logger stays quiet: the watcher prints the progress and the log
+                # file gets every event (stack traces included)
+                result = job.execute_in_process(
+                    partition_key=partition_key(part.key.key, part.chamber), instance=instance,
+                    raise_on_error=False, run_id=run_id, tags=this_process_tags(),
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+            seconds = time.perf_counter() - t0
+            failed_checks = [e for e in result.get_asset_check_evaluations()
+                             if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+            warned = [e for e in result.get_asset_check_evaluations()
+                      if not e.passed and e.severity != dg.AssetCheckSeverity.ERROR]
+            step_failures = [e for e in result.all_events if e.is_step_failure]
+            user_failures = [e for e in step_failures if e.step_failure_data.user_failure_data is not None]
+            if result.success:
+                status = "succeeded"
+            elif user_failures and not failed_checks:
+                status = "REFUSED its input"
+            else:
+                status = "FAILED"
+            print(f"=== {part}: run {run_id[:8]} {status} in {seconds:.0f} s ===", flush=True)
+            for ev in warned + failed_checks:
                 print(f"    check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})")
-            if not result.success:
-                failures += 1
-                for event in result.all_events:
-                    if event.is_step_failure:
-                        print(f"    step {event.step_key} failed: {event.step_failure_data.error.message.strip()[:500]}")
+            if result.success:
+                continue
+            if user_failures and not failed_checks:
+                refused += 1
+                for event in user_failures:
+                    description = (event.step_failure_data.user_failure_data.description or "").strip()
+                    print(f"error: {description or f'{part}: step {event.step_key} refused its input'}",
+                          file=sys.stderr, flush=True)
+                continue
+            failures += 1
+            if failed_checks:
+                detail = "; ".join(
+                    f"{ev.check_name}: {_metadata_number(ev.metadata.get('value'))} "
+                    f"(threshold {_metadata_number(ev.metadata.get('threshold'))})" for ev in failed_checks)
+                print(f"GATE FAILURE: {part}: convergence gates failed: {detail}", file=sys.stderr, flush=True)
+                alert_log = logging.getLogger("legis_assets.cli.alerts")
+                alert_log.setLevel(logging.WARNING)  # the line below says what was sent; a failed POST warns
+                for record, delivered in deliver_run_alerts(instance, result.dagster_run, settings.home, alert_log):
+                    where = str(settings.home / "alerts.jsonl") + (" and the webhook" if delivered["posted"] else "")
+                    state = "already sent" if delivered["written"] is False else f"sent to {where}"
+                    print(f"    alert for {record['asset']}:{record['check']}: {state}", flush=True)
+            else:
+                for event in step_failures:
+                    err = _innermost(event.step_failure_data.error)
+                    first = (err.message.strip().splitlines() or [err.cls_name or "error"])[0] if err else "failed"
+                    print(f"error: {part}: step {event.step_key} failed: {first} (full trace in {log_path})",
+                          file=sys.stderr, flush=True)
+                if not step_failures:
+                    print(f"error: {part}: run {run_id} failed (see {log_path})", file=sys.stderr, flush=True)
     _print_outputs(settings, parts)
     print(f"Dagster instance: {dagster_home}")
-    return 1 if failures else 0
+    print(f"Dagster log: {log_path}")
+    return 2 if refused else 1 if failures else 0
+
+
+def _metadata_number(value) -> str:
+    value = getattr(value, "value", value)
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _new_run_id() -> str:
+    """A run id in Dagster's form (a uuid4 string), chosen up front so the watcher can follow the run."""
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 def cmd_pipeline(args) -> int:

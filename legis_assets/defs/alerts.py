@@ -11,7 +11,12 @@ Runs that fail for another reason (bad input, a crash) produce no convergence al
 shows them as failed runs. WARN checks never fail a run and are not alerted.
 
 The sensor is on by default (alerts must not depend on a click); it monitors every job of the code
-location, including runs launched from the asset graph. Nothing on the alert path raises.
+location, including runs launched from the asset graph, by a schedule, a sensor or a backfill.
+`legis-assets run` executes its runs in process (`execute_in_process`): such runs belong to no code
+location, so no run-failure sensor ever sees them; the CLI delivers their alerts itself through
+`deliver_run_alerts`, the same function, and the de-duplication in alerts.jsonl (by run id + asset +
+check + partition) makes sure a run alerts once whichever path delivers it. Nothing on the alert
+path raises.
 """
 
 from __future__ import annotations
@@ -91,38 +96,52 @@ def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
     return records
 
 
-def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisResource) -> int:
-    """Deliver the alerts of one failed run; returns how many new alert lines were written."""
+def deliver_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path,
+                       log: Any = None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Deliver the alerts of one failed run (the sensor and `legis-assets run` both call this).
+
+    Each record goes through `automation.deliver_alert`, which de-duplicates by run id + asset +
+    check + partition in alerts.jsonl and POSTs only a new line: whichever launch path delivers
+    first writes the line and POSTs, the other one finds the line and does nothing.
+    Returns (record, {"written": ..., "posted": ...}) per record; never raises.
+    """
+    log = log or automation.log
     try:
-        records = failed_error_checks(context.instance, context.dagster_run)
-    except Exception as err:  # never break the daemon's sensor loop
-        context.log.error(f"could not read the check results of run {context.dagster_run.run_id}: {err}")
-        return 0
+        records = failed_error_checks(instance, run)
+    except Exception as err:  # never break the daemon's sensor loop or the CLI's summary
+        log.error(f"could not read the check results of run {run.run_id}: {err}")
+        return []
     if not records:
-        context.log.info(f"run {context.dagster_run.run_id} failed without a failed ERROR check: no alert")
-        return 0
-    try:
-        home = legis.settings().home
-    except Exception as err:
-        context.log.error(f"could not resolve LEGIS_HOME ({err}); using ./.legis")
-        home = Path(".legis").resolve()
+        log.info(f"run {run.run_id} failed without a failed ERROR check: no alert")
+        return []
     webhook = os.environ.get("LEGIS_ALERT_WEBHOOK", "").strip() or None
-    written = 0
+    out = []
     for record in records:
         status = automation.deliver_alert(record, home, webhook,
                                           timeout=automation.env_float("LEGIS_ALERT_TIMEOUT", 5.0),
                                           attempts=automation.env_int("LEGIS_ALERT_ATTEMPTS", 3),
                                           backoff=automation.env_float("LEGIS_ALERT_BACKOFF", 1.0))
-        written += bool(status["written"])
+        out.append((record, status))
         where = f"{automation.alerts_path(home)}" + (" and the webhook" if status["posted"] else "")
         if status["written"] is False:
-            context.log.info(f"alert for {record['check']} of run {record['run_id']} was already sent")
+            log.info(f"alert for {record['check']} of run {record['run_id']} was already sent")
         else:
-            context.log.info(f"alert: {record['session']} {record['chamber']} {record['asset']}:{record['check']} "
-                             f"= {record['value']} (threshold {record['threshold']}) -> {where}")
+            log.info(f"alert: {record['session']} {record['chamber']} {record['asset']}:{record['check']} "
+                     f"= {record['value']} (threshold {record['threshold']}) -> {where}")
             if webhook and not status["posted"]:
-                context.log.warning("the alert webhook did not accept the alert (see the daemon log)")
-    return written
+                log.warning("the alert webhook did not accept the alert (see the daemon log)")
+    return out
+
+
+def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisResource) -> int:
+    """Deliver the alerts of one failed run; returns how many new alert lines were written."""
+    try:
+        home = legis.settings().home
+    except Exception as err:
+        context.log.error(f"could not resolve LEGIS_HOME ({err}); using ./.legis")
+        home = Path(".legis").resolve()
+    delivered = deliver_run_alerts(context.instance, context.dagster_run, home, context.log)
+    return sum(bool(status["written"]) for _, status in delivered)
 
 
 @dg.run_failure_sensor(
