@@ -249,28 +249,33 @@ def test_read_overrides_parses_actions_with_their_lines(tmp_path):
 
 
 @functools.lru_cache(maxsize=1)
+def _real_inputs():
+    sessions = {f"{legislature}.{session}": ingest.read_session(SHARED_DATA / legislature / session)
+                for legislature, session in ingest.discover_sessions(SHARED_DATA)}
+    return people.chamber_inputs(sessions)
+
+
 def real_legislators() -> tuple[tuple[str, str, pl.DataFrame], ...]:
     """(session key, chamber, legislators) of every real chamber-session, read through ingest."""
-    out = []
-    for legislature, session in ingest.discover_sessions(SHARED_DATA):
-        tables = ingest.read_session(SHARED_DATA / legislature / session)
-        for chamber in ("house", "senate"):
-            part = ingest.chamber_tables(tables, chamber)
-            if part.legislators.height:
-                out.append((f"{legislature}.{session}", chamber, part.legislators))
-    return tuple(out)
+    return tuple(_real_inputs()[0])
 
 
-@functools.lru_cache(maxsize=1)
 def real_votes() -> dict[tuple[str, str], pl.DataFrame]:
-    out = {}
-    for legislature, session in ingest.discover_sessions(SHARED_DATA):
-        tables = ingest.read_session(SHARED_DATA / legislature / session)
-        for chamber in ("house", "senate"):
-            votes = ingest.chamber_tables(tables, chamber).votes
-            if votes.height:
-                out[(f"{legislature}.{session}", chamber)] = votes.select("vote_id", "legislator_slug")
-    return out
+    return _real_inputs()[1]
+
+
+@needs_shared
+def test_chamber_inputs_cover_every_real_chamber_session():
+    keys = [(key, chamber) for key, chamber, _ in real_legislators()]
+    assert keys == [  # time order of the sessions, House before Senate
+        ("us_congress.97th_1981-1982", "house"), ("us_congress.97th_1981-1982", "senate"),
+        ("us_congress.107th_2001-2002", "senate"), ("california.2017-2018", "house"),
+        ("california.2017-2018", "senate"), ("california.2019-2020", "senate"),
+        ("us_congress.117th_2021-2022", "house"), ("us_congress.117th_2021-2022", "senate")]
+    assert sorted(keys) == sorted(real_votes())
+    sizes = {f"{key}:{chamber}": frame.height for key, chamber, frame in real_legislators()}
+    assert sizes["us_congress.117th_2021-2022:house"] == 455 and sizes["california.2019-2020:senate"] == 43
+    assert real_votes()[("us_congress.117th_2021-2022", "senate")].height == 94898
 
 
 @needs_shared

@@ -36,8 +36,9 @@ merges are transitive and the merged person keeps the alphabetically first of it
 Problems raise :class:`schema.InputError` naming the file, the line and the problem: unknown action,
 wrong number of fields, a ref that names nobody in the input, a merge of a person with itself, and a
 merge of two people who sat in the same chamber-session at once (two seats cannot be one person).
-"At once" is decided from the votes when they are given (the two slugs voted on a common roll call);
-without votes, any two slugs of one chamber-session count as "at once".
+"At once" is decided from the votes when they are given for that chamber-session (the two slugs
+voted on a common roll call: a mid-session party switcher's two ids never do); without them, any
+two slugs of one chamber-session count as "at once".
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -54,6 +56,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from legis_assets.core.schema import SLUG_PREFIX, InputError, LegisError, SessionKey, validate_chamber
+
+if TYPE_CHECKING:
+    from legis_assets.core.ingest import SessionTables
 
 __all__ = [
     "PEOPLE_COLUMNS",
@@ -64,6 +69,7 @@ __all__ = [
     "slug_person_id",
     "read_overrides",
     "build_people",
+    "chamber_inputs",
 ]
 
 #: columns of the person table, in order
@@ -268,6 +274,27 @@ def build_people(
     return rows.select(PEOPLE_COLUMNS).sort("session_order", "chamber", "legislator_slug")
 
 
+def chamber_inputs(
+    sessions: Mapping[str, "SessionTables"],
+) -> tuple[list[tuple[str, str, pl.DataFrame]], dict[tuple[str, str], pl.DataFrame]]:
+    """The inputs of :func:`build_people` from read sessions (``{session_key: ingest.read_session(...)}``).
+
+    Returns ``(legislators, votes)``: one ``(session_key, chamber, legislators)`` per chamber that has
+    legislators, and ``{(session_key, chamber): votes (vote_id, legislator_slug)}``, in time order.
+    """
+    from legis_assets.core.ingest import chamber_tables
+
+    legislators: list[tuple[str, str, pl.DataFrame]] = []
+    votes: dict[tuple[str, str], pl.DataFrame] = {}
+    for session_key in sorted(sessions, key=session_sort_key):
+        for chamber in SLUG_PREFIX:
+            part = chamber_tables(sessions[session_key], chamber)
+            if part.legislators.height:
+                legislators.append((session_key, chamber, part.legislators))
+                votes[(session_key, chamber)] = part.votes.select("vote_id", "legislator_slug")
+    return legislators, votes
+
+
 def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
                      votes: Mapping[tuple[str, str], pl.DataFrame] | None) -> pl.DataFrame:
     slugs = set(rows["legislator_slug"].to_list())
@@ -331,18 +358,20 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
     # refuse a merge that puts two slugs sitting at the same time in one chamber-session
     merged = rows.with_columns(pl.col("person_id").replace_strict(merged_id).alias("_merged"))
     clash = (merged.group_by("_merged", "session_key", "chamber")
-             .agg(pl.col("legislator_slug").sort(), pl.col("person_id").n_unique().alias("_n"))
+             .agg(pl.col("legislator_slug"), pl.col("person_id"), pl.col("person_id").n_unique().alias("_n"))
              .filter(pl.col("_n") > 1))
     for r in clash.sort("session_key", "chamber", "_merged").iter_rows(named=True):
-        together = _sat_together(r["legislator_slug"], votes, r["session_key"], r["chamber"])
+        owner = dict(zip(r["legislator_slug"], r["person_id"]))  # slug -> person before the merges
+        together = _sat_together(owner, votes, r["session_key"], r["chamber"])
         if together is None:
             continue
         slug_a, slug_b = together
-        line_of = _first_joining(pairs, index, slug_person[slug_a], slug_person[slug_b])
+        line_of = _first_joining(pairs, index, owner[slug_a], owner[slug_b])
         raise InputError(line_of.file, f"cannot merge: {slug_a!r} and {slug_b!r} both sat in {r['session_key']} "
                                        f"{r['chamber']} at the same time"
-                                       + ("" if votes else " (no votes given, so any two slugs of one "
-                                                           "chamber-session count as at the same time)")
+                                       + ("" if votes and (r["session_key"], r["chamber"]) in votes else
+                                          " (no votes given for it, so any two members count as sitting at "
+                                          "the same time)")
                                        + "; one person holds one seat", row=line_of.line)
     changed = pl.col("_merged") != pl.col("person_id")
     return merged.with_columns(
@@ -363,18 +392,22 @@ def _first_joining(pairs: list[tuple[Override, str, str]], index: dict[str, int]
     raise AssertionError("the clash was not caused by the merges")  # unreachable: the clash comes from them
 
 
-def _sat_together(slugs: list[str], votes, session_key: str, chamber: str) -> tuple[str, str] | None:
-    """Two of `slugs` that sat at the same time (voted on a common roll call); without votes, any two."""
-    if not votes:
-        return slugs[0], slugs[1]
-    frame = votes.get((session_key, chamber))
+def _sat_together(owner: dict[str, str], votes, session_key: str, chamber: str) -> tuple[str, str] | None:
+    """Two slugs of different people (`owner`: slug -> person) that sat at the same time, or None.
+
+    With votes for the chamber-session: two slugs that voted on a common roll call. Without them,
+    any two slugs of different people.
+    """
+    slugs = sorted(owner)
+    pairs = [(a, b) for i, a in enumerate(slugs) for b in slugs[i + 1:] if owner[a] != owner[b]]
+    frame = votes.get((session_key, chamber)) if votes else None
     if frame is None:
-        return slugs[0], slugs[1]
-    rollcalls = {s: set(frame.filter(pl.col("legislator_slug") == s)["vote_id"].to_list()) for s in slugs}
-    for i, a in enumerate(slugs):
-        for b in slugs[i + 1:]:
-            if rollcalls[a] & rollcalls[b]:
-                return a, b
+        return pairs[0]
+    voted = frame.filter(pl.col("legislator_slug").is_in(slugs)).group_by("legislator_slug").agg("vote_id")
+    rollcalls = {s: set(ids) for s, ids in voted.iter_rows()}
+    for a, b in pairs:
+        if rollcalls.get(a, set()) & rollcalls.get(b, set()):
+            return a, b
     return None
 
 
