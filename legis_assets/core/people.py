@@ -275,7 +275,7 @@ def build_people(
 
 
 def chamber_inputs(
-    sessions: Mapping[str, "SessionTables"],
+    sessions: Mapping[str, SessionTables],
 ) -> tuple[list[tuple[str, str, pl.DataFrame]], dict[tuple[str, str], pl.DataFrame]]:
     """The inputs of :func:`build_people` from read sessions (``{session_key: ingest.read_session(...)}``).
 
@@ -341,7 +341,7 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
 
     pairs = []
     for o in merges:
-        a, b = resolve(o, o.id, "id"), resolve(o, o.other_id, "other_id")
+        a, b = resolve(o, o.id, "id"), resolve(o, o.other_id or "", "other_id")
         if a == b:
             raise InputError(o.file, f"{o.id!r} and {o.other_id!r} are already the same person ({a})",
                              row=o.line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def simulate_chamber(chamber: str, spec: ChamberSpec, rng: np.random.Generator, 
     prefix = SLUG_PREFIX[chamber]
     used: set[str] = set()
     slugs = []
-    for i in range(n_leg):
+    for _ in range(n_leg):
         while True:
             surname, given = rng.choice(SURNAMES), rng.choice(GIVEN)
             slug = f"{prefix}{surname.lower()}_{given.lower()}_1"
@@ -174,7 +175,7 @@ def simulate_session(
     return {chamber: simulate_chamber(chamber, spec, rng, start) for chamber, spec in specs.items()}
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+def _write_csv(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)  # \r\n line ends, minimal quoting: the scraper's dialect
@@ -241,10 +242,10 @@ def write_session(
             rc_truth_rows.append([vid, chamber, f"{rc['alpha_true']:.6f}", f"{rc['beta_true']:.6f}"])
         rc_lookup = {r[3]: r for r in rollcall_rows}
         for row in sim.votes.iter_rows(named=True):
-            rc = rc_lookup[row["vote_id"]]
+            rc_row = rc_lookup[row["vote_id"]]
             surname = names[row["legislator_slug"]]["legislator_slug"].split("_")[1].title()
-            vote_rows.append([label, rc[1], "" if compact_votes else rc[2], row["vote_id"], rc[5], "" if compact_votes else rc[6], title,
-                              "" if compact_votes else rc[8], surname,
+            vote_rows.append([label, rc_row[1], "" if compact_votes else rc_row[2], row["vote_id"], rc_row[5], "" if compact_votes else rc_row[6], title,
+                              "" if compact_votes else rc_row[8], surname,
                               row["legislator_slug"], row["vote"]])
 
     legislator_rows.sort(key=lambda r: r[2])
@@ -400,7 +401,7 @@ def simulate_legislature(
                 xi[pid] += mean(party, t) - mean(party, t - 1) + float(rng.normal(0.0, drift_sd))
             # turnover: vacated seats (index lists per chamber)
             vacated: dict[str, list[int]] = {}
-            for chamber, spec in specs.items():
+            for chamber in specs:
                 n_out = int(round(turnover * len(seats[chamber])))
                 if chamber == "senate":
                     n_out = max(n_out, house_to_senate)
