@@ -133,17 +133,18 @@ def test_real_bridge_counts_equal_the_readme_table(legislature):
 def test_real_bridge_counts_only_legislators_kept_by_the_vote_filters():
     """California: Ted Gaines and Ricardo Lara (Senate 2017-18, left in January 2019) cast one vote
     each in the 2019-20 Senate, so the 20-vote filter drops them there: 29 of the 31 shared remain."""
-    kept = []
+    matrices = {}
     for legislature, session in ingest.discover_sessions(SHARED_DATA):
         if legislature != "california":
             continue
         tables = ingest.read_session(SHARED_DATA / legislature / session)
         for chamber in ("house", "senate"):
             part = ingest.chamber_tables(tables, chamber)
-            if not part.votes.height:
-                continue
-            m = matrix.build_vote_matrix(part.votes, part.legislators, part.rollcalls)
-            kept += [(f"{legislature}.{session}", chamber, slug) for slug in m.legislators["legislator_slug"]]
+            if part.votes.height:
+                matrices[(f"{legislature}.{session}", chamber)] = matrix.build_vote_matrix(
+                    part.votes, part.legislators, part.rollcalls)
+    kept = bridge.kept_from_matrices(matrices)
+    assert kept.height == 84 + 42 + 41 and kept.columns == ["session_key", "chamber", "legislator_slug"]
     table = people.build_people([f for f in real_legislators() if f[0].startswith("california.")])
     graph = bridge.bridge_graph(table, kept=kept)
     edges = {(r["a"], r["b"]): (r["shared"], r["shared_all"]) for r in graph.edges.iter_rows(named=True)}

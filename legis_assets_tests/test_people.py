@@ -218,6 +218,9 @@ def test_merging_two_seats_of_one_chamber_session_is_refused_unless_votes_show_t
     ("id,action,other_id\nmerge,rep_lone_ann_1,sen_old_bob_7\n", 1, "header line must start with 'action,id,other_id'"),
     ("# only a comment\n", 1, "empty"),
     ('action,id,other_id\nmerge,"rep_lone_ann_1,sen_old_bob_7\n', 2, "not valid CSV"),
+    # a quoted note spanning two lines: the next record's line number is still the physical line
+    ('action,id,other_id,note\nmerge,rep_lone_ann_1,sen_old_bob_7,"two\nlines"\nmerge,sen_x_y_1,rep_lone_ann_1,\n',
+     4, "'sen_x_y_1'"),
 ])
 def test_bad_override_files_name_file_line_and_problem(tmp_path, text, line, message):
     path = _write(tmp_path, text)

@@ -18,8 +18,9 @@ through a chain of such links). Nodes are chamber-sessions (``<session key>:<cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -28,7 +29,10 @@ from scipy.sparse.csgraph import connected_components
 
 from legis_assets.core.people import session_sort_key
 
-__all__ = ["THIN_THRESHOLD", "BridgeGraph", "bridge_graph", "node_id"]
+if TYPE_CHECKING:
+    from legis_assets.core.matrix import VoteMatrix
+
+__all__ = ["THIN_THRESHOLD", "BridgeGraph", "bridge_graph", "kept_from_matrices", "node_id"]
 
 #: an edge sharing fewer people than this is a thin bridge
 THIN_THRESHOLD = 5
@@ -152,6 +156,19 @@ def bridge_graph(
     )
     return BridgeGraph(edges=edges, nodes=nodes, components=[[names[i] for i in members] for members in ranked],
                        thin_threshold=thin_threshold)
+
+
+def kept_from_matrices(matrices: Mapping[tuple[str, str], VoteMatrix]) -> pl.DataFrame:
+    """The `kept` argument of :func:`bridge_graph` from filtered vote matrices.
+
+    `matrices`: ``{(session_key, chamber): matrix.build_vote_matrix(...)}``; returns session_key,
+    chamber, legislator_slug of every legislator the filters kept.
+    """
+    frames = [m.legislators.select(pl.lit(key).alias("session_key"), pl.lit(chamber).alias("chamber"),
+                                   pl.col("legislator_slug").cast(pl.String))
+              for (key, chamber), m in matrices.items()]
+    schema = {"session_key": pl.String, "chamber": pl.String, "legislator_slug": pl.String}
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
 
 
 def _pair_counts(rows: pl.DataFrame, index: dict[str, int]) -> np.ndarray:

@@ -145,13 +145,15 @@ def read_overrides(path: str | Path) -> list[Override]:
                                "decoded); save it as UTF-8") from None
     except OSError as exc:
         raise InputError(path, f"the override file cannot be read ({exc.strerror or exc})") from exc
-    lines = text.splitlines()
-    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(text.splitlines(), strict=True)
+    rows: list[tuple[int, list[str]]] = []  # (first line of the record, fields)
+    line = 1
     try:
-        for number, record in enumerate(csv.reader(lines, strict=True), start=1):
-            rows.append((number, [field.strip() for field in record]))
+        for record in reader:
+            rows.append((line, [field.strip() for field in record]))
+            line = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(path, f"not valid CSV ({exc})", row=len(rows) + 1) from None
+        raise InputError(path, f"not valid CSV ({exc})", row=line) from None
     rows = [(n, r) for n, r in rows if any(r) and not r[0].startswith("#")]
     if not rows:
         raise InputError(path, "the override file is empty; expected a header line 'action,id,other_id' "
