@@ -4,6 +4,10 @@ The generative model is the 2PL IRT the platform fits: legislator i votes Yea on
 with probability logistic(beta_j * xi_i - alpha_j). True ideal points are drawn per party
 (parties centred at -1 / +1 with within-party sd 0.5, as in MEASURED.md), so recovery tests
 know the answer. Used by the tests, the benchmarks and the bundled example session.
+
+:func:`simulate_legislature` draws several sessions of one legislature on one common scale (people
+who persist and drift, big movers, House -> Senate movers, newcomers, a widening party gap), and
+:func:`write_legislature` writes it as one scraper-layout directory per session with its truth.
 """
 
 from __future__ import annotations
@@ -356,6 +360,10 @@ def simulate_legislature(
       ``+-big_move``;
     * the other vacancies go to new people of the seat's party, drawn around the new party means;
       the party mean grows linearly from ``party_gap[0]`` to ``party_gap[1]``.
+
+    Of each chamber's `specs` entry, ``seats``, ``n_rollcalls``, ``party_shares``, ``within_sd``,
+    ``replacements``, ``absence_rate`` and ``lopsided_share`` are used; ``party_means`` is replaced
+    by the widening `party_gap`.
 
     Within a session, each chamber's ``spec.replacements`` seats change hands halfway (the newcomer
     keeps the seat afterwards), as in :func:`simulate_chamber`. Roll calls and votes are drawn by
