@@ -192,3 +192,18 @@ def test_written_legislature_reads_back_and_the_identity_rule_links_the_movers(t
     assert graph.shared("simulated.89th_2021-2022:house", "simulated.90th_2023-2024:senate") == 3
     assert graph.shared("simulated.89th_2021-2022:house", "simulated.90th_2023-2024:house") > 50
     assert graph.shared("simulated.89th_2021-2022:house", "simulated.89th_2021-2022:senate") == 0
+
+
+def test_every_simulated_chamber_session_carries_its_positions_in_the_votes():
+    """Each chamber-session alone scales its members: filtered-matrix PC1 tracks the truth."""
+    import numpy as np
+
+    from legis_assets.core import pca
+
+    sim = _legislature()
+    for session, chambers in sim.sessions.items():
+        for chamber, part in chambers.items():
+            m = matrix_from_sim(part)
+            assert m.n_legislators == part.truth.height and m.n_rollcalls > 80, (session, chamber)
+            scores = pca.fit_pca_init(m).scores.join(part.truth, on="legislator_slug")
+            assert np.corrcoef(scores["pc1"], scores["xi_true"])[0, 1] > 0.9, (session, chamber)
