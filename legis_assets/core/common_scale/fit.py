@@ -1,0 +1,166 @@
+"""Sample the common-scale model with nutpie and judge it with the project's gates.
+
+Init rule (as sampling.py): the slot positions start at the per-chamber-session PCA scores
+(model.pca_start; never jittered), every other free variable (tau on its log scale, alpha,
+beta) is jittered. Gates: diagnostics.evaluate_gates on identify.GATE_VARS (R-hat < 1.01 over all
+of them, bulk ESS of xi_norm > 400, 0 divergences: errors; E-BFMI > 0.3: warning) plus the
+warning `agrees_with_linked` (crosscheck.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import arviz as az
+import numpy as np
+
+from legis_assets.core import diagnostics
+from legis_assets.core.common_scale.crosscheck import linked_agreement, linked_gate
+from legis_assets.core.common_scale.data import CommonScaleData
+from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised
+from legis_assets.core.common_scale.model import build_common_scale
+from legis_assets.core.sampling import SamplerSettings, _finished
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "common_scale"
+
+
+@dataclass
+class CommonFit:
+    idata: az.InferenceData
+    settings: SamplerSettings
+    backend: str
+    compile_seconds: float
+    sample_seconds: float
+    grad_evals_tune: int
+    grad_evals_draws: int
+    attempts: int = 1
+
+    @property
+    def steps_per_draw(self) -> float:
+        post = self.idata.posterior
+        return self.grad_evals_draws / max(post.sizes["chain"] * post.sizes["draw"], 1)
+
+    def timing(self) -> dict:
+        return {"backend": self.backend, "attempts": self.attempts,
+                "compile_seconds": round(self.compile_seconds, 2), "sample_seconds": round(self.sample_seconds, 2),
+                "grad_evals": self.grad_evals_tune + self.grad_evals_draws,
+                "steps_per_draw": round(self.steps_per_draw, 2)}
+
+
+def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto"):
+    """(nutpie compiled model, backend used). backend: "pymc" (PyMC -> nutpie's Numba backend),
+    "kernel" (the hand-written log-density and gradient, kernel.py), "auto" (the kernel)."""
+    if backend not in ("auto", "pymc", "kernel"):
+        raise ValueError(f"unknown backend {backend!r}: choose auto, pymc or kernel")
+    if backend in ("auto", "kernel"):
+        try:
+            from legis_assets.core.common_scale import kernel
+        except ImportError:  # no kernel in this build: the PyMC model
+            if backend == "kernel":
+                raise
+        else:
+            return kernel.compile_common_kernel(data, start), "kernel"
+    import nutpie
+
+    model = build_common_scale(data)
+    xi = model["xi"]
+    jitter = {rv for rv in model.free_RVs if rv is not xi}
+    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points={"xi": np.asarray(start, float)},
+                                         jitter_rvs=jitter)
+    return compiled, "pymc"
+
+
+def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: SamplerSettings,
+                     progress: Callable[[str], None] | None = None) -> CommonFit:
+    """Compile and sample; the posterior gets the reported quantities (identify.py) and the
+    sampling facts as attributes. Warm-up draws are dropped."""
+    import nutpie
+
+    say = progress or (lambda msg: log.info(msg))
+    start = np.asarray(start, dtype=float)
+    if start.shape != (data.n_slots,):
+        raise ValueError(f"start has shape {start.shape}, expected ({data.n_slots},)")
+    t0 = time.perf_counter()
+    compiled, backend = compile_model(data, start, settings.backend)
+    compile_seconds = time.perf_counter() - t0
+    say(f"{MODEL_NAME}: compiled ({backend}) in {compile_seconds:.1f} s ({data.n_slots} slots in "
+        f"{data.chamber_sessions.height} chamber-sessions, {data.n_rollcalls} roll calls, {data.n_obs} votes)")
+    cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    sampler = nutpie.sample(compiled, chains=settings.chains, tune=settings.tune, draws=settings.draws,
+                            seed=settings.seed, cores=cores,
+                            low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+                            progress_bar=False, blocking=False)
+    while not _finished(sampler):
+        time.sleep(0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = sampler.wait()
+    sample_seconds = time.perf_counter() - t0
+    grad_tune = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else 0
+    grad_draws = int(idata.sample_stats["n_steps"].sum())
+    for group in ("warmup_posterior", "warmup_sample_stats"):
+        if group in idata.groups():
+            del idata[group]
+    add_common_normalised(idata, data)
+    idata.posterior.attrs.update(
+        model=MODEL_NAME, sampler="nutpie", backend=backend, compile_seconds=compile_seconds,
+        sample_seconds=sample_seconds, grad_evals=grad_tune + grad_draws,
+        chamber_sessions=", ".join(data.chamber_sessions["label"].to_list()),
+        **{f"settings_{k}": str(v) for k, v in settings.to_dict().items()},
+    )
+    say(f"{MODEL_NAME}: sampled in {sample_seconds:.1f} s ({grad_tune + grad_draws} gradient evaluations)")
+    return CommonFit(idata, settings, backend, compile_seconds, sample_seconds, grad_tune, grad_draws)
+
+
+def gate_vars(idata: az.InferenceData) -> tuple[str, ...]:
+    """GATE_VARS that the posterior has with at least one entry (a legislature without movers has
+    no movement_norm)."""
+    post = idata.posterior
+    return tuple(v for v in GATE_VARS if v in post and post[v].size > 0)
+
+
+def evaluate_common_gates(idata: az.InferenceData, data: CommonScaleData, start: np.ndarray | None = None):
+    """(gates, per-parameter table): the project's gates on the reported quantities, plus
+    `agrees_with_linked` (the start's per-chamber-session scores linked by the bridges) when a start is
+    given."""
+    gates, params = diagnostics.evaluate_gates(idata, gate_vars(idata))
+    if start is not None:
+        mean = idata.posterior["xi_norm"].mean(("chain", "draw")).values
+        gates.append(linked_gate(linked_agreement(data, start, mean)))
+    return gates, params
+
+
+def fit_until_gates(data: CommonScaleData, start: np.ndarray, settings: SamplerSettings,
+                    progress: Callable[[str], None] | None = None) -> tuple[CommonFit, list]:
+    """`fit_common_scale`, then the gates; while an ERROR gate fails and `settings.extensions`
+    allow, sample again with twice the tuning and draws and a new seed (as sampling.fit_until_gates).
+    The timings add up every attempt."""
+    say = progress or (lambda msg: log.info(msg))
+    result = fit_common_scale(data, start, settings, progress)
+    gates, _ = evaluate_common_gates(result.idata, data, start)
+    spent = [result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws]
+    attempt = 1
+    while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
+        failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
+        longer = replace(settings, tune=settings.tune * 2 ** attempt, draws=settings.draws * 2 ** attempt,
+                         seed=settings.seed + attempt)
+        say(f"{MODEL_NAME}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
+            f"{longer.draws} draws, seed {longer.seed}")
+        result = fit_common_scale(data, start, longer, progress)
+        gates, _ = evaluate_common_gates(result.idata, data, start)
+        attempt += 1
+        spent = [spent[0] + result.compile_seconds, spent[1] + result.sample_seconds,
+                 spent[2] + result.grad_evals_tune, spent[3] + result.grad_evals_draws]
+    result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
+    result.attempts = attempt
+    result.idata.posterior.attrs.update(attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1],
+                                        grad_evals=spent[2] + spent[3])
+    return result, gates

@@ -1,0 +1,223 @@
+"""Hand-written Numba log-density and gradient of the common-scale model (model.py), handed to
+nutpie as C callbacks, as fastirt.py does for the per-chamber models (no Python per gradient).
+
+The same model, the same parameterisation as the PyMC builder, in nutpie's order of PyMC's value
+variables: theta = [log tau, xi (K slots), alpha (J), beta (J)]. Reused from fastirt: the sparse
+Bernoulli-logit likelihood over the observed cells (`_sparse_lik`: vectorised exp, chunked log
+of products) and the normal prior (`_normal_prior`), the prior constants and the C-callback
+signatures. Tested against PyMC's log-density and gradient to 1e-8 (test_common_scale.py).
+
+Everything the kernel needs is packed in one float64 array (nutpie's user_data); integers are
+stored as int64 bit patterns, as in fastirt.pack_user_data.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+
+import numba
+import numpy as np
+
+from legis_assets.core.common_scale.data import CommonScaleData
+from legis_assets.core.common_scale.model import FIRST_SCALE, TAU_SCALE
+from legis_assets.core.fastirt import (ALPHA_SCALE, BETA_SCALE, HALFNORMAL_CONST, LOG_2PI_HALF, _EXPAND_SIG,
+                                       _JIT, _LOGP_SIG, _normal_prior, _sparse_lik)
+
+_MAGIC = 9137.0
+(_H_MAGIC, _H_K, _H_J, _H_NOBS, _H_NFIRST, _H_NTRANS, _H_NDIM, _H_NEXP, _H_TOTAL,
+ _H_OFF_Y, _H_OFF_SLOT, _H_OFF_RC, _H_OFF_FIRST, _H_OFF_FROM, _H_OFF_TO) = range(15)
+HEADER = 16
+
+
+def n_dim(data: CommonScaleData) -> int:
+    return 1 + data.n_slots + 2 * data.n_rollcalls
+
+
+def pack(data: CommonScaleData) -> np.ndarray:
+    """One contiguous float64 array: header, y, slot, rc, first slots, transitions."""
+    parts, offsets, pos = [], {}, HEADER
+    for key, arr in ((_H_OFF_Y, data.y.astype(np.float64)),
+                     (_H_OFF_SLOT, data.slot_idx.astype(np.int64)), (_H_OFF_RC, data.rc_idx.astype(np.int64)),
+                     (_H_OFF_FIRST, data.first_slots.astype(np.int64)),
+                     (_H_OFF_FROM, data.trans_from.astype(np.int64)), (_H_OFF_TO, data.trans_to.astype(np.int64))):
+        arr = np.ascontiguousarray(arr)
+        offsets[key] = pos
+        parts.append(arr.view(np.float64) if arr.dtype == np.int64 else arr)
+        pos += arr.size
+    d = n_dim(data)
+    header = np.zeros(HEADER)
+    header[[_H_MAGIC, _H_K, _H_J, _H_NOBS, _H_NFIRST, _H_NTRANS, _H_NDIM, _H_NEXP, _H_TOTAL]] = (
+        _MAGIC, data.n_slots, data.n_rollcalls, data.n_obs, data.first_slots.size, data.trans_from.size, d, d, pos)
+    for key, off in offsets.items():
+        header[key] = off
+    return np.concatenate([header, *parts])
+
+
+@numba.njit(**_JIT)
+def _ints(ud, key, n):
+    off = int(ud[key])
+    return ud[off:off + n].view(np.int64)
+
+
+@numba.njit(**_JIT)
+def logp_grad_core(theta, grad, ud):
+    """Log-density (PyMC's, with the log-Jacobian of tau's log transform) at theta; writes the
+    gradient into grad."""
+    K = int(ud[_H_K])
+    J = int(ud[_H_J])
+    n = int(ud[_H_NOBS])
+    n_first = int(ud[_H_NFIRST])
+    T = int(ud[_H_NTRANS])
+    for k in range(grad.shape[0]):
+        grad[k] = 0.0
+    log_tau = theta[0]
+    tau = math.exp(log_tau)
+    xi = theta[1:1 + K]
+    alpha = theta[1 + K:1 + K + J]
+    beta = theta[1 + K + J:1 + K + 2 * J]
+    g_xi = grad[1:1 + K]
+    g_alpha = grad[1 + K:1 + K + J]
+    g_beta = grad[1 + K + J:1 + K + 2 * J]
+    oy = int(ud[_H_OFF_Y])
+    total = _sparse_lik(xi, alpha, beta, _ints(ud, _H_OFF_SLOT, n), _ints(ud, _H_OFF_RC, n), ud[oy:oy + n],
+                        g_xi, g_alpha, g_beta)
+    # first slots ~ N(0, FIRST_SCALE)
+    first = _ints(ud, _H_OFF_FIRST, n_first)
+    inv_f = 1.0 / (FIRST_SCALE * FIRST_SCALE)
+    ss = 0.0
+    for m in range(n_first):
+        k = first[m]
+        ss += xi[k] * xi[k]
+        g_xi[k] -= xi[k] * inv_f
+    total += n_first * (-LOG_2PI_HALF - math.log(FIRST_SCALE)) - 0.5 * ss * inv_f
+    # random walk: xi[to] ~ N(xi[from], tau)
+    t_from = _ints(ud, _H_OFF_FROM, T)
+    t_to = _ints(ud, _H_OFF_TO, T)
+    inv_t = 1.0 / (tau * tau)
+    ss = 0.0
+    for m in range(T):
+        a = t_from[m]
+        b = t_to[m]
+        d = xi[b] - xi[a]
+        ss += d * d
+        g_xi[b] -= d * inv_t
+        g_xi[a] += d * inv_t
+    total += T * (-LOG_2PI_HALF - log_tau) - 0.5 * ss * inv_t
+    g_log_tau = -T + ss * inv_t
+    # tau ~ HalfNormal(TAU_SCALE), sampled as log tau (+ log-Jacobian log_tau)
+    s2 = TAU_SCALE * TAU_SCALE
+    total += HALFNORMAL_CONST - math.log(TAU_SCALE) - 0.5 * tau * tau / s2 + log_tau
+    grad[0] = g_log_tau - tau * tau / s2 + 1.0
+    total += _normal_prior(alpha, ALPHA_SCALE, g_alpha)
+    total += _normal_prior(beta, BETA_SCALE, g_beta)
+    return total
+
+
+@numba.njit(**_JIT)
+def expand_core(theta, out, ud):
+    """[tau, xi, alpha, beta] (CompiledModel.var_shapes order)."""
+    out[0] = math.exp(theta[0])
+    for k in range(1, theta.shape[0]):
+        out[k] = theta[k]
+
+
+def _c_logp(dim, x_ptr, grad_ptr, logp_ptr, user_data):
+    head = numba.carray(user_data, (HEADER,), np.float64)
+    if head[_H_MAGIC] != _MAGIC:
+        return -1
+    nd = int(head[_H_NDIM])
+    if dim != nd:
+        return -1
+    ud = numba.carray(user_data, (int(head[_H_TOTAL]),), np.float64)
+    x = numba.carray(x_ptr, (nd,))
+    grad = numba.carray(grad_ptr, (nd,))
+    value = logp_grad_core(x, grad, ud)
+    logp_ptr[0] = value
+    for k in range(nd):
+        if not np.isfinite(grad[k]):
+            return 3
+    if not np.isfinite(value):
+        return 4
+    return 0
+
+
+def _c_expand(dim, n_expanded, x_ptr, out_ptr, user_data):
+    head = numba.carray(user_data, (HEADER,), np.float64)
+    if head[_H_MAGIC] != _MAGIC:
+        return -1
+    nd = int(head[_H_NDIM])
+    if dim != nd or n_expanded != int(head[_H_NEXP]):
+        return -1
+    ud = numba.carray(user_data, (int(head[_H_TOTAL]),), np.float64)
+    expand_core(numba.carray(x_ptr, (nd,)), numba.carray(out_ptr, (nd,)), ud)
+    return 0
+
+
+_CFUNCS: tuple | None = None
+_LOCK = threading.Lock()
+
+
+def c_callbacks():
+    global _CFUNCS
+    with _LOCK:
+        if _CFUNCS is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", numba.NumbaWarning)
+                _CFUNCS = (numba.cfunc(_LOGP_SIG, cache=True)(_c_logp), numba.cfunc(_EXPAND_SIG, cache=True)(_c_expand))
+        return _CFUNCS
+
+
+class CommonKernel:
+    """The packed data and Python access to the kernel (tests, benchmarks)."""
+
+    def __init__(self, data: CommonScaleData):
+        self.data = data
+        self.n_dim = n_dim(data)
+        self.user_data = pack(data)
+
+    def logp_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.shape != (self.n_dim,):
+            raise ValueError(f"theta has shape {theta.shape}, expected ({self.n_dim},)")
+        grad = np.empty(self.n_dim)
+        return float(logp_grad_core(theta, grad, self.user_data)), grad
+
+    def initial_point(self, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The slot positions at `start`, log tau, alpha and beta jittered uniform(-1, 1) (PyMC's jitter)."""
+        theta = rng.uniform(-1.0, 1.0, self.n_dim)
+        theta[1:1 + self.data.n_slots] = start
+        return theta
+
+    def var_shapes(self):
+        K, J = self.data.n_slots, self.data.n_rollcalls
+        return (["tau", "xi", "alpha", "beta"], [(), (K,), (J,), (J,)],
+                {"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)})
+
+
+def compile_common_kernel(data: CommonScaleData, start: np.ndarray):
+    """A nutpie model (C callbacks) started at `start` (CommonKernel.initial_point)."""
+    import pandas as pd
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    km = CommonKernel(data)
+    start = np.asarray(start, dtype=float)
+    logp_cfunc, expand_cfunc = c_callbacks()
+    names, shapes, dims = km.var_shapes()
+    slices, pos = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        slices.append(slice(pos, pos + size))
+        pos += size
+    coords = {"slot": pd.Index(data.slot_labels()), "rollcall": pd.Index(data.rollcall_ids),
+              "unconstrained_parameter": pd.Index(["tau_log__"] + [f"xi_{k}" for k in range(data.n_slots)]
+                                                  + [f"alpha_{j}" for j in range(data.n_rollcalls)]
+                                                  + [f"beta_{j}" for j in range(data.n_rollcalls)])}
+    return CompiledPyMCModel(
+        _n_dim=km.n_dim, dims=dims, _coords=coords, _shapes={n: tuple(s) for n, s in zip(names, shapes)},
+        compiled_logp_func=logp_cfunc, compiled_expand_func=expand_cfunc,
+        initial_point_func=lambda seed: km.initial_point(start, np.random.default_rng(seed)),
+        shared_data={}, user_data=km.user_data, n_expanded=pos,
+        shape_info=(names, slices, [tuple(s) for s in shapes]), logp_func=None, expand_func=None,
+    )
