@@ -281,7 +281,7 @@ def cmd_run(args) -> int:
             t0 = time.perf_counter()
             run_id = _new_run_id()
             print(f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
-                  f"(profile {settings.profile}, model {settings.model}, run {run_id[:8]}) ===", flush=True)
+                  f"(profile {settings.profile}, model {settings.model}, run {run_id}) ===", flush=True)
             log_file.write(f"=== {part}: run {run_id} ===\n")
             with _RunWatcher(instance, run_id, log_file, notice, f"{part}:"):
                 # Dagster's console logger stays quiet: the watcher prints the progress and the log
