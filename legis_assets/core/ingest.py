@@ -10,23 +10,35 @@ How a file is read (``_read_csv``):
 
 1. only the first 64 KB are read to check the header line (so a huge garbage file fails fast,
    in bounded memory);
-2. the whole file is read as bytes and checked to be UTF-8;
-3. a vectorised byte scan (numpy) checks the CSV structure: quotes balanced and well placed,
-   every record has as many fields as the header, no blank lines. The same scan yields each
-   record's physical line number, which travels with the rows (``_line``) so that later checks
-   can name the line;
-4. polars parses the bytes (all columns as strings, empty fields as ``""``).
+2. the whole file is read as bytes; a vectorised byte scan (numpy, ``_scan``) goes through it in
+   blocks of 4 MB, carrying its state from block to block, and checks that it is UTF-8 text
+   without NUL bytes and that the CSV structure holds: quotes well placed and closed, every record
+   has as many fields as the header, no blank lines, no stray carriage returns. The first problem
+   in file order is refused. The scan yields each record's physical line number, which travels
+   with the rows (``_line``) so that later checks can name the line;
+3. polars parses whole records in batches of about 16 MB (all columns as strings, empty fields as
+   ``""``); the row checks that make a file fatal by themselves (e.g. an unknown chamber or vote
+   code) run on each batch, and once one fails the batches are only counted, not kept. So the
+   memory a refused file costs is bounded by a batch, not by the file.
+
+Session folders and files reached through symbolic links must stay inside the data root
+(``session_files``); ``discover_sessions`` skips, with a warning, a folder that leaves it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import polars as pl
 
+from legis_assets.core import schema
 from legis_assets.core.schema import (
     CHAMBERS,
     INDEPENDENT,
@@ -38,8 +50,11 @@ from legis_assets.core.schema import (
     VOTE_CODES,
     VOTES_COLUMNS,
     InputError,
+    OutsideDataRoot,
     validate_chamber,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Problem",
@@ -54,6 +69,10 @@ __all__ = [
 FILE_KINDS = ("votes", "rollcalls", "legislators")
 #: how much of a file is read to check its header line before the file is loaded
 HEADER_LIMIT = 64 * 1024
+#: bytes scanned at a time by the structural check (bounds its temporary arrays)
+SCAN_CHUNK = 4 * 2**20
+#: bytes of whole records parsed by polars at a time (bounds the memory spent on a refused file)
+PARSE_BATCH = 16 * 2**20
 #: problems of one kind listed one by one before a single summary line
 MAX_LISTED = 20
 
@@ -70,6 +89,8 @@ _CHAMBER_OF_VALUE = {value: key for key, value in CHAMBERS.items()}
 #: a leadership suffix in `full_name`, e.g. " - House Minority Leader"
 _LEADERSHIP_SUFFIX = r"(?s)\s+[-\u2013\u2014]\s+.*$"
 _PARTIES = ("Republican", "Democrat")
+#: a row check: (condition that makes a row fatal, column to name, row -> problem text)
+RowCheck = tuple[pl.Expr, "str | None", Callable[[dict], str]]
 _LINE = "_line"  # physical line number of a row, carried through the checks
 _BOM = b"\xef\xbb\xbf"
 _VALID_CODES = ", ".join(repr(code) for code in VOTE_CODES)
@@ -134,9 +155,21 @@ class SessionTables:
 # ---------------------------------------------------------------------------------------------
 
 
-def session_files(session_dir: Path) -> dict[str, Path]:
-    """The votes, roll-call and legislators files of a session directory (all must exist)."""
+def session_files(session_dir: Path, *, data_root: Path | None = None,
+                  allow_outside_root: bool | None = None) -> dict[str, Path]:
+    """The votes, roll-call and legislators files of a session directory (all must exist).
+
+    The folder and each file must resolve (symbolic links followed) to a place inside `data_root`
+    (default: the folder's grandparent, as in ``<data root>/<legislature>/<session>``); a link that
+    leaves it raises :class:`schema.OutsideDataRoot`, naming the path and where it points, unless
+    `allow_outside_root` is true (default: the environment variable LEGIS_ALLOW_OUTSIDE_DATA_ROOT).
+    Links that stay inside the data root are followed.
+    """
     session_dir = Path(session_dir)
+    root = Path(data_root) if data_root is not None else Path(os.path.abspath(session_dir)).parent.parent
+    allowed = schema.allow_outside_root(allow_outside_root)
+    if not allowed:
+        _refuse_outside_root(session_dir, root, "session folder")
     if not session_dir.is_dir():
         raise InputError(
             session_dir,
@@ -154,12 +187,19 @@ def session_files(session_dir: Path) -> dict[str, Path]:
             f"file not found{also}; a session folder named {name!r} must hold "
             + ", ".join(p.name for p in files.values()),
         )
+    if not allowed:
+        for path in files.values():
+            _refuse_outside_root(path, root, "file")
     return files
 
 
-def read_session(session_dir: Path) -> SessionTables:
-    """Read and validate the three files of one session directory (all chambers)."""
-    files = session_files(session_dir)
+def read_session(session_dir: Path, *, data_root: Path | None = None,
+                 allow_outside_root: bool | None = None) -> SessionTables:
+    """Read and validate the three files of one session directory (all chambers).
+
+    `data_root` and `allow_outside_root`: see :func:`session_files` (symbolic links that leave the
+    data root are refused by default)."""
+    files = session_files(session_dir, data_root=data_root, allow_outside_root=allow_outside_root)
     problems: list[Problem] = []
     legislators = _load_legislators(files["legislators"], problems)
     rollcalls = _load_rollcalls(files["rollcalls"], problems)
@@ -184,21 +224,75 @@ def chamber_tables(tables: SessionTables, chamber: str) -> SessionTables:
     )
 
 
-def discover_sessions(data_root: Path) -> list[tuple[str, str]]:
+def discover_sessions(data_root: Path, *, allow_outside_root: bool | None = None) -> list[tuple[str, str]]:
     """(legislature, session dir) for every ``<root>/<legislature>/<session>/<session>_votes.csv``.
 
     Names that do not match ``schema.LEGISLATURE_RE`` / ``SESSION_DIR_RE`` (hidden folders such as
     ``.cache``, names with spaces or dots) are ignored. A missing data root gives an empty list.
+    A legislature or session folder that is a symbolic link leading outside the data root is
+    skipped with a logged warning (unless `allow_outside_root`, default: the environment variable
+    LEGIS_ALLOW_OUTSIDE_DATA_ROOT); asked for by name, such a session is refused by
+    :func:`session_files` / :func:`read_session` with an error saying where it points.
     """
     root = Path(data_root)
+    allowed = schema.allow_outside_root(allow_outside_root)
     found: list[tuple[str, str]] = []
     for legislature in _subdirs(root):
-        if not LEGISLATURE_RE.fullmatch(legislature.name):
+        if not LEGISLATURE_RE.fullmatch(legislature.name) or not (allowed or _inside_or_warn(legislature, root)):
             continue
         for session in _subdirs(legislature):
-            if SESSION_DIR_RE.fullmatch(session.name) and (session / f"{session.name}_votes.csv").is_file():
+            if not SESSION_DIR_RE.fullmatch(session.name) or not (allowed or _inside_or_warn(session, root)):
+                continue
+            if (session / f"{session.name}_votes.csv").is_file():
                 found.append((legislature.name, session.name))
     return sorted(found)
+
+
+def _refuse_outside_root(path: Path, data_root: Path, what: str) -> None:
+    """Raise OutsideDataRoot when `path` (symbolic links followed) is not inside `data_root`."""
+    path = Path(path)
+    try:
+        root = Path(data_root).resolve()
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # e.g. a symbolic link loop
+        raise OutsideDataRoot(path, f"the {what} cannot be resolved ({exc}); refused") from None
+    if target == root or target.is_relative_to(root):
+        return
+    link = _first_link(path, Path(data_root))
+    if link is None:
+        where = f"resolves to {target}"
+    elif link == Path(os.path.abspath(path)):
+        where = f"is a symbolic link to {os.readlink(link)}" + (
+            f" (resolved: {target})" if str(target) != os.readlink(link) else "")
+    else:
+        where = f"resolves to {target} through the symbolic link {link} -> {os.readlink(link)}"
+    raise OutsideDataRoot(path, (
+        f"this {what} {where}, which is outside the data root {root}; refused: only folders and files "
+        f"inside the data root are read (set {schema.ALLOW_OUTSIDE_ROOT_ENV}=1 to follow links that leave it)"))
+
+
+def _first_link(path: Path, data_root: Path) -> Path | None:
+    """The first symbolic link on the way from `data_root` down to `path` (absolute, not resolved)."""
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(data_root))
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return None
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def _inside_or_warn(folder: Path, data_root: Path) -> bool:
+    try:
+        _refuse_outside_root(folder, data_root, "folder")
+    except OutsideDataRoot as err:
+        log.warning("skipped: %s", err)
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,10 +343,11 @@ def _load_legislators(path: Path, problems: list[Problem]) -> pl.DataFrame:
 
 
 def _load_rollcalls(path: Path, problems: list[Problem]) -> pl.DataFrame:
-    df = _read_csv(path, ROLLCALLS_COLUMNS)
+    df = _read_csv(path, ROLLCALLS_COLUMNS, checks=(
+        (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every roll call needs an id"),
+        _CHAMBER_CHECK,
+    ))
     file = str(path)
-    _fail_if(file, df, pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every roll call needs an id")
-    _check_chamber(file, df)
     df = _dedupe(df, ["vote_id"], [c for c in df.columns if c != _LINE], file, "roll call", problems)
 
     columns = []
@@ -296,15 +391,16 @@ def _load_votes(
     file = str(path)
     rollcalls_name = files["rollcalls"].name
     legislators_name = files["legislators"].name
-    df = _read_csv(path, VOTES_COLUMNS)
+    df = _read_csv(path, VOTES_COLUMNS, checks=(
+        _CHAMBER_CHECK,
+        (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every vote row needs one"),
+        (~pl.col("vote").is_in(list(VOTE_CODES)), "vote", lambda r: (
+            (f"unknown vote code {r['vote']!r}" if r["vote"] else "the vote is empty")
+            + f"{_code_hint(r['vote'])}; the valid codes are {_VALID_CODES}")),
+    ))
     if "legislator_name" not in df.columns:
         df = df.with_columns(pl.lit("").alias("legislator_name"))
 
-    _check_chamber(file, df)
-    _fail_if(file, df, pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every vote row needs one")
-    _fail_if(file, df, ~pl.col("vote").is_in(list(VOTE_CODES)), "vote", lambda r: (
-        (f"unknown vote code {r['vote']!r}" if r["vote"] else "the vote is empty")
-        + f"{_code_hint(r['vote'])}; the valid codes are {_VALID_CODES}"))
     df = df.with_columns(pl.col("chamber").replace_strict(_CHAMBER_OF_VALUE).alias("chamber"))
 
     empty_slug = df.filter(pl.col("legislator_slug") == "")
@@ -399,8 +495,15 @@ def _check_counts(rollcalls: pl.DataFrame, votes: pl.DataFrame, files: dict[str,
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | None = None) -> pl.DataFrame:
-    """All columns as strings ("" for empty) plus `_line`; `aliases` maps a column to its older name."""
+def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | None = None,
+              checks: tuple[RowCheck, ...] = ()) -> pl.DataFrame:
+    """All columns as strings ("" for empty) plus `_line`; `aliases` maps a column to its older name.
+
+    `checks` are row checks (condition, column, describe) that make the file fatal when any row meets
+    the condition: they run on each parsed batch, so a file whose rows fail one is refused without
+    being held in memory as a whole. The error is the same as `_fail_if` applied in order to the
+    whole table: the first check any row fails, its first row, and how many more rows fail it.
+    """
     aliases = aliases or {}
     header = _read_header(path)
     _check_columns(path, header, required, aliases)
@@ -408,37 +511,75 @@ def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | N
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(path, f"the file cannot be read ({exc.strerror or exc})") from exc
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
-    # tolerate blank lines at the very end of the file; the scan and polars see one final newline
-    data = data.rstrip(b"\r\n") + b"\n"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(
-            path,
-            f"the file is not valid UTF-8 text: byte 0x{data[exc.start]:02x} on this line cannot be decoded "
-            "(was it saved as Windows-1252 / Latin-1, e.g. by Excel?); save the file with UTF-8 encoding",
-            row=line,
-        ) from None
-    lines = _record_lines(path, data, len(header))
-    if len(lines) < 2:
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    # tolerate blank lines at the very end of the file (the scan adds one final line end)
+    end = _end_without_blank_lines(data, start)
+    lines, batches = _scan(path, data, start, end, header)
+    if len(lines) < 1:
         raise InputError(path, "the file has a header line but no data rows")
+
+    frames: list[pl.DataFrame] = []
+    failed = [[0, None] for _ in checks]  # per check: rows failing it, first failing row
+    refused = False
+    checked = {name for cond, _, _ in checks for name in cond.meta.root_names()}
+    needed = sorted(header.index(name) for name in checked) if checked <= set(header) else None
+    for first, last, lo, hi in batches:
+        # once the file is refused, the later batches are parsed only to count: the checked columns
+        df = _parse_batch(path, data[start + lo:start + hi], header, last - first, needed if refused else None)
+        df = df.with_columns(pl.Series(_LINE, lines[first:last], dtype=pl.Int64))
+        for name, old in aliases.items():
+            if name not in df.columns and old in df.columns:
+                df = df.rename({old: name})
+        if checks:
+            counts = df.select(*(cond.fill_null(False).sum().alias(str(i)) for i, (cond, _, _) in enumerate(checks)))
+            for i, (cond, _, _) in enumerate(checks):
+                n = int(counts[str(i)][0] or 0)
+                if n and failed[i][1] is None:  # the batch is in file order: its first failing row
+                    first_index = df.select(cond.fill_null(False).arg_true().first()).item()
+                    failed[i][1] = df.row(first_index, named=True)
+                failed[i][0] += n
+            if any(n for n, _ in failed):
+                refused = True  # keep counting, but keep nothing
+                frames.clear()
+                continue
+        frames.append(df)
+    for (count, first_row), (_, column, describe) in zip(failed, checks):
+        if count:
+            problem = describe(first_row)
+            if count > 1:
+                problem += f" ({count - 1} more row(s) have this problem)"
+            raise InputError(path, problem, row=first_row[_LINE], column=column)
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
+
+
+def _parse_batch(path: Path, chunk: bytes, header: list[str], n_rows: int,
+                 columns: list[int] | None = None) -> pl.DataFrame:
+    """Whole records (no header line) parsed by polars as strings: all columns, or those at `columns`."""
     try:
-        df = pl.read_csv(data, infer_schema=False, empty_string_is_null=False, raise_if_empty=False)
+        df = pl.read_csv(chunk, has_header=False, infer_schema=False, empty_string_is_null=False,
+                         raise_if_empty=False, columns=columns)
     except Exception as exc:  # noqa: BLE001 - polars' parser may reject what the scan let through
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"the file could not be read as CSV ({reason})") from exc
-    if df.height != len(lines) - 1 or df.width != len(header):
+    names = header if columns is None else [header[i] for i in columns]
+    if df.height != n_rows or df.width != len(names):
         raise InputError(path, f"the file could not be read as CSV: found {df.height} rows x {df.width} columns "
-                               f"where {len(lines) - 1} rows x {len(header)} columns were expected")
-    df.columns = header
-    df = df.with_columns(pl.Series(_LINE, lines[1:], dtype=pl.Int64))
-    for name, old in aliases.items():
-        if name not in df.columns and old in df.columns:
-            df = df.rename({old: name})
+                               f"where {n_rows} rows x {len(names)} columns were expected")
+    df.columns = names
     return df
+
+
+def _end_without_blank_lines(data: bytes, start: int) -> int:
+    """The end of `data` without its trailing CR / LF bytes (looked at from the end, in blocks)."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    hi = len(data)
+    while hi > start:
+        lo = max(start, hi - SCAN_CHUNK)
+        keep = np.flatnonzero((a[lo:hi] != 10) & (a[lo:hi] != 13))
+        if keep.size:
+            return lo + int(keep[-1]) + 1
+        hi = lo
+    return start
 
 
 def _read_header(path: Path) -> list[str]:
@@ -512,69 +653,154 @@ def _check_columns(path: Path, header: list[str], required: tuple[str, ...], ali
     raise InputError(path, message, row=1)
 
 
-def _record_lines(path: Path, data: bytes, n_columns: int) -> np.ndarray:
-    """Check the CSV structure of `data` (ends with b"\\n") and return each record's first line.
+def _scan(path: Path, data: bytes, start: int, end: int, header: list[str]
+          ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Check that ``data[start:end]`` + a final line end is UTF-8 CSV text with the header's shape.
 
-    Record 0 is the header. Quotes are RFC 4180: a field is either unquoted (no quotes inside) or
-    wholly quoted with inner quotes doubled; inside quotes, commas and line ends are data.
+    Returns each data record's first physical line, and batches of whole records to parse:
+    (first record, last record + 1, first byte, last byte + 1), bytes counted from `start`, records
+    from the first data record. The text is scanned in blocks of SCAN_CHUNK bytes, carrying the
+    quote state, the current record and the line count from block to block, so that memory does not
+    grow with the file. Quotes are RFC 4180: a field is either unquoted (no quotes inside) or wholly
+    quoted with inner quotes doubled; inside quotes, commas and line ends are data. The first
+    problem in file order is reported (an unclosed quote once the end is reached); a record with the
+    wrong number of fields is reported with the number of further such records.
     """
-    a = np.frombuffer(data, dtype=np.uint8)
-    n = a.size
-    newlines = np.flatnonzero(a == 10)
+    a = np.frombuffer(data, dtype=np.uint8)[start:end]
+    n = end - start  # the text is a[:n] plus a final line end at position n
+    n_columns = len(header)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0  # line ends before the block
+    in_quotes = False
+    record_start, record_line, record_commas = 0, 1, 0  # the record under way at the block's start
+    last_quote_line = 1
+    records = 0  # records completed, the header included
+    body_start = None
+    line_parts: list[np.ndarray] = []
+    boundaries: list[tuple[int, int]] = []  # (records completed, byte after the last one's line end)
+    wrong: tuple[int, str] | None = None  # the first record with a wrong field count: (line, problem)
+    more_wrong = 0
 
-    def line_of(pos: int) -> int:
-        return int(np.searchsorted(newlines, pos)) + 1  # newlines before pos, plus one
+    for s in range(0, n, SCAN_CHUNK):
+        e = min(s + SCAN_CHUNK, n)
+        block = a[s:e]
+        parity = 1 if in_quotes else 0
+        q = np.flatnonzero(block == 34) + s
+        nl = np.flatnonzero(block == 10) + s
+        if e == n:
+            nl = np.append(nl, n)
 
-    quotes = np.flatnonzero(a == 34)
-    commas = np.flatnonzero(a == 44)
-    returns = np.flatnonzero(a == 13)
-    ends = newlines
-    if quotes.size:
-        if quotes.size % 2:
-            raise InputError(path, "a quoted value starts on this line but its closing quote (\") is missing; "
-                                   "the file may be cut off, or a quote inside a value is not doubled (\"\")",
-                             row=line_of(int(quotes[-1])))
-        opens, closes = quotes[0::2], quotes[1::2]
-        before = a[np.maximum(opens - 1, 0)]
-        bad_open = opens[(opens > 0) & ~np.isin(before, (44, 10, 34))]
-        after = a[np.minimum(closes + 1, n - 1)]
-        bad_close = closes[(closes + 1 < n) & ~np.isin(after, (44, 13, 10, 34))]
-        bad = np.concatenate((bad_open, bad_close))
-        if bad.size:
-            raise InputError(path, "misplaced quote character (\"): a value containing quotes must be wrapped "
-                                   "in quotes as a whole, with each quote inside it doubled (\"\")",
-                             row=line_of(int(bad.min())))
+        def line_of(pos: int) -> int:
+            return lines_before + int(np.searchsorted(nl, pos)) + 1
 
         def outside(pos: np.ndarray) -> np.ndarray:
-            return np.searchsorted(quotes, pos) % 2 == 0
+            """The positions that are not inside quotes."""
+            if not q.size:
+                return pos[:0] if parity else pos
+            return pos[(np.searchsorted(q, pos) + parity) % 2 == 0]
 
-        ends = newlines[outside(newlines)]
-        commas = commas[outside(commas)]
-        returns = returns[outside(returns)]
-    if returns.size:
-        stray = returns[a[np.minimum(returns + 1, n - 1)] != 10]
-        if stray.size:
-            raise InputError(path, "a carriage return (CR) in the middle of a line outside quotes; values "
-                                   "containing line breaks must be quoted", row=line_of(int(stray[0])))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    fields = np.diff(np.concatenate(([0], np.searchsorted(commas, ends)))) + 1
-    lines = np.searchsorted(newlines, starts) + 1
-    wrong = np.flatnonzero(fields != n_columns)
-    if wrong.size:
-        i = int(wrong[0])
-        length = int(ends[i] - starts[i])
-        if length == 0 or (length == 1 and a[starts[i]] == 13):
-            problem = "this line is blank; remove empty lines from the file"
+        ends = outside(nl)
+        commas = outside(np.flatnonzero(block == 44) + s)
+        if ends.size:
+            before = np.searchsorted(commas, ends)  # outside commas in the block before each record end
+            fields = np.diff(before, prepend=0) + 1
+            fields[0] += record_commas
+            starts = np.concatenate(([record_start], ends[:-1] + 1))
+            first_lines = lines_before + np.searchsorted(nl, starts) + 1
+            first_lines[0] = record_line
+            bad_fields = np.flatnonzero(fields != n_columns)
         else:
-            problem = f"this row has {fields[i]} fields but the header has {n_columns} columns"
-            if i == len(ends) - 1:
-                problem += " (is the file cut off? the last line looks truncated)"
-            elif fields[i] > n_columns:
-                problem += " (a value containing a comma must be wrapped in quotes)"
-        if wrong.size > 1:
-            problem += f"; {wrong.size - 1} more line(s) have the wrong number of fields"
-        raise InputError(path, problem, row=int(lines[i]))
-    return lines
+            bad_fields = np.empty(0, dtype=np.int64)
+
+        if wrong is not None:  # already refused: only count the further records with a wrong shape
+            more_wrong += bad_fields.size
+        else:
+            found: list[tuple[int, int, str | None, str]] = []  # (position, line, column, problem)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(data[start + s:start + e], e == n)
+            except UnicodeDecodeError as exc:
+                pos = s - pending + exc.start
+                found.append((pos, line_of(pos), None,
+                              f"the file is not valid UTF-8 text: byte 0x{exc.object[exc.start]:02x} on this line "
+                              "cannot be decoded (was it saved as Windows-1252 / Latin-1, e.g. by Excel?); save "
+                              "the file with UTF-8 encoding"))
+            nul = np.flatnonzero(block == 0)
+            if nul.size:
+                pos = int(nul[0]) + s
+                k = int(np.searchsorted(ends, pos))  # records of the block that end before it
+                field = int(np.searchsorted(commas, pos)) - (int(before[k - 1]) if k else -record_commas)
+                found.append((pos, line_of(pos), header[field] if field < n_columns else None,
+                              "a NUL byte (0x00) in this value: a CSV text file never holds NUL bytes, so the "
+                              "file is corrupted (or it is not a text file); fix or re-create the file"))
+            if q.size:
+                opens, closes = q[parity::2], q[1 - parity::2]
+                bad_open = opens[(opens > 0) & ~np.isin(a[np.maximum(opens - 1, 0)], (44, 10, 34))]
+                bad_close = closes[(closes + 1 < n) & ~np.isin(a[np.minimum(closes + 1, n - 1)], (44, 13, 10, 34))]
+                for bad in (bad_open, bad_close):
+                    if bad.size:
+                        found.append((int(bad[0]), line_of(int(bad[0])), None,
+                                      "misplaced quote character (\"): a value containing quotes must be wrapped "
+                                      "in quotes as a whole, with each quote inside it doubled (\"\")"))
+            returns = outside(np.flatnonzero(block == 13) + s)
+            stray = returns[(returns + 1 < n) & (a[np.minimum(returns + 1, n - 1)] != 10)]
+            if stray.size:
+                found.append((int(stray[0]), line_of(int(stray[0])), None,
+                              "a carriage return (CR) in the middle of a line outside quotes; values containing "
+                              "line breaks must be quoted"))
+            if bad_fields.size:
+                i = int(bad_fields[0])
+                length = int(ends[i] - starts[i])
+                if length == 0 or (length == 1 and a[starts[i]] == 13):
+                    problem = "this line is blank; remove empty lines from the file"
+                else:
+                    problem = f"this row has {fields[i]} fields but the header has {n_columns} columns"
+                    if ends[i] == n:
+                        problem += " (is the file cut off? the last line looks truncated)"
+                    elif fields[i] > n_columns:
+                        problem += " (a value containing a comma must be wrapped in quotes)"
+                found.append((int(ends[i]), int(first_lines[i]), None, problem))
+            if found:
+                pos, line, column, problem = min(found, key=lambda f: f[0])
+                if not bad_fields.size or pos != int(ends[int(bad_fields[0])]):
+                    raise InputError(path, problem, row=line, column=column)
+                wrong, more_wrong = (line, problem), bad_fields.size - 1
+
+        if q.size:
+            last_quote_line = line_of(int(q[-1]))
+        if ends.size:
+            if wrong is None:
+                if body_start is None:
+                    body_start = int(ends[0]) + 1
+                    first_lines = first_lines[1:]  # the header
+                line_parts.append(first_lines)
+                records += ends.size
+                boundaries.append((records, int(ends[-1]) + 1))
+            record_start = int(ends[-1]) + 1
+            record_line = lines_before + int(np.searchsorted(nl, ends[-1], side="right")) + 1
+            record_commas = commas.size - int(before[-1])
+        else:
+            record_commas += commas.size
+        lines_before += nl.size
+        in_quotes = bool((parity + q.size) % 2)
+
+    if wrong is not None:
+        line, problem = wrong
+        if more_wrong:
+            problem += f"; {more_wrong} more line(s) have the wrong number of fields"
+        raise InputError(path, problem, row=line)
+    if in_quotes:
+        raise InputError(path, "a quoted value starts on this line but its closing quote (\") is missing; "
+                               "the file may be cut off, or a quote inside a value is not doubled (\"\")",
+                         row=last_quote_line)
+    lines = np.concatenate(line_parts) if line_parts else np.empty(0, dtype=np.int64)
+    batches = []
+    first, lo = 1, body_start or n
+    for k, (done, hi) in enumerate(boundaries):
+        if done > first and (hi - lo >= PARSE_BATCH or k == len(boundaries) - 1):
+            batches.append((first - 1, done - 1, lo, min(hi, n)))
+            first, lo = done, hi
+    return lines, batches
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,10 +843,10 @@ def _with_order(rollcalls: pl.DataFrame) -> pl.DataFrame:
     return rollcalls.with_columns(order.alias("order"))
 
 
-def _check_chamber(file: str, df: pl.DataFrame) -> None:
-    _fail_if(file, df, ~pl.col("chamber").is_in(list(_CHAMBER_OF_VALUE)), "chamber", lambda r: (
-        (f"unknown chamber {r['chamber']!r}" if r["chamber"] else "the chamber is empty")
-        + "; expected 'House' or 'Senate'"))
+#: a roll call's or vote row's chamber must be House or Senate (a row check of `_read_csv`)
+_CHAMBER_CHECK: RowCheck = (~pl.col("chamber").is_in(list(_CHAMBER_OF_VALUE)), "chamber", lambda r: (
+    (f"unknown chamber {r['chamber']!r}" if r["chamber"] else "the chamber is empty")
+    + "; expected 'House' or 'Senate'"))
 
 
 def _code_hint(value: str) -> str:
@@ -631,9 +857,19 @@ def _code_hint(value: str) -> str:
 
 
 def _fail_if(file: str, df: pl.DataFrame, condition: pl.Expr, column: str | None, describe) -> None:
-    bad = df.filter(condition)
-    if bad.height:
-        _raise_first(file, bad, column, describe)
+    """InputError naming the first row (by line) that meets `condition` and how many more do; only
+    that row is materialised, not every failing one."""
+    stats = df.select(condition.fill_null(False).sum().alias("n"),
+                      pl.col(_LINE).filter(condition.fill_null(False)).min().alias("line"))
+    count = int(stats["n"][0] or 0)
+    if not count:
+        return
+    line = stats["line"][0]
+    first = df.filter(condition.fill_null(False) & (pl.col(_LINE) == line)).row(0, named=True)
+    problem = describe(first)
+    if count > 1:
+        problem += f" ({count - 1} more row(s) have this problem)"
+    raise InputError(file, problem, row=line, column=column)
 
 
 def _raise_first(file: str, bad: pl.DataFrame, column: str | None, describe) -> None:

@@ -6,6 +6,7 @@ rest of the code refers to constants, not string literals. No Dagster imports.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,9 @@ class SessionKey:
         return f"{self.legislature}.{self.session}"
 
     def directory(self, data_root: Path) -> Path:
-        """The session directory under `data_root` (the key is validated, so this cannot escape it)."""
+        """The session directory under `data_root` (the key is validated, so the path itself cannot
+        escape it). Symbolic links are not followed here: `ingest.session_files` / `read_session`
+        refuse a directory or file that resolves outside the data root (:class:`OutsideDataRoot`)."""
         return Path(data_root) / self.legislature / self.session
 
     def __str__(self) -> str:
@@ -117,6 +120,24 @@ class InputError(LegisError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(", ".join(where) + f": {problem}")
+
+
+#: set to 1 / true to read session folders and files that symbolic links place outside the data root
+ALLOW_OUTSIDE_ROOT_ENV = "LEGIS_ALLOW_OUTSIDE_DATA_ROOT"
+
+
+def allow_outside_root(value: bool | None = None) -> bool:
+    """`value` when given, else the environment: LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1/true/yes/on allows
+    symbolic links that leave the data root (default: refused)."""
+    if value is not None:
+        return bool(value)
+    return os.environ.get(ALLOW_OUTSIDE_ROOT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class OutsideDataRoot(InputError):
+    """A session folder or input file under the data root whose real location (symbolic links
+    resolved) is outside the data root. `file` is the path as found under the data root; the
+    message says where it points."""
 
 
 class DataProblem(LegisError, ValueError):
