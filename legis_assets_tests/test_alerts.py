@@ -244,3 +244,67 @@ def test_alert_sensor_is_on_by_default():
 
     (sensor,) = [s for s in defs.sensors if s.name == "convergence_failure_alert"]
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+# --- every launch path alerts once -------------------------------------------------------------------
+
+LAUNCH_TAGS = {
+    "ui": {},
+    "schedule": {"dagster/schedule_name": "current_session_rebuild", "legis/trigger": "schedule"},
+    "data_sensor": {"dagster/sensor_name": "session_data_sensor", "legis/trigger": "data_sensor"},
+    "backfill": {"dagster/backfill": "abcdefgh"},
+}
+
+
+@pytest.mark.parametrize("launch", sorted(LAUNCH_TAGS))
+def test_run_failure_sensor_alerts_once_whatever_launched_the_run(launch, instance, tmp_path, webhook, monkeypatch):
+    """UI, schedule, data sensor and backfill runs all reach the run-failure sensor: one line, one POST."""
+    monkeypatch.setenv("LEGIS_ALERT_WEBHOOK", webhook.url)
+    result = dg.materialize([fake_posterior], partition_key=partition_key(SESSION, "senate"), instance=instance,
+                            raise_on_error=False, tags=LAUNCH_TAGS[launch])
+    assert not result.success
+    alert(instance, result, tmp_path)
+    alert(instance, result, tmp_path)  # delivered twice: still one
+    (line,) = automation.read_alerts(tmp_path / "alerts.jsonl")
+    assert line["run_id"] == result.run_id and line["check"] == "ess"
+    assert webhook.received == [line]
+
+
+def _starved_cli_run(data_root, home, webhook, monkeypatch):
+    from legis_assets_tests.reliability import support
+
+    monkeypatch.setenv("LEGIS_ALERT_WEBHOOK", webhook.url)
+    code, out, err = support.run_cli(["run", "--data-dir", str(data_root), "--session", "simulated.2025-2026",
+                                      "--chamber", "senate", "--profile", "starved"], home)
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_cli_run_with_a_failed_gate_alerts_once_and_the_sensor_adds_nothing(small_session_root, tmp_path, webhook,
+                                                                            monkeypatch):
+    """`legis-assets run` executes in process: no run-failure sensor ever sees its runs, so the CLI
+    alerts itself, through the sensor's own delivery function. The sensor evaluated on the same
+    failed run afterwards finds the alert already sent: no second line, no second POST."""
+    home = tmp_path / "home"
+    code, out, err = _starved_cli_run(small_session_root, home, webhook, monkeypatch)
+    assert code == 1, (out[-3000:], err[-3000:])  # a failed gate: exit 1, as `pipeline`
+    assert "GATE FAILURE: simulated.2025-2026 / senate: convergence gates failed" in err
+    lines = automation.read_alerts(home / "alerts.jsonl")
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert (line["session"], line["chamber"], line["asset"], line["severity"]) == (
+        "simulated.2025-2026", "senate", "hierarchical_posterior", "error")
+    assert line["run_id"] in out and "alert for hierarchical_posterior" in out
+    assert webhook.received == [line]
+
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as inst:
+        run = inst.get_run_by_id(line["run_id"])
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        (failure,) = inst.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        with dg.build_run_status_sensor_context(
+            sensor_name="convergence_failure_alert", dagster_instance=inst, dagster_run=run,
+            dagster_event=failure.dagster_event, resources={"legis": LegisResource(home=str(home))},
+        ) as ctx:
+            convergence_failure_alert(ctx.for_run_failure())
+    assert automation.read_alerts(home / "alerts.jsonl") == [line]
+    assert len(webhook.received) == 1

@@ -1,9 +1,12 @@
-"""The `sql` command: results as a table, and a user's bad query or a missing warehouse as one
-`error:` line (exit 2), never a traceback."""
+"""The command line: `sql` prints results as a table, and a user's bad query or a missing warehouse as one
+`error:` line (exit 2), never a traceback; `run` refuses bad input the same way as `pipeline`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
+import pytest
 
 from legis_assets import cli
 from legis_assets.core.schema import SessionKey
@@ -27,3 +30,38 @@ def test_sql_prints_rows_and_reports_bad_queries(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: query failed: Binder Error") and '"session"' in err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow  # a real `legis-assets run` process (Dagster, PyMC imports): ~30 s
+def test_run_refuses_bad_input_with_one_line_and_the_pipeline_exit_code(tmp_path):
+    """A bad vote code through `legis-assets run` (a real process): one `error: <file>, line N, ...`
+    line on stderr, no Dagster stack trace or class name anywhere on the terminal, exit code 2 as
+    through `pipeline`, and the full Dagster log (with the trace) in the log file whose path is printed."""
+    import subprocess
+
+    from legis_assets_tests.reliability import support
+
+    session_dir = tmp_path / "data" / support.LEGISLATURE / support.SESSION
+    support.write_simulated(session_dir, seats=20, n_rollcalls=40)
+    header, rows = support.read_rows(support.csv_path(session_dir, "votes"))
+    rows[10]["vote"] = "Yes"
+    support.write_rows(support.csv_path(session_dir, "votes"), header, rows)
+    args = ["--data-dir", str(tmp_path / "data"), "--session", support.KEY, "--chamber", support.CHAMBER,
+            "--profile", "quick"]
+
+    pipeline_code, _, pipeline_err = support.run_cli(["pipeline", *args], tmp_path / "home-pipeline")
+    proc = subprocess.run(support.cli_command("run", *args), env=support.child_env(tmp_path / "home"),
+                          capture_output=True, text=True, timeout=600)
+
+    assert proc.returncode == pipeline_code == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    expected = f"error: {support.csv_path(session_dir, 'votes')}, line {support.line_of(10)}, column 'vote': " \
+               "unknown vote code 'Yes'"
+    assert len(errors) == 1 and errors[0].startswith(expected), proc.stderr[-3000:]
+    assert [line for line in pipeline_err.splitlines() if line.startswith("error: ")] == errors
+    for stream in (proc.stdout, proc.stderr):
+        assert "Stack Trace" not in stream and "dagster._core" not in stream and "Traceback" not in stream
+    logs = [line.split(": ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("Dagster log: ")]
+    assert len(logs) == 1 and Path(logs[0]).parent == tmp_path / "home" / "logs"
+    log = Path(logs[0]).read_text()
+    assert "STEP_FAILURE" in log and "Stack Trace:" in log and "unknown vote code 'Yes'" in log

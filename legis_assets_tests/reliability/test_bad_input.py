@@ -118,17 +118,9 @@ def truncated_last_line(d: Path) -> Expect:
     return Expect([VOTES, f"line {last_line}", "fields but the header has 11 columns", "truncated"])
 
 
-# the next two are well-formed files that cannot be analysed: the pipeline finds out in `ingest`, by
-# building the vote matrix and the hierarchical model's data before it writes anything
-
-
-def one_party_only(d: Path) -> Expect:
-    header, rows = read_rows(csv_path(d, "legislators"))
-    for r in rows:
-        if r["party"] == "Democrat":
-            r["party"] = "Republican"
-    write_rows(csv_path(d, "legislators"), header, rows)
-    return Expect(["no Democrat legislator", "only the flat model can be fitted"])
+# the next one is a well-formed file that cannot be analysed: the pipeline finds out in `ingest`, by
+# building the vote matrix before it writes anything. (A chamber with one party only is no longer
+# refused: the flat model is fitted and published alone, test_flat_only.py.)
 
 
 def unanimous(d: Path) -> Expect:
@@ -143,7 +135,7 @@ def unanimous(d: Path) -> Expect:
 
 REJECTED: dict[str, Callable[[Path], Expect]] = {f.__name__: f for f in (
     missing_file, missing_votes_file, missing_column, renamed_column, empty_file, header_only, unknown_vote_code, unknown_chamber,
-    conflicting_duplicate, non_utf8, truncated_last_line, one_party_only, unanimous)}
+    conflicting_duplicate, non_utf8, truncated_last_line, unanimous)}
 
 # --- running a case ---------------------------------------------------------------------------------
 
@@ -317,9 +309,9 @@ def test_bad_input_through_dagster_fails_the_votes_step_naming_file_and_line(gol
     expect = unknown_vote_code(root / "data" / support.LEGISLATURE / support.SESSION)
     code, out, err = support.run_cli(["run", "--data-dir", str(root / "data"), "--session", support.KEY,
                                       "--chamber", support.CHAMBER, "--profile", "quick"], root / "home")
-    assert code == 1, (out[-2000:], err[-2000:])
-    failures = [line for line in out.splitlines() if "failed:" in line and line.strip().startswith("step ")]
-    assert len(failures) == 1 and failures[0].strip().startswith("step votes failed"), out[-3000:]
+    assert code == 2, (out[-2000:], err[-2000:])  # refused input: the same exit code as `pipeline`
+    failures = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(failures) == 1 and "Stack Trace" not in err and "dagster._core" not in out + err, err[-3000:]
     for fragment in expect.fragments:
         assert fragment in failures[0], (fragment, failures[0])
     after = support.Snapshot.of(root / "home")
