@@ -8,6 +8,12 @@ reports), both written so that a crash or a failed run leaves the last good resu
   and a killed writer leaves the old rows (DuckDB's WAL rolls back the open transaction).
 * Files: written to a temporary name in the same directory and moved into place with
   `os.replace`, which is atomic on one filesystem.
+* A posterior pair (the flat and the hierarchical trace of one run) is published together by
+  `TraceStore`: both are written as candidates, a one-file manifest (`published.json`, naming
+  the pair by sha256) is the commit point, and the candidates are then moved over the published
+  names. A crash after the commit is completed by the next reader (`settle`); a crash before it
+  leaves the previous pair published. Readers verify the files against the manifest and refuse
+  a pair that does not belong together (`ArtifactMismatch`, naming both files).
 
 No Dagster imports: the CLI and the tests use this module directly.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import time
@@ -26,10 +33,11 @@ from typing import Callable, Iterator
 import duckdb
 import polars as pl
 
-from legis_assets.core.schema import SessionKey, validate_chamber
+from legis_assets.core.schema import DataProblem, LegisError, SessionKey, validate_chamber
 
 TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION_COLUMNS = ("session_key", "chamber")
+SCALE_COLUMN = "scale"  # the key of a common scale's tables (Warehouse.replace_scale)
 
 
 def legis_home() -> Path:
@@ -114,6 +122,43 @@ class Warehouse:
                 params=[key.key, chamber],
             ).to_arrow_table())
 
+    # tables of a common scale are keyed by the scale (a legislature name) instead of a partition
+    def replace_scale(self, table: str, scale: str, frame: pl.DataFrame) -> int:
+        """Replace the rows of one scale (column `scale`) atomically; returns the rows written."""
+        from legis_assets.core.schema import LEGISLATURE_RE
+
+        _check_table(table)
+        if not LEGISLATURE_RE.fullmatch(scale or ""):
+            raise LegisError(f"invalid scale name {scale!r}: expected lower-case letters, digits and '_'")
+        frame = frame.drop([c for c in (SCALE_COLUMN,) if c in frame.columns]).with_columns(
+            pl.lit(scale).alias(SCALE_COLUMN)).select(SCALE_COLUMN, pl.exclude(SCALE_COLUMN))
+        arrow = frame.to_arrow()  # noqa: F841 - referenced by name in SQL
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM arrow LIMIT 0')
+                existing = {row[0] for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+                for column, duck_type, *_ in conn.execute("DESCRIBE SELECT * FROM arrow").fetchall():
+                    if column not in existing:
+                        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {duck_type}')
+                conn.execute(f'DELETE FROM "{table}" WHERE "{SCALE_COLUMN}" = ?', [scale])
+                conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM arrow')
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return frame.height
+
+    def read_scale(self, table: str, scale: str) -> pl.DataFrame:
+        """The rows of one scale (without the `scale` column); empty if the table does not exist."""
+        _check_table(table)
+        with self.connect(read_only=True) as conn:
+            if not self._has_table(conn, table):
+                return pl.DataFrame()
+            return pl.from_arrow(conn.sql(f'SELECT * EXCLUDE ("{SCALE_COLUMN}") FROM "{table}" '
+                                          f'WHERE "{SCALE_COLUMN}" = ?', params=[scale]).to_arrow_table())
+
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as conn:
             return pl.from_arrow(conn.sql(sql, params=params or None).to_arrow_table())
@@ -162,3 +207,153 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames in `path` durable (best effort where the platform cannot fsync a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- the published posterior pair ----------------------------------------------------------
+
+
+class ArtifactMismatch(LegisError):
+    """Artifacts that do not come from the same run (e.g. a trace copied in from another run)."""
+
+
+FLAT = "flat_posterior.nc"
+HIER = "hierarchical_posterior.nc"
+MANIFEST = "published.json"
+CANDIDATE = ".candidate"
+FAILED = ".failed"
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}{suffix}.{ext}"
+
+
+class TraceStore:
+    """The trace files of one partition and the protocol that publishes them as a pair.
+
+    * `flat_posterior.candidate.nc`, `hierarchical_posterior.candidate.nc`: a run's traces before
+      its ERROR gates are known (written atomically).
+    * `promote()`: writes `published.json` (run id, each file's sha256, whether the hierarchical
+      model was fitted and why not) atomically - the commit point - then moves the candidates over
+      `flat_posterior.nc` / `hierarchical_posterior.nc` and removes a hierarchical trace the new
+      pair does not have.
+    * `set_aside()`: a run whose gates failed: its candidates become `*.failed.nc` beside the
+      published pair, which stays as it was.
+    * `settle()`: completes a promotion a crash interrupted after its commit point (a candidate
+      whose sha256 is the manifest's is moved into place); `published()` then verifies that the
+      files are exactly the ones the manifest names.
+    """
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def candidate(self, name: str) -> Path:
+        return self.dir / _with_suffix(name, CANDIDATE)
+
+    def failed(self, name: str) -> Path:
+        return self.dir / _with_suffix(name, FAILED)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / MANIFEST
+
+    def manifest(self) -> dict | None:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError as err:
+            raise ArtifactMismatch(f"the pair manifest {self.manifest_path} is unreadable ({err}); "
+                                   "re-materialize flat_posterior and hierarchical_posterior") from None
+
+    def write_candidate(self, name: str, write: Callable[[Path], None]) -> tuple[Path, str]:
+        path = self.candidate(name)
+        return path, write_atomic(path, write)
+
+    def promote(self, record: dict, flat_sha: str, hier_sha: str | None) -> dict:
+        """Publish the candidates as the new pair (`hier_sha` None: no hierarchical trace)."""
+        manifest = {**record, "files": {FLAT: flat_sha, **({HIER: hier_sha} if hier_sha else {})}}
+        write_atomic(self.manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True),
+                                                                    encoding="utf-8"))
+        fsync_dir(self.dir)
+        self.settle()
+        for name in (FLAT, HIER):  # a failed attempt's files are superseded by a passing run
+            self.failed(name).unlink(missing_ok=True)
+        return manifest
+
+    def set_aside(self, name: str) -> Path | None:
+        """Move a candidate to its failed name (beside, never over, the published file)."""
+        src, dst = self.candidate(name), self.failed(name)
+        if not src.exists():
+            return None
+        os.replace(src, dst)
+        fsync_dir(self.dir)
+        return dst
+
+    def settle(self) -> dict[str, str]:
+        """Finish an interrupted promotion; returns {file name: sha256} of the published files."""
+        manifest = self.manifest()
+        if manifest is None:
+            return {}
+        hashes: dict[str, str] = {}
+        for name, sha in manifest["files"].items():
+            target = self.path(name)
+            if target.exists() and file_sha256(target) == sha:
+                hashes[name] = sha
+                continue
+            cand = self.candidate(name)
+            if cand.exists() and file_sha256(cand) == sha:
+                try:
+                    os.replace(cand, target)
+                except FileNotFoundError:  # another reader finished it first
+                    pass
+                fsync_dir(self.dir)
+                if target.exists() and file_sha256(target) == sha:
+                    hashes[name] = sha
+        if HIER not in manifest["files"]:
+            self.path(HIER).unlink(missing_ok=True)  # from an earlier run; this pair has none
+        return hashes
+
+    def published(self) -> dict:
+        """The manifest of the published pair, after checking that the files are the ones it names.
+
+        Raises DataProblem when nothing was published yet, ArtifactMismatch when a file is not the
+        one the manifest names (copied in from another run, or replaced by hand)."""
+        hashes = self.settle()
+        manifest = self.manifest()
+        flat, hier = self.path(FLAT), self.path(HIER)
+        if manifest is None:
+            if flat.exists() or hier.exists():
+                raise ArtifactMismatch(
+                    f"{flat} and {hier} have no record of the run they come from ({self.manifest_path} is missing), "
+                    "so they cannot be checked to belong together; re-materialize flat_posterior and "
+                    "hierarchical_posterior for this partition")
+            raise DataProblem(f"no published posterior in {self.dir}; materialize flat_posterior and "
+                              "hierarchical_posterior first")
+        for name, sha in manifest["files"].items():
+            if hashes.get(name) == sha:
+                continue
+            path = self.path(name)
+            found = file_sha256(path)[:12] if path.exists() else "missing"
+            raise ArtifactMismatch(
+                f"{flat} and {hier} do not belong together: {self.manifest_path} (run {manifest.get('run_id')}) "
+                f"names {name} with sha256 {sha[:12]}, found {found}. A trace was copied in from another run or "
+                "replaced by hand; re-materialize flat_posterior and hierarchical_posterior for this partition")
+        return manifest

@@ -93,3 +93,121 @@ def test_artifact_dir_is_inside_home(tmp_path):
     assert artifact_dir("traces", KEY, "house", tmp_path) == tmp_path / "traces" / "kansas" / "91st_2025-2026" / "house"
     with pytest.raises(Exception):
         artifact_dir("traces", KEY, "../x", tmp_path)
+
+
+# --- the published posterior pair (TraceStore) ----------------------------------------------------
+
+from legis_assets import storage  # noqa: E402
+from legis_assets.core.schema import DataProblem  # noqa: E402
+from legis_assets.storage import FLAT, HIER, ArtifactMismatch, TraceStore  # noqa: E402
+
+
+def _run(store: TraceStore, tag: str, hier: bool = True) -> tuple[str, str | None]:
+    """Write one run's candidates (stand-in bytes for the traces); returns their sha256."""
+    _, flat_sha = store.write_candidate(FLAT, lambda tmp: tmp.write_bytes(f"flat {tag}".encode()))
+    hier_sha = None
+    if hier:
+        _, hier_sha = store.write_candidate(HIER, lambda tmp: tmp.write_bytes(f"hier {tag}".encode()))
+    return flat_sha, hier_sha
+
+
+def _publish(store: TraceStore, tag: str, hier: bool = True) -> dict:
+    flat_sha, hier_sha = _run(store, tag, hier)
+    return store.promote({"run_id": tag, "hierarchical_fitted": hier}, flat_sha, hier_sha)
+
+
+def test_promotion_publishes_both_traces_together(tmp_path):
+    store = TraceStore(tmp_path)
+    _publish(store, "run1")
+    assert store.path(FLAT).read_bytes() == b"flat run1" and store.path(HIER).read_bytes() == b"hier run1"
+    assert not store.candidate(FLAT).exists() and not store.candidate(HIER).exists()
+    manifest = store.published()
+    assert manifest["run_id"] == "run1"
+    assert manifest["files"] == {FLAT: file_sha256(store.path(FLAT)), HIER: file_sha256(store.path(HIER))}
+
+
+def test_a_failed_run_goes_beside_the_published_pair(tmp_path):
+    store = TraceStore(tmp_path)
+    _publish(store, "good")
+    good = {n: file_sha256(store.path(n)) for n in (FLAT, HIER)}
+    _run(store, "starved", hier=False)
+    store.set_aside(FLAT)
+    assert {n: file_sha256(store.path(n)) for n in (FLAT, HIER)} == good
+    assert store.failed(FLAT).read_bytes() == b"flat starved" and not store.candidate(FLAT).exists()
+    assert store.published()["run_id"] == "good"
+    # the next passing run supersedes the failed files
+    _publish(store, "better")
+    assert not store.failed(FLAT).exists() and store.published()["run_id"] == "better"
+
+
+def test_a_trace_copied_from_another_run_is_refused_naming_both_files(tmp_path):
+    other = TraceStore(tmp_path / "other")
+    _publish(other, "other run")
+    store = TraceStore(tmp_path / "this")
+    _publish(store, "this run")
+    store.path(HIER).write_bytes(other.path(HIER).read_bytes())
+    with pytest.raises(ArtifactMismatch) as err:
+        store.published()
+    assert str(store.path(FLAT)) in str(err.value) and str(store.path(HIER)) in str(err.value)
+    assert "do not belong together" in str(err.value)
+
+
+@pytest.mark.parametrize("crash_after", [0, 1])
+def test_a_promotion_killed_after_its_commit_is_completed_by_the_next_reader(tmp_path, monkeypatch, crash_after):
+    """A crash after the manifest (the commit point) was written, before both candidates were moved
+    (none or one of them): the published files disagree with the manifest, and the next reader
+    finishes the promotion instead of mixing the pair."""
+    store = TraceStore(tmp_path)
+    _publish(store, "old")
+    real_replace, calls = os.replace, []
+
+    def crashing_replace(src, dst):
+        if os.path.basename(src) in (store.candidate(FLAT).name, store.candidate(HIER).name):
+            calls.append(dst)
+            if len(calls) > crash_after:
+                raise KeyboardInterrupt("killed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "replace", crashing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        _publish(store, "new")
+    monkeypatch.setattr(storage.os, "replace", real_replace)
+    assert store.manifest()["run_id"] == "new"
+    assert store.path(FLAT).read_bytes() == (b"flat new" if crash_after else b"flat old")
+    manifest = TraceStore(tmp_path).published()
+    assert manifest["run_id"] == "new"
+    assert store.path(FLAT).read_bytes() == b"flat new" and store.path(HIER).read_bytes() == b"hier new"
+
+
+def test_a_promotion_killed_before_its_commit_keeps_the_previous_pair(tmp_path, monkeypatch):
+    store = TraceStore(tmp_path)
+    _publish(store, "old")
+    flat_sha, hier_sha = _run(store, "new")
+
+    def killed(path, write):  # the manifest never reaches its name
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(storage, "write_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.promote({"run_id": "new"}, flat_sha, hier_sha)
+    monkeypatch.undo()
+    assert store.published()["run_id"] == "old"
+    assert store.path(FLAT).read_bytes() == b"flat old" and store.path(HIER).read_bytes() == b"hier old"
+
+
+def test_a_flat_only_pair_removes_the_earlier_hierarchical_trace(tmp_path):
+    store = TraceStore(tmp_path)
+    _publish(store, "two parties")
+    _publish(store, "one party", hier=False)
+    assert not store.path(HIER).exists()
+    assert store.published()["files"] == {FLAT: file_sha256(store.path(FLAT))}
+
+
+def test_traces_without_a_manifest_are_refused_and_nothing_published_says_so(tmp_path):
+    store = TraceStore(tmp_path)
+    with pytest.raises(DataProblem, match="materialize flat_posterior"):
+        store.published()
+    store.path(FLAT).write_bytes(b"legacy flat")
+    store.path(HIER).write_bytes(b"legacy hier")
+    with pytest.raises(ArtifactMismatch, match="no record of the run"):
+        store.published()
