@@ -248,12 +248,12 @@ def clone(src_root: Path, dst_root: Path, names: tuple[str, ...] = ("data", "hom
 
 #: environment variables the CLI reads or sets (cmd_run writes some into os.environ)
 CLI_ENV = ("LEGIS_HOME", "LEGIS_DATA_DIR", "LEGIS_PROFILE", "LEGIS_MODEL", "LEGIS_SEED", "LEGIS_MIN_MINORITY",
-           "LEGIS_MIN_VOTES", "DAGSTER_HOME")
+           "LEGIS_MIN_VOTES", "LEGIS_ALLOW_OUTSIDE_DATA_ROOT", "DAGSTER_HOME")
 
 
-def run_cli(args: list[str], home: Path) -> tuple[int, str, str]:
-    """`legis-assets ARGS` run by `legis_assets.cli.main` in this process with LEGIS_HOME=home:
-    (exit code, stdout, stderr). An argparse error exits with SystemExit's code."""
+def run_cli(args: list[str], home: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`legis-assets ARGS` run by `legis_assets.cli.main` in this process with LEGIS_HOME=home (and
+    the variables in `env`): (exit code, stdout, stderr). An argparse error exits with SystemExit's code."""
     import contextlib
 
     import pytest
@@ -265,6 +265,8 @@ def run_cli(args: list[str], home: Path) -> tuple[int, str, str]:
         for name in CLI_ENV:
             mp.delenv(name, raising=False)
         mp.setenv("LEGIS_HOME", str(home))
+        for name, value in (env or {}).items():
+            mp.setenv(name, value)
         try:
             code = cli.main(args)
         except SystemExit as exc:

@@ -132,3 +132,43 @@ def test_session_directories_with_invalid_names_are_ignored_not_used_in_paths(tm
     code, out, err = support.run_cli(["sessions", "--data-dir", str(data)], tmp_path / "home")
     assert code == 2 and "no session found" in err
     assert support.tree_listing(tmp_path) == before
+
+
+# --- symbolic links that leave the data root ---------------------------------------------------------
+
+
+@pytest.fixture
+def linked_world(tmp_path) -> tuple[Path, Path]:
+    """tmp/data/simulated/2025-2026 is a symbolic link to a valid session in tmp/elsewhere."""
+    target = support.write_simulated(tmp_path / "elsewhere" / support.SESSION, seats=20, n_rollcalls=40)
+    link = tmp_path / "data" / support.LEGISLATURE / support.SESSION
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target, target_is_directory=True)
+    (tmp_path / "cwd").mkdir()
+    return tmp_path, target
+
+
+def test_cli_refuses_a_session_folder_linked_outside_the_data_root(linked_world):
+    world, target = linked_world
+    before = support.tree_listing(world)
+    code, out, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", support.KEY,
+                                      "--chamber", support.CHAMBER, "--profile", "quick"], world / "home")
+    assert code == 2, (out[-2000:], err[-2000:])
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    link = world / "data" / support.LEGISLATURE / support.SESSION
+    assert errors[0].startswith(f"error: {link}: this session folder is a symbolic link to {target}, which is "
+                                f"outside the data root {(world / 'data').resolve()}"), errors[0]
+    assert "LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1" in errors[0] and "Traceback" not in err
+    _assert_nothing_written(world, before)
+
+
+def test_cli_sessions_skips_a_folder_linked_outside_unless_allowed(linked_world):
+    world, _ = linked_world
+    args = ["sessions", "--data-dir", str(world / "data")]
+    code, out, err = support.run_cli(args, world / "home")
+    assert code == 2 and support.KEY not in out
+    assert "error: no session found" in err
+    code, out, err = support.run_cli(args, world / "home", env={"LEGIS_ALLOW_OUTSIDE_DATA_ROOT": "1"})
+    assert code == 0, err
+    assert out.splitlines() == [f"{support.KEY}\t{support.CHAMBER}"]
