@@ -196,11 +196,26 @@ class DeadRun:
     reason: str
 
 
+def _local_run_workers(instance) -> bool:
+    """True when daemon-launched run workers are processes of this machine: Dagster's default run
+    launcher (run workers are children of the local code server) over a SQLite instance (a local
+    DAGSTER_HOME; a Postgres instance means a multi-container deployment, where another host's pid
+    must not be judged here)."""
+    from dagster import DefaultRunLauncher
+
+    try:
+        return isinstance(instance.run_launcher, DefaultRunLauncher) and \
+            type(instance.run_storage).__name__.startswith("Sqlite")
+    except Exception:
+        return False
+
+
 def find_dead_runs(instance) -> list[tuple[object, RunProcess]]:
     """In-progress runs of `instance` whose recorded process on this host no longer exists."""
     import dagster as dg
 
     host = socket.gethostname()
+    local_workers = None
     records = instance.get_run_records(filters=dg.RunsFilter(statuses=[
         dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
     dead = []
@@ -209,6 +224,10 @@ def find_dead_runs(instance) -> list[tuple[object, RunProcess]]:
         proc = run_process(instance, run)
         if proc is None or (proc.host and proc.host != host):
             continue  # nothing to check, or another machine's process: not ours to judge
+        if proc.host is None:
+            local_workers = _local_run_workers(instance) if local_workers is None else local_workers
+            if not local_workers:
+                continue  # a run worker in another container or pod: its pid means nothing here
         if proc.pid == os.getpid():
             continue
         if not process_alive(proc.pid, proc.start):

@@ -155,4 +155,32 @@ def convergence_failure_alert(context: dg.RunFailureSensorContext, legis: LegisR
     send_convergence_alerts(context, legis)
 
 
-ALERT_SENSORS = [convergence_failure_alert]
+DEAD_RUN_SENSOR_NAME = "dead_run_cleanup"
+
+
+@dg.sensor(
+    name=DEAD_RUN_SENSOR_NAME,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=automation.env_int("LEGIS_DEAD_RUN_INTERVAL", 60),
+    description="A run left STARTED by a process that is gone (a killed `legis-assets run`, a run worker killed "
+                "mid-step) -> reported failed with the reason, and its pool slots (mcmc) freed, so later runs "
+                "do not wait for them forever. Dagster's own run monitoring cannot see a dead run worker "
+                "under the default run launcher.",
+)
+def dead_run_cleanup(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    from legis_assets.dagster_home import clean_up_dead_runs
+
+    try:
+        cleaned = clean_up_dead_runs(context.instance)
+    except Exception as err:  # never break the daemon's sensor loop
+        context.log.error(f"could not check for dead runs: {err}")
+        return dg.SkipReason(f"dead-run check failed: {err}")
+    for dead in cleaned:
+        context.log.warning(f"run {dead.run_id}: {dead.reason} ({dead.freed_slots} slot(s))")
+    if cleaned:
+        return dg.SkipReason(f"failed {len(cleaned)} dead run(s) and freed their pool slots: "
+                             + ", ".join(d.run_id for d in cleaned))
+    return dg.SkipReason("no dead run")
+
+
+ALERT_SENSORS = [convergence_failure_alert, dead_run_cleanup]

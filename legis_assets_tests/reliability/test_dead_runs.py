@@ -139,6 +139,24 @@ def test_a_dead_daemon_run_worker_is_found_from_its_engine_event(instance):
     assert _holders(instance) == set()
 
 
+def test_the_dead_run_sensor_fails_dead_runs_while_the_daemon_runs(instance):
+    """The same check as a sensor (on by default), so a daemon-launched run whose worker was killed
+    mid-step frees its slot without waiting for the next `legis-assets run`."""
+    from legis_assets.defs.alerts import DEAD_RUN_SENSOR_NAME, dead_run_cleanup
+    from legis_assets.definitions import defs
+
+    (sensor,) = [s for s in defs.sensors if s.name == DEAD_RUN_SENSOR_NAME]
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    pid, start = _dead_pid()
+    run = _started_run(instance, {**this_process_tags(), TAG_PID: str(pid), TAG_PID_START: start or ""})
+    assert _claim(instance, run.run_id, "flat_posterior")
+    skip = dead_run_cleanup(dg.build_sensor_context(instance=instance))
+    assert run.run_id in skip.skip_message
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert _holders(instance) == set()
+    assert dead_run_cleanup(dg.build_sensor_context(instance=instance)).skip_message == "no dead run"
+
+
 def test_a_step_waiting_for_a_slot_names_the_run_holding_it(instance, capsys):
     """The watcher of `legis-assets run` prints which run holds the slot a step waits for."""
     from legis_assets.cli import _RunWatcher
