@@ -106,6 +106,38 @@ def non_utf8(d: Path) -> Expect:
     return Expect([LEGISLATORS, f"line {line_of(7)}", "not valid UTF-8", "0xfc"])
 
 
+def nul_byte(d: Path) -> Expect:
+    header, rows = read_rows(csv_path(d, "votes"))
+    rows[60]["legislator_name"] = "@@NUL@@"
+    write_rows(csv_path(d, "votes"), header, rows)
+    path = csv_path(d, "votes")
+    path.write_bytes(path.read_bytes().replace(b"@@NUL@@", b"Sm\x00ith"))
+    return Expect([VOTES, f"line {line_of(60)}", "column 'legislator_name'", "NUL byte", "corrupted"])
+
+
+def _outside(d: Path) -> Path:
+    """A folder next to the data directory (outside the data root)."""
+    outside = d.parents[2] / "outside"
+    outside.mkdir(exist_ok=True)
+    return outside
+
+
+def session_folder_linked_outside(d: Path) -> Expect:
+    """The session folder is a symbolic link to a valid session outside the data root."""
+    target = d.rename(_outside(d) / d.name)
+    d.symlink_to(target, target_is_directory=True)
+    return Expect([f"{support.LEGISLATURE}/{support.SESSION}: this session folder is a symbolic link to {target}",
+                   "outside the data root", "LEGIS_ALLOW_OUTSIDE_DATA_ROOT"])
+
+
+def votes_file_linked_outside(d: Path) -> Expect:
+    """The votes file is a symbolic link to a (valid) votes file outside the data root."""
+    path = csv_path(d, "votes")
+    target = path.rename(_outside(d) / path.name)
+    path.symlink_to(target)
+    return Expect([f"{VOTES}: this file is a symbolic link to {target}", "outside the data root"])
+
+
 def truncated_last_line(d: Path) -> Expect:
     path = csv_path(d, "votes")
     data = path.read_bytes()
@@ -135,7 +167,8 @@ def unanimous(d: Path) -> Expect:
 
 REJECTED: dict[str, Callable[[Path], Expect]] = {f.__name__: f for f in (
     missing_file, missing_votes_file, missing_column, renamed_column, empty_file, header_only, unknown_vote_code, unknown_chamber,
-    conflicting_duplicate, non_utf8, truncated_last_line, unanimous)}
+    conflicting_duplicate, non_utf8, nul_byte, truncated_last_line, session_folder_linked_outside,
+    votes_file_linked_outside, unanimous)}
 
 # --- running a case ---------------------------------------------------------------------------------
 
