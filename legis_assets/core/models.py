@@ -20,6 +20,11 @@ All hierarchical models pool exactly two parties (Democrat, Republican: HIERARCH
 legislators of other parties (independents) are left out of them and kept in the flat model.
 A party with fewer than SMALL_GROUP members gets the tighter ``sigma_within ~ HalfNormal(0.5)``.
 
+A hierarchical model is fitted only where it can pool: both parties present with at least
+MIN_POOLED_PARTY legislators each after the filters (`hierarchical_feasibility` says so, and why
+not). Elsewhere (a one-party chamber, a nonpartisan one such as Nebraska's, a chamber whose
+minority party is down to one or two legislators) the platform publishes the flat model alone.
+
 The likelihood is written over the observed cells only (absences are missing, never imputed).
 """
 
@@ -35,6 +40,10 @@ from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.schema import DataProblem, HIERARCHICAL_PARTIES
 
 SMALL_GROUP = 5
+#: fewest legislators (after the filters) each pooled party needs for the hierarchical model: a
+#: within-party spread estimated from one or two members is the prior alone, and with two the
+#: party's "mean" is their midpoint; three is the smallest group with a spread of its own
+MIN_POOLED_PARTY = 3
 SIGMA_SCALE = 1.0
 SIGMA_SCALE_SMALL = 0.5
 
@@ -82,16 +91,45 @@ def flat_data(matrix: VoteMatrix) -> IRTData:
     )
 
 
-def hierarchical_data(matrix: VoteMatrix, parties: tuple[str, ...] = HIERARCHICAL_PARTIES) -> IRTData:
-    """Keep the legislators of the pooled parties; drop the roll calls left without a vote."""
+@dataclass(frozen=True)
+class Feasibility:
+    """Whether the hierarchical model can be fitted to a chamber, and if not, why."""
+
+    fitted: bool
+    reason: str
+    party_sizes: dict[str, int]
+
+
+def hierarchical_feasibility(matrix: VoteMatrix, parties: tuple[str, ...] = HIERARCHICAL_PARTIES,
+                             min_members: int = MIN_POOLED_PARTY) -> Feasibility:
+    """The hierarchical model pools `parties`; it needs each of them with at least `min_members`
+    legislators in the (filtered) vote matrix. The reason says which party is missing or short."""
     codes = matrix.party_codes(parties)
-    present = {parties[k] for k in set(codes.tolist()) if k >= 0}
-    if len(present) < len(parties):
-        missing = sorted(set(parties) - present)
-        raise DataProblem(
-            f"the hierarchical model pools {' and '.join(parties)}, but this chamber has no "
-            f"{', '.join(missing)} legislator left after filtering; only the flat model can be fitted"
-        )
+    sizes = {p: int((codes == k).sum()) for k, p in enumerate(parties)}
+    pooled = " and ".join(parties)
+    if not any(sizes.values()):
+        labels = sorted(set(matrix.legislators["party"].to_list()))
+        return Feasibility(False, f"no legislator belongs to a pooled party ({pooled}); parties in the chamber: "
+                                  f"{', '.join(labels) or 'none'} (a nonpartisan chamber)", sizes)
+    missing = [p for p in parties if sizes[p] == 0]
+    if missing:
+        return Feasibility(False, f"the hierarchical model pools {pooled}, but this chamber has no "
+                                  f"{', '.join(missing)} legislator left after filtering (one party only)", sizes)
+    short = [p for p in parties if sizes[p] < min_members]
+    if short:
+        detail = ", ".join(f"{p} {sizes[p]}" for p in short)
+        return Feasibility(False, f"the hierarchical model needs at least {min_members} legislators in each pooled "
+                                  f"party after filtering; this chamber has {detail}", sizes)
+    return Feasibility(True, "", sizes)
+
+
+def hierarchical_data(matrix: VoteMatrix, parties: tuple[str, ...] = HIERARCHICAL_PARTIES) -> IRTData:
+    """Keep the legislators of the pooled parties; drop the roll calls left without a vote.
+    Raises DataProblem where `hierarchical_feasibility` says the model cannot be fitted."""
+    feasible = hierarchical_feasibility(matrix, parties)
+    if not feasible.fitted:
+        raise DataProblem(f"{feasible.reason}; only the flat model can be fitted")
+    codes = matrix.party_codes(parties)
     keep_leg = codes >= 0
     slugs = matrix.legislators["legislator_slug"].to_list()
     excluded = [s for s, k in zip(slugs, keep_leg) if not k]

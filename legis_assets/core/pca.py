@@ -3,7 +3,14 @@
 The vote matrix is centred per roll call, missing cells are filled with the roll call's mean
 (i.e. 0 after centring, the usual practice for a first dimension), and PC1 is standardised to
 mean 0, sd 1 across legislators. Its sign is fixed so that the right-of-centre party sits on
-the positive side.
+the positive side:
+
+* Republicans and Democrats present: the Republicans' mean above the Democrats';
+* one of them and other legislators (independents): that party on its usual side of 0;
+* one group only (every legislator a Republican, or a nonpartisan chamber where everyone is
+  Independent): no party can orient the scale, so the **majority side** is positive (more
+  legislators above 0 than below; on a tie, the legislator furthest from 0 is positive). The
+  direction then has no left/right meaning of its own: read it from the roll calls.
 """
 
 from __future__ import annotations
@@ -54,7 +61,13 @@ def fit_pca_init(matrix: VoteMatrix, n_components: int = 5) -> PCAInit:
     pc1 = standardise(comps[:, 0])
     right = _party_mean(pc1, parties, RIGHT_PARTIES)
     left = _party_mean(pc1, parties, LEFT_PARTIES)
-    if right is not None and left is not None:
+    if len(set(parties)) < 2:
+        # one group: no party to orient by; the side holding more legislators is positive
+        above, below = int((pc1 > 0).sum()), int((pc1 < 0).sum())
+        flip = below > above or (below == above and pc1[np.argmax(np.abs(pc1))] < 0)
+        rule = (f"one group only ({parties[0] if parties else 'none'}): the majority side of PC1 is positive "
+                "(no party orients the scale)")
+    elif right is not None and left is not None:
         flip, rule = right < left, "Republican mean > Democrat mean"
     elif right is not None:
         flip, rule = right < 0, "Republican mean > 0"

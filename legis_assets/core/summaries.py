@@ -111,6 +111,42 @@ def ideal_points(
     return table
 
 
+def flat_ideal_points(flat: az.InferenceData, legislators: pl.DataFrame) -> pl.DataFrame:
+    """The ideal_points table of a chamber where the hierarchical model was not fitted (one party,
+    no parties, a pooled party too small): the flat model's estimates are the published ones.
+
+    Same columns as `ideal_points`: `xi_*` and the ranks are the flat posterior's (standardised
+    per draw like the hierarchical ones), `flat_mean` / `xi_flat` repeat them, `shrinkage` is null
+    (nothing pooled) and `model = 'flat'` for every legislator."""
+    tab = ideal_point_table(flat)
+    info_cols = [c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes")
+                 if c in legislators.columns]
+    return (
+        legislators.select(info_cols)
+        .join(tab, on="legislator_slug", how="left")
+        .with_columns(
+            flat_mean=pl.col("xi_mean"),
+            xi_flat=pl.col("xi_mean"),
+            xi_flat_hdi_low=pl.col("xi_hdi_low"),
+            xi_flat_hdi_high=pl.col("xi_hdi_high"),
+            model=pl.lit("flat"),
+            shrinkage=pl.lit(None, dtype=pl.Float64),
+            position=pl.col("xi_mean"),
+        )
+        .with_columns(overall_rank=pl.col("position").rank("ordinal").cast(pl.Int64))
+        .sort("position")
+    )
+
+
+PARTY_SUMMARY_SCHEMA = {"parameter": pl.String, "party": pl.String, "n_legislators": pl.Int64,
+                        "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64, "hdi_high": pl.Float64}
+
+
+def empty_party_summary() -> pl.DataFrame:
+    """The party_summary of a chamber without a hierarchical model: no rows, the same columns."""
+    return pl.DataFrame(schema=PARTY_SUMMARY_SCHEMA)
+
+
 def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.DataFrame:
     """Long table: parameter, party, mean, sd, 90% HDI (on the standardised scale when the
     posterior has it, like the ideal points).
@@ -147,6 +183,4 @@ def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.Da
     add("var_between", None, var_between)
     add("var_within", None, var_within)
     add("icc", None, icc)
-    return pl.DataFrame(rows, schema={"parameter": pl.String, "party": pl.String, "n_legislators": pl.Int64,
-                                      "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64,
-                                      "hdi_high": pl.Float64})
+    return pl.DataFrame(rows, schema=PARTY_SUMMARY_SCHEMA)
