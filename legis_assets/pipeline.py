@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -20,8 +21,10 @@ import numpy as np
 import polars as pl
 
 from legis_assets.core import diagnostics, ingest, matrix as matrix_mod, models, pca, sampling, summaries
-from legis_assets.core.schema import CHAMBERS, DataProblem, HIERARCHICAL_PARTIES, SessionKey, validate_chamber
-from legis_assets.storage import Warehouse, artifact_dir, file_sha256, legis_home, write_atomic
+from legis_assets.core.schema import (CHAMBERS, DataProblem, HIERARCHICAL_PARTIES, LegisError, SessionKey,
+                                      validate_chamber)
+from legis_assets.storage import (ArtifactMismatch, TraceStore, Warehouse, artifact_dir, file_sha256, legis_home,
+                                   write_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,50 @@ FAILED_SUFFIX = ".failed"
 REPORT = "report.html"
 
 
+@dataclass
+class PublishedPosterior:
+    """The published pair of one partition, checked to come from one run (`TraceStore.published`).
+
+    `hierarchical` is None where the hierarchical model was not fitted (one party, no parties, a
+    pooled party too small: `reason`); the flat posterior is then the published one."""
+
+    flat: az.InferenceData
+    hierarchical: az.InferenceData | None
+    manifest: dict
+    flat_path: Path
+    hierarchical_path: Path | None
+
+    @property
+    def fitted(self) -> bool:
+        return self.hierarchical is not None
+
+    @property
+    def reason(self) -> str:
+        return str(self.manifest.get("reason") or "")
+
+    @property
+    def published_model(self) -> str:
+        return "hierarchical" if self.fitted else "flat"
+
+    @property
+    def published(self) -> az.InferenceData:
+        return self.hierarchical if self.hierarchical is not None else self.flat
+
+    def built_from(self) -> dict[str, Any]:
+        """What a downstream artifact was built from (its metadata)."""
+        files = self.manifest.get("files", {})
+        meta: dict[str, Any] = {
+            "run_id": str(self.manifest.get("run_id", "")),
+            "flat_sha256": files.get(FLAT_TRACE, ""),
+            "hierarchical_sha256": files.get(HIER_TRACE, ""),
+            "hierarchical_fitted": self.fitted,
+            "published_model": self.published_model,
+        }
+        if not self.fitted:
+            meta["reason"] = self.reason
+        return meta
+
+
 def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12) -> Markdown:
     cols = frame.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -156,6 +203,9 @@ class Pipeline:
     def report_dir(self, part: Partition) -> Path:
         return artifact_dir("reports", part.key, part.chamber, self.settings.home)
 
+    def traces(self, part: Partition) -> TraceStore:
+        return TraceStore(artifact_dir("traces", part.key, part.chamber, self.settings.home))
+
     # --- loading helpers -------------------------------------------------------------------
     def load_matrix(self, part: Partition) -> matrix_mod.VoteMatrix:
         long = self.warehouse.read_partition(T_MATRIX, part.key, part.chamber)
@@ -179,6 +229,29 @@ class Pipeline:
             raise DataProblem(f"{part}: no posterior at {path}; materialize it first")
         return az.from_netcdf(path)
 
+    def load_published(self, part: Partition) -> PublishedPosterior:
+        """The published posterior pair, refused (ArtifactMismatch, naming both files) unless the
+        files are the ones the run's manifest names and the hierarchical trace was checked against
+        exactly this flat trace."""
+        store = self.traces(part)
+        try:
+            manifest = store.published()
+        except LegisError as err:
+            raise type(err)(f"{part}: {err}") from None
+        flat_path = store.path(FLAT_TRACE)
+        flat = az.from_netcdf(flat_path)
+        hier, hier_path = None, None
+        if HIER_TRACE in manifest["files"]:
+            hier_path = store.path(HIER_TRACE)
+            hier = az.from_netcdf(hier_path)
+            recorded = hier.posterior.attrs.get("flat_sha256")
+            if recorded != manifest["files"][FLAT_TRACE]:
+                raise ArtifactMismatch(
+                    f"{part}: {flat_path} and {hier_path} do not belong together: the hierarchical trace was "
+                    f"checked against a flat trace with sha256 {str(recorded)[:12]}, this flat trace has "
+                    f"{manifest['files'][FLAT_TRACE][:12]}; re-materialize flat_posterior and hierarchical_posterior")
+        return PublishedPosterior(flat, hier, manifest, flat_path, hier_path)
+
     # --- steps -----------------------------------------------------------------------------
     def ingest(self, part: Partition) -> StepOutput:
         tables = ingest.chamber_tables(ingest.read_session(self.session_dir(part)), part.chamber)
@@ -188,10 +261,11 @@ class Pipeline:
                 "roll calls (a directory may hold only one chamber)"
             )
         # validate what the later steps need before anything is written, so that data that cannot
-        # be analysed (everything unanimous, one party only, nobody left after the filters) fails
-        # here and leaves the last good partition untouched
+        # be analysed (everything unanimous, nobody left after the filters) fails here and leaves
+        # the last good partition untouched. One party or none is not refused: the flat model is
+        # fitted and published alone (models.hierarchical_feasibility)
         check = matrix_mod.build_vote_matrix(tables.votes, tables.legislators, tables.rollcalls, self.settings.filters)
-        models.hierarchical_data(check)
+        feasible = models.hierarchical_feasibility(check)
         # then write each table in its own short transaction
         self.warehouse.replace_partition(T_LEGISLATORS, part.key, part.chamber, tables.legislators)
         self.warehouse.replace_partition(T_ROLLCALLS, part.key, part.chamber, tables.rollcalls)
@@ -209,7 +283,10 @@ class Pipeline:
             "vote_categories": _md_table(counts),
             "parties": _md_table(party_counts),
             "source_dir": PathValue(str(self.session_dir(part))),
+            "hierarchical_model_possible": feasible.fitted,
         }
+        if not feasible.fitted:
+            metadata["hierarchical_not_fitted_reason"] = feasible.reason
         if problems:
             metadata["problem_list"] = Markdown("\n".join(f"- {p}" for p in problems[:30]))
         checks = [
@@ -237,7 +314,7 @@ class Pipeline:
                                          pl.DataFrame({"manifest_json": [json.dumps(m.manifest)]}))
         man = m.manifest
         parties = m.legislators.group_by("party").len().sort("len", descending=True)
-        n_two = sum(1 for p in HIERARCHICAL_PARTIES if p in parties["party"].to_list())
+        feasible = models.hierarchical_feasibility(m)
         metadata = {
             "legislators": m.n_legislators,
             "rollcalls": m.n_rollcalls,
@@ -258,11 +335,18 @@ class Pipeline:
                           man["legislators_raw"], man["legislators_too_few_votes"], man["legislators_kept"]],
             })),
             "parties": _md_table(parties),
+            "hierarchical_model_possible": feasible.fitted,
         }
+        if not feasible.fitted:
+            metadata["hierarchical_not_fitted_reason"] = feasible.reason
+        two_parties = (
+            f"both pooled parties ({', '.join(HIERARCHICAL_PARTIES)}) have at least {models.MIN_POOLED_PARTY} "
+            "legislators after filtering" if feasible.fitted else
+            f"the hierarchical model will not be fitted: {feasible.reason}; the flat model's estimates are published")
         checks = [
-            CheckOutcome("two_parties", n_two == 2, "warn",
-                         f"both pooled parties ({', '.join(HIERARCHICAL_PARTIES)}) have legislators after filtering",
-                         {"parties": ", ".join(parties["party"].to_list())}),
+            CheckOutcome("two_parties", feasible.fitted, "warn", two_parties,
+                         {"parties": ", ".join(parties["party"].to_list()), "hierarchical_fitted": feasible.fitted,
+                          "reason": feasible.reason, **{f"n_{p}": n for p, n in feasible.party_sizes.items()}}),
             CheckOutcome("enough_rollcalls", m.n_rollcalls >= 20, "warn",
                          "at least 20 contested roll calls survive the filters", {"rollcalls": m.n_rollcalls}),
         ]
@@ -287,9 +371,13 @@ class Pipeline:
             "sign_flipped": init.sign_flipped,
             "party_means": _md_table(means),
         }
-        checks = [CheckOutcome("pc1_separates_parties", bool(separates), "warn",
-                               "PC1 puts the Democrats' mean below 0 and the Republicans' above",
-                               {m_["party"]: float(m_["pc1_mean"]) for m_ in means.iter_rows(named=True)})]
+        both = len(set(sign_of) & set(HIERARCHICAL_PARTIES)) == 2
+        checks = [CheckOutcome(
+            "pc1_separates_parties", bool(separates) or not both, "warn",
+            "PC1 puts the Democrats' mean below 0 and the Republicans' above" if both else
+            f"not applicable: the chamber does not have both {' and '.join(HIERARCHICAL_PARTIES)}; PC1's sign "
+            f"rule: {init.sign_rule}",
+            {**{m_["party"]: float(m_["pc1_mean"]) for m_ in means.iter_rows(named=True)}, "applicable": both})]
         return StepOutput(metadata, checks)
 
     def _init_vector(self, part: Partition, ids: list[str]) -> np.ndarray:
@@ -305,11 +393,6 @@ class Pipeline:
                  f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})")
         fit, _ = sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: self.say(f"{part}: {msg}"))
         return fit
-
-    def _write_trace(self, part: Partition, name: str, idata: az.InferenceData) -> tuple[Path, str]:
-        path = self.trace_path(part, name)
-        digest = write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
-        return path, digest
 
     def _posterior_metadata(self, fit: sampling.FitResult, gates: list[diagnostics.Gate], path: Path,
                             digest: str, data: models.IRTData) -> dict[str, Any]:
@@ -349,63 +432,160 @@ class Pipeline:
 
     def flat_posterior(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
+        store = self.traces(part)
+        store.settle()  # finish an interrupted promotion before its candidate could be overwritten
         spec = models.get_model("flat")
         data = models.flat_data(m)
         fit = self._fit(part, spec, data)
         gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
-        path, digest = self._write_trace(part, FLAT_TRACE, fit.idata)
+        run_id = uuid.uuid4().hex
+        fit.idata.posterior.attrs["run_id"] = run_id
+        # a candidate: published (with the hierarchical trace) only when the run's ERROR gates pass
+        path, digest = store.write_candidate(FLAT_TRACE, lambda tmp: fit.idata.to_netcdf(str(tmp)))
         meta = self._posterior_metadata(fit, gates, path, digest, data)
-        # the flat model is the cross-check: its gates are reported, not blocking
+        meta["run_id"] = run_id
+        meta["published"] = False
+        meta["publication"] = ("candidate: hierarchical_posterior publishes it as flat_posterior.nc with the "
+                               "hierarchical trace when the run's ERROR gates pass, else sets it aside as "
+                               "flat_posterior.failed.nc")
+        # the flat model is the cross-check: its gates are reported here, not blocking (where the
+        # hierarchical model cannot be fitted, hierarchical_posterior makes them blocking)
         checks = [CheckOutcome(f"flat_{g.name}", g.passed, "warn", g.description,
                                {"value": g.value, "threshold": g.threshold}) for g in gates]
         return StepOutput(meta, checks)
 
     def hierarchical_posterior(self, part: Partition) -> StepOutput:
+        """Fit the hierarchical model against this run's flat candidate, evaluate the ERROR gates on
+        the model that will be published, and publish both traces together only if they pass.
+
+        Where the hierarchical model cannot be fitted (models.hierarchical_feasibility: one party,
+        none, a pooled party too small) nothing is sampled: the gates are the flat posterior's,
+        blocking, and the flat model is published alone."""
         m = self.load_matrix(part)
         spec = models.get_model(self.settings.model)
         if not spec.hierarchical:
             raise ValueError(f"model {spec.name!r} is not a hierarchical model")
-        data = models.hierarchical_data(m)
-        fit = self._fit(part, spec, data)
-        flat = self.load_trace(part, FLAT_TRACE)
-        flat_r = diagnostics.flat_agreement(summaries.posterior_means(fit.idata), summaries.posterior_means(flat))
-        gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars, flat_r=flat_r)
+        store = self.traces(part)
+        store.settle()
+        flat_path = store.candidate(FLAT_TRACE)
+        if not flat_path.exists():
+            raise DataProblem(f"{part}: no flat posterior candidate at {flat_path} (each run's flat trace is "
+                              "published or set aside once); materialize flat_posterior first")
+        flat_sha = file_sha256(flat_path)
+        flat = az.from_netcdf(flat_path)
+        run_id = str(flat.posterior.attrs.get("run_id") or uuid.uuid4().hex)
+        feasible = models.hierarchical_feasibility(m)
+        hier_fit: sampling.FitResult | None = None
+        if feasible.fitted:
+            data = models.hierarchical_data(m)
+            hier_fit = self._fit(part, spec, data)
+            hier_fit.idata.posterior.attrs.update(run_id=run_id, flat_sha256=flat_sha)
+            flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier_fit.idata),
+                                                summaries.posterior_means(flat))
+            gates, _ = diagnostics.evaluate_gates(hier_fit.idata, spec.gate_vars, flat_r=flat_r)
+        else:
+            self.say(f"{part}: hierarchical model not fitted: {feasible.reason}; the flat model's gates decide")
+            flat_r = None
+            gates, _ = diagnostics.evaluate_gates(flat, models.get_model("flat").gate_vars)
         passed = diagnostics.all_errors_pass(gates)
-        # a posterior that fails a gate never replaces the last one that passed: it goes beside it
-        name = HIER_TRACE if passed else HIER_TRACE.replace(".nc", f"{FAILED_SUFFIX}.nc")
-        path, digest = self._write_trace(part, name, fit.idata)
+        record = {"run_id": run_id, "session_key": part.key.key, "chamber": part.chamber,
+                  "hierarchical_fitted": feasible.fitted, "reason": feasible.reason,
+                  "published_model": "hierarchical" if feasible.fitted else "flat",
+                  "model": spec.name if feasible.fitted else "flat"}
         if passed:
-            self.trace_path(part, HIER_TRACE.replace(".nc", f"{FAILED_SUFFIX}.nc")).unlink(missing_ok=True)
-        meta = self._posterior_metadata(fit, gates, path, digest, data)
-        meta["agreement_with_flat"] = flat_r
-        meta["all_gates_passed"] = passed
+            # both traces (or the flat one alone) become the published pair in one commit
+            hier_sha = None
+            if hier_fit is not None:
+                _, hier_sha = store.write_candidate(HIER_TRACE, lambda tmp: hier_fit.idata.to_netcdf(str(tmp)))
+            store.promote(record, flat_sha, hier_sha)
+            hier_path = store.path(HIER_TRACE) if hier_fit is not None else None
+            flat_final = store.path(FLAT_TRACE)
+        else:
+            # a failed attempt goes beside (never over) the last published pair, named as failed
+            hier_sha, hier_path = None, None
+            if hier_fit is not None:
+                hier_path = store.failed(HIER_TRACE)
+                hier_sha = write_atomic(hier_path, lambda tmp: hier_fit.idata.to_netcdf(str(tmp)))
+            else:
+                store.failed(HIER_TRACE).unlink(missing_ok=True)  # from an earlier attempt: not this run's
+            flat_final = store.set_aside(FLAT_TRACE)
+        if hier_fit is not None:
+            meta = self._posterior_metadata(hier_fit, gates, hier_path, hier_sha, data)
+            meta["agreement_with_flat"] = flat_r
+        else:
+            meta = self._gates_metadata(gates)
+            meta["path"] = PathValue(str(flat_final))
+            meta["sha256"] = flat_sha
+            meta["model"] = "flat"
+            meta["legislators"] = m.n_legislators
+            meta["rollcalls"] = m.n_rollcalls
+        meta.update({
+            "hierarchical_fitted": feasible.fitted,
+            "published_model": record["published_model"],
+            "run_id": run_id,
+            "flat_path": PathValue(str(flat_final)),
+            "flat_sha256": flat_sha,
+            "all_gates_passed": passed,
+            "published": passed,
+        })
+        if not feasible.fitted:
+            meta["reason"] = feasible.reason
+            meta["note"] = Markdown(f"**Hierarchical model not fitted**: {feasible.reason}. The gates are the flat "
+                                    "model's (blocking), and its estimates are the published ones.")
         if not passed:
             # downstream assets are blocked; the analyst still gets a report that says why, kept
             # beside (never over) the last report that passed
-            report_path = self._render_report(part, fit.idata, flat, passed=False)
+            report_path = self._render_report(
+                part, hier_fit.idata if hier_fit is not None else None, flat, passed=False,
+                fitted=feasible.fitted, reason=feasible.reason,
+                built_from={"run_id": run_id, "flat_sha256": flat_sha, "hierarchical_sha256": hier_sha or ""})
             meta["failed_report"] = PathValue(str(report_path))
-        checks = [CheckOutcome(g.name, g.passed, g.severity, g.description,
+        gate_meta = {} if feasible.fitted else {"evaluated_on": "flat", "hierarchical_fitted": False,
+                                                "reason": feasible.reason}
+        prefix = "" if feasible.fitted else f"flat model (hierarchical model not fitted: {feasible.reason}): "
+        checks = [CheckOutcome(g.name, g.passed, g.severity, prefix + g.description,
                                {"value": g.value, "threshold": g.threshold, "comparison": g.comparison,
-                                "metric": g.metric}) for g in gates]
+                                "metric": g.metric, **gate_meta}) for g in gates]
+        if not feasible.fitted:
+            checks.append(CheckOutcome(
+                "agrees_with_flat", True, "warn",
+                f"not applicable: the hierarchical model was not fitted ({feasible.reason}); the flat model is published",
+                {"applicable": False, **gate_meta}))
         return StepOutput(meta, checks)
 
+    def _gates_metadata(self, gates: list[diagnostics.Gate]) -> dict[str, Any]:
+        by_name = {g.name: g for g in gates}
+        return {
+            "max_rhat": by_name["rhat"].value,
+            "min_ess_bulk": by_name["ess"].value,
+            "divergences": int(by_name["divergences"].value),
+            "min_ebfmi": by_name["ebfmi"].value,
+            "gates": _md_table(diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
+                               float_fmt="{:.4g}"),
+        }
+
     def convergence_diagnostics(self, part: Partition) -> StepOutput:
-        gates_tab, params_tab = self._gate_tables(self.load_trace(part, HIER_TRACE), self.load_trace(part, FLAT_TRACE))
+        pub = self.load_published(part)
+        gates_tab, params_tab = self._gate_tables(pub.hierarchical, pub.flat)
         self.warehouse.replace_partition(T_DIAG, part.key, part.chamber, gates_tab)
         self.warehouse.replace_partition(T_PARAMS, part.key, part.chamber, params_tab)
-        groups = diagnostics.group_table(params_tab.filter(pl.col("model") == "hierarchical"))
+        groups = diagnostics.group_table(params_tab.filter(pl.col("model") == pub.published_model))
+        blocking = gates_tab.filter(pl.col("model") == pub.published_model)
         return StepOutput({
             "gates": _md_table(gates_tab.select("model", "gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
             "groups": _md_table(groups, float_fmt="{:.4g}"),
             "rows": gates_tab.height,
-            "failed_error_gates": int(gates_tab.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
+            "failed_error_gates": int(blocking.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
+            **pub.built_from(),
         })
 
     def ideal_points(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
-        hier = self.load_trace(part, HIER_TRACE)
-        flat = self.load_trace(part, FLAT_TRACE)
-        table = summaries.ideal_points(hier, flat, m.legislators)
+        pub = self.load_published(part)
+        if pub.fitted:
+            table = summaries.ideal_points(pub.hierarchical, pub.flat, m.legislators)
+        else:
+            table = summaries.flat_ideal_points(pub.flat, m.legislators)
         self.warehouse.replace_partition(T_IDEAL, part.key, part.chamber, table)
         show = table.select("overall_rank", "name", "party", "position", "xi_hdi_low", "xi_hdi_high")
         by_party = table.group_by("party").agg(pl.col("position").mean().alias("mean_position"), pl.len().alias("n"))
@@ -417,13 +597,23 @@ class Pipeline:
             "most_conservative": _md_table(show.tail(5).reverse()),
             "party_means": _md_table(by_party.sort("mean_position")),
             "max_abs_shrinkage": float(table["shrinkage"].abs().max() or 0.0),
+            **pub.built_from(),
         })
 
     def party_summary(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
-        hier = self.load_trace(part, HIER_TRACE)
+        pub = self.load_published(part)
+        if not pub.fitted:
+            table = summaries.empty_party_summary()
+            self.warehouse.replace_partition(T_PARTY, part.key, part.chamber, table)
+            return StepOutput({
+                "rows": 0,
+                "note": Markdown(f"No party parameters: the hierarchical model was not fitted ({pub.reason}). "
+                                 "The ideal points are the flat model's."),
+                **pub.built_from(),
+            })
         sizes = {p: int(n) for p, n in m.legislators.group_by("party").len().iter_rows()}
-        table = summaries.party_summary(hier, sizes)
+        table = summaries.party_summary(pub.hierarchical, sizes)
         self.warehouse.replace_partition(T_PARTY, part.key, part.chamber, table)
         icc = table.filter(pl.col("parameter") == "icc").row(0, named=True)
         return StepOutput({
@@ -431,15 +621,19 @@ class Pipeline:
             "icc_hdi_low": icc["hdi_low"],
             "icc_hdi_high": icc["hdi_high"],
             "table": _md_table(table, float_fmt="{:.3f}"),
+            **pub.built_from(),
         })
 
-    def _gate_tables(self, hier: az.InferenceData, flat: az.InferenceData) -> tuple[pl.DataFrame, pl.DataFrame]:
-        flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
+    def _gate_tables(self, hier: az.InferenceData | None, flat: az.InferenceData) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Gate rows and per-parameter diagnostics per model (flat only where no hierarchical model
+        was fitted; its ERROR gates are then the blocking ones)."""
+        roles = [("flat", flat, models.get_model("flat").gate_vars, None)]
+        if hier is not None:
+            flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
+            roles.insert(0, ("hierarchical", hier,
+                             models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars, flat_r))
         rows, params = [], []
-        for model_role, idata, gate_vars, fr in (
-            ("hierarchical", hier, models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars, flat_r),
-            ("flat", flat, models.get_model("flat").gate_vars, None),
-        ):
+        for model_role, idata, gate_vars, fr in roles:
             gates, table = diagnostics.evaluate_gates(idata, gate_vars, flat_r=fr)
             rows.append(diagnostics.gates_frame(gates).with_columns(pl.lit(model_role).alias("model")))
             params.append(table.with_columns(pl.lit(model_role).alias("model")))
@@ -457,7 +651,8 @@ class Pipeline:
         info.setdefault("profile", profile)
         return info
 
-    def _render_report(self, part: Partition, hier: az.InferenceData, flat: az.InferenceData, passed: bool) -> Path:
+    def _render_report(self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData, passed: bool,
+                       fitted: bool = True, reason: str = "", built_from: dict | None = None) -> Path:
         from datetime import datetime, timezone
 
         from legis_assets.report import ReportContext, render_report
@@ -467,6 +662,9 @@ class Pipeline:
         sizes = {p: int(n) for p, n in m.legislators.group_by("party").len().iter_rows()}
         variance = self.warehouse.read_partition(T_PCA_VAR, part.key, part.chamber).sort("component")
         problems = self.warehouse.read_partition(T_PROBLEMS, part.key, part.chamber)
+        sampler = {"flat": self._sampler_info(flat, self.settings.profile)}
+        if hier is not None:
+            sampler = {"hierarchical": self._sampler_info(hier, self.settings.profile), **sampler}
         ctx = ReportContext(
             session_key=part.key.key,
             chamber=part.chamber,
@@ -475,15 +673,18 @@ class Pipeline:
             parameters=params,
             hierarchical=hier,
             flat=flat,
-            ideal_points=summaries.ideal_points(hier, flat, m.legislators),
-            party_summary=summaries.party_summary(hier, sizes),
+            ideal_points=summaries.ideal_points(hier, flat, m.legislators) if hier is not None
+            else summaries.flat_ideal_points(flat, m.legislators),
+            party_summary=summaries.party_summary(hier, sizes) if hier is not None else None,
             manifest=m.manifest,
             pca_scores=self.load_pca(part),
             explained_variance=variance["explained_variance_ratio"].to_list() if variance.height else [],
-            sampler={"hierarchical": self._sampler_info(hier, self.settings.profile),
-                     "flat": self._sampler_info(flat, self.settings.profile)},
+            sampler=sampler,
             problems=problems["problem"].to_list() if problems.height else [],
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            hierarchical_fitted=fitted,
+            hierarchical_reason=reason,
+            built_from=dict(built_from or {}),
         )
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
@@ -494,14 +695,16 @@ class Pipeline:
         return path
 
     def report(self, part: Partition) -> StepOutput:
-        hier = self.load_trace(part, HIER_TRACE)
-        flat = self.load_trace(part, FLAT_TRACE)
-        path = self._render_report(part, hier, flat, passed=True)
+        pub = self.load_published(part)
+        built = pub.built_from()
+        path = self._render_report(part, pub.hierarchical, pub.flat, passed=True, fitted=pub.fitted,
+                                   reason=pub.reason, built_from=built)
         return StepOutput({
             "path": PathValue(str(path)),
             "url": f"file://{path}",
             "bytes": path.stat().st_size,
             "sha256": file_sha256(path),
+            **built,
         })
 
     STEP_NAMES = ("ingest", "vote_matrix", "pca_init", "flat_posterior", "hierarchical_posterior",

@@ -5,14 +5,16 @@ import os
 import subprocess
 import sys
 
+import arviz as az
 import dagster as dg
+import polars as pl
 import pytest
 
 from legis_assets.defs.assets import ALL_ASSETS
 from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.definitions import defs
-from legis_assets.storage import Warehouse
+from legis_assets.storage import Warehouse, file_sha256
 from legis_assets_tests.conftest import REPO
 
 SESSION = "simulated.2025-2026"
@@ -41,14 +43,21 @@ def test_partition_keys_are_built_by_dimension():
     assert session_chamber.get_partition_key_from_str(str(key)).keys_by_dimension["session"] == SESSION
 
 
-def _materialize(instance, root, home, profile, chamber="senate"):
+def _materialize(instance, root, home, profile, chamber="senate", selection=None):
     return dg.materialize(
         ALL_ASSETS,
         partition_key=partition_key(SESSION, chamber),
         instance=instance,
         resources={"legis": LegisResource(data_dir=str(root), home=str(home), profile=profile)},
         raise_on_error=False,
+        selection=selection,
     )
+
+
+def _failure_message(result) -> str:
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    return f"{failure.step_failure_data.error.message if failure.step_failure_data.error else ''} " \
+           f"{failure.step_failure_data.user_failure_data}"
 
 
 @pytest.fixture
@@ -83,8 +92,14 @@ def test_whole_graph_materializes_then_a_starved_run_is_blocked(instance, small_
     gates = wh.query("SELECT gate, status FROM convergence_diagnostics WHERE model = 'hierarchical'")
     assert set(gates["status"]) <= {"PASS", "WARN"}
     trace = home / "traces" / "simulated" / "2025-2026" / "senate" / "hierarchical_posterior.nc"
+    flat_trace = trace.with_name("flat_posterior.nc")
     good_bytes = trace.read_bytes()
+    good_flat_sha = file_sha256(flat_trace)
+    assert meta["flat_posterior"]["sha256"].value == good_flat_sha  # the recorded checksum is the published file's
+    assert meta["hierarchical_posterior"]["flat_sha256"].value == good_flat_sha
+    assert az.from_netcdf(trace).posterior.attrs["flat_sha256"] == good_flat_sha
     ideal_before = wh.read_partition("ideal_points", *_key_chamber())
+    diag_before = wh.read_partition("convergence_diagnostics", *_key_chamber())
 
     starved = _materialize(instance, small_session_root, home, "starved")
     assert not starved.success
@@ -97,6 +112,29 @@ def test_whole_graph_materializes_then_a_starved_run_is_blocked(instance, small_
     assert trace.read_bytes() == good_bytes
     assert trace.with_name("hierarchical_posterior.failed.nc").exists()
     assert wh.read_partition("ideal_points", *_key_chamber()).equals(ideal_before)
+    # ... and so is the good flat trace (byte for byte); the starved one is beside it, named as failed,
+    # paired with the failed hierarchical trace
+    assert file_sha256(flat_trace) == good_flat_sha
+    failed_flat = flat_trace.with_name("flat_posterior.failed.nc")
+    assert failed_flat.exists() and not flat_trace.with_name("flat_posterior.candidate.nc").exists()
+    failed_hier = az.from_netcdf(trace.with_name("hierarchical_posterior.failed.nc"))
+    assert failed_hier.posterior.attrs["flat_sha256"] == file_sha256(failed_flat)
+    assert (home / "reports" / "simulated" / "2025-2026" / "senate" / "report.failed.html").exists()
+
+    # a rebuild of convergence_diagnostics alone reports the good pair's gates, not the starved run's
+    rebuilt = _materialize(instance, small_session_root, home, "default", selection=["convergence_diagnostics"])
+    assert rebuilt.success
+    diag = wh.read_partition("convergence_diagnostics", *_key_chamber())
+    assert diag.equals(diag_before)
+    assert set(diag.filter(pl.col("severity") == "error")["status"]) == {"PASS"}, diag
+
+    # a trace copied in from another run (here: the starved one) is refused, naming both files
+    trace.write_bytes(trace.with_name("hierarchical_posterior.failed.nc").read_bytes())
+    mixed = _materialize(instance, small_session_root, home, "default", selection=["convergence_diagnostics"])
+    assert not mixed.success
+    message = _failure_message(mixed)
+    assert "do not belong together" in message and str(trace) in message and str(flat_trace) in message
+    assert wh.read_partition("convergence_diagnostics", *_key_chamber()).equals(diag_before)
 
 
 def _key_chamber():
@@ -108,6 +146,4 @@ def _key_chamber():
 def test_missing_chamber_fails_with_a_clear_message(instance, small_session_root, tmp_path):
     result = _materialize(instance, small_session_root, tmp_path / "home", "quick", chamber="house")
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "has no House roll calls" in failure.step_failure_data.error.message or \
-        "has no House roll calls" in str(failure.step_failure_data.user_failure_data)
+    assert "has no House roll calls" in _failure_message(result)

@@ -462,3 +462,50 @@ def test_renders_small_and_large_chambers(n: int) -> None:
     assert "could not be drawn" not in doc
     large = "The most liberal and most conservative legislators" in doc
     assert large == (n > figures.FOREST_LABEL_MAX)
+
+
+# ---------------------------------------------------------------------------------------------
+# a chamber without a hierarchical model (one party, none, a pooled party too small)
+
+
+def flat_only_context(n: int = 20, reason: str = "no Democrat legislator <left> after filtering",
+                      passed: bool = True) -> ReportContext:
+    """The context the pipeline gives a chamber whose hierarchical model was not fitted: the flat
+    posterior is the published one, its gates are the only (and the blocking) ones."""
+    ctx = make_report_context(n, parties=["Republican"] * n, passed=True)
+    legislators = ctx.ideal_points.select("legislator_slug", "name", "full_name", "party", "district", "n_votes")
+    gates, params = diagnostics.evaluate_gates(ctx.flat, ("xi_norm",))
+    ctx.hierarchical = None
+    ctx.hierarchical_fitted = False
+    ctx.hierarchical_reason = reason
+    ctx.passed = passed
+    ctx.ideal_points = summaries.flat_ideal_points(ctx.flat, legislators)
+    ctx.party_summary = None
+    ctx.gates = diagnostics.gates_frame(gates).with_columns(model=pl.lit("flat")).select("model", pl.exclude("model"))
+    ctx.parameters = params.with_columns(model=pl.lit("flat")).select("model", "group", "parameter", "rhat",
+                                                                      "ess_bulk", "ess_tail")
+    ctx.sampler = {"flat": ctx.sampler["flat"]}
+    ctx.built_from = {"run_id": "abc123", "flat_sha256": "f" * 64, "hierarchical_sha256": ""}
+    return ctx
+
+
+def test_flat_only_report_says_the_hierarchical_model_was_not_fitted_and_why() -> None:
+    doc = render_report(flat_only_context())
+    text = html.unescape(doc)
+    assert "Hierarchical model not fitted: no Democrat legislator <left> after filtering; estimates are from " \
+           "the flat model" in text
+    assert "no Democrat legislator &lt;left&gt;" in doc  # the reason is escaped like every input
+    # no party or shrinkage sections (nor their table-of-contents entries); the rest renumbered
+    assert '<section id="party-posteriors"' not in doc and '<section id="shrinkage"' not in doc
+    assert 'href="#party-posteriors"' not in doc and 'href="#shrinkage"' not in doc
+    assert "3. Convergence diagnostics" in text and "4. Data" in text
+    # every legislator, from the flat model, with rank intervals; the flat gates block publication
+    assert doc.count('<tr data-search="') == 20 and 'class="flat-only"' not in doc
+    gate_rows = re.findall(r'<tr class="gate-row gate-(\w+)">\s*<td>(\w+)</td>.*?<td>(yes|no)</td>', doc, flags=re.S)
+    assert {(model, blocking) for _, model, blocking in gate_rows} == {("flat", "yes"), ("flat", "no")}
+    assert "Built from run abc123" in text and "could not be drawn" not in doc
+
+
+def test_flat_only_failed_report_keeps_the_notice_and_the_failure_banner() -> None:
+    doc = render_report(flat_only_context(passed=False))
+    assert 'id="failed-banner"' in doc and 'id="not-fitted-banner"' in doc

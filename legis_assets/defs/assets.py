@@ -5,6 +5,13 @@ Each asset is a thin wrapper: it resolves its partition, calls the matching `Pip
 The checks run in the same step as the asset (the diagnostics are in memory after sampling);
 the ERROR-severity convergence gates are blocking, so a posterior that fails them stops the run
 before any downstream asset reads it.
+
+Publication (pipeline.py, storage.TraceStore): flat_posterior writes a candidate trace;
+hierarchical_posterior publishes it together with the hierarchical trace only when the ERROR gates
+pass (else both are kept beside the published pair as *.failed.nc), and every downstream asset
+checks that the published traces belong to one run before it reads them. Where the hierarchical
+model cannot be fitted (one party, no parties, a pooled party too small), hierarchical_posterior
+samples nothing and its blocking gates are the flat posterior's; the checks say so.
 """
 
 
@@ -127,7 +134,8 @@ vote_matrix = step_asset(
     "Legislator x roll call Yea/Nay matrix after the reference filters (near-unanimous roll calls, "
     "legislators with too few votes), with a filter manifest.",
     deps=("votes",),
-    checks=(Check("two_parties", "both pooled parties present after filtering"),
+    checks=(Check("two_parties", "both pooled parties present after filtering with enough members for the "
+                                 "hierarchical model (else only the flat model is fitted)"),
             Check("enough_rollcalls", "at least 20 contested roll calls")),
     kinds={"duckdb"},
 )
@@ -141,13 +149,18 @@ pca_init = step_asset(
 )
 flat_posterior = step_asset(
     "flat_posterior", "flat_posterior",
-    "2PL IRT without party structure, sampled with nutpie: the independent cross-check (NetCDF trace).",
+    "2PL IRT without party structure, sampled with nutpie: the independent cross-check, and the published model "
+    "where the hierarchical one cannot be fitted. Writes a candidate trace that hierarchical_posterior publishes "
+    "(or sets aside as failed).",
     deps=("pca_init",), checks=FLAT_GATES, pool=MCMC_POOL, group="posterior", kinds={"pymc"},
 )
 hierarchical_posterior = step_asset(
     "hierarchical_posterior", "hierarchical_posterior",
     "Party-pooled hierarchical 2PL IRT sampled with nutpie (Numba backend) from the PCA start; "
-    "the convergence gates are blocking checks.",
+    "the convergence gates are blocking checks. Publishes the flat and hierarchical traces together only when "
+    "they pass. Where the chamber has one party, none, or a pooled party below the minimum size, the "
+    "hierarchical model is not fitted and the gates are evaluated on the flat posterior (metadata: "
+    "hierarchical_fitted, reason, published_model).",
     deps=("pca_init", "flat_posterior"), checks=GATES, pool=MCMC_POOL, group="posterior", kinds={"pymc"},
 )
 convergence_diagnostics = step_asset(
@@ -162,7 +175,8 @@ ideal_points = step_asset(
 )
 party_summary = step_asset(
     "party_summary", "party_summary",
-    "Party means and within-party spread with HDIs, ICC and the variance decomposition.",
+    "Party means and within-party spread with HDIs, ICC and the variance decomposition (empty, with the reason "
+    "in the metadata, where the hierarchical model was not fitted).",
     deps=("hierarchical_posterior",), group="results", kinds={"duckdb"},
 )
 

@@ -28,8 +28,9 @@ class ReportContext:
     #: rhat, ess_bulk, ess_tail
     parameters: pl.DataFrame
     #: posterior: xi (chain, draw, legislator), xi_offset, mu_party (party), sigma_within (party),
-    #: alpha, beta (rollcall), maybe party_gap; sample_stats: diverging, energy, n_steps
-    hierarchical: az.InferenceData
+    #: alpha, beta (rollcall), maybe party_gap; sample_stats: diverging, energy, n_steps.
+    #: None where the hierarchical model was not fitted (see hierarchical_fitted)
+    hierarchical: az.InferenceData | None
     #: posterior: xi (legislator), alpha, beta
     flat: az.InferenceData | None
     #: summaries.ideal_points(): legislator_slug, name, full_name, party, district, n_votes, xi_mean,
@@ -50,3 +51,19 @@ class ReportContext:
     problems: list[str] = field(default_factory=list)
     #: ISO time the report was generated
     generated_at: str = ""
+    #: False where the hierarchical model was not fitted (one party, no parties, a pooled party
+    #: too small): the report says so and why (`hierarchical_reason`), shows the flat model's
+    #: estimates and gates, and leaves out the party and shrinkage sections
+    hierarchical_fitted: bool = True
+    hierarchical_reason: str = ""
+    #: what the report was built from: run_id, flat_sha256, hierarchical_sha256 (shown in the footer)
+    built_from: dict = field(default_factory=dict)
+
+    @property
+    def published_model(self) -> str:
+        return "hierarchical" if self.hierarchical_fitted and self.hierarchical is not None else "flat"
+
+    @property
+    def published(self) -> az.InferenceData | None:
+        """The posterior whose estimates and gates are published."""
+        return self.hierarchical if self.published_model == "hierarchical" else self.flat

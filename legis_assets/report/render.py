@@ -10,6 +10,9 @@
   could neither run script nor load anything.
 * A figure that cannot be drawn (missing sample stats, degenerate draws) is replaced by a note
   saying so, and the rest of the report still renders.
+* Where the hierarchical model was not fitted (one party, no parties, a pooled party too small)
+  the report says so and why at the top, shows the flat model's estimates and blocking gates, and
+  leaves out the party-posterior and shrinkage sections.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ SECTIONS = (
     ("convergence", "Convergence diagnostics"),
     ("data", "Data"),
 )
+#: sections that need the hierarchical model (left out where it was not fitted)
+HIERARCHICAL_SECTIONS = ("party-posteriors", "shrinkage")
 #: worst-mixing parameters shown with trace and rank plots
 N_WORST = 4
 #: posterior variables holding the ideal points, preferred first: the standardised ideal points
@@ -165,9 +170,9 @@ IP_COLUMNS: dict[str, pl.DataType] = {
 
 
 def _ideal_points_from_posterior(ctx: ReportContext) -> pl.DataFrame | None:
-    """A minimal ideal-point table straight from the hierarchical posterior (when the caller has
+    """A minimal ideal-point table straight from the published posterior (when the caller has
     no ideal_points table, e.g. for a run that failed before it was written)."""
-    post = getattr(ctx.hierarchical, "posterior", None)
+    post = getattr(ctx.published, "posterior", None)
     var = next((v for v in IDEAL_POINT_VARS if v in post), None) if post is not None else None
     if var is None:
         return None
@@ -182,7 +187,7 @@ def _ideal_points_from_posterior(ctx: ReportContext) -> pl.DataFrame | None:
     return pl.DataFrame({
         "legislator_slug": slugs, "name": slugs, "party": [party.get(s) for s in slugs],
         "xi_mean": mean, "xi_sd": draws.std(axis=0, ddof=1), "xi_hdi_low": hdi[:, 0], "xi_hdi_high": hdi[:, 1],
-        "rank": (mean.argsort().argsort() + 1).astype(np.int64), "model": ["hierarchical"] * len(slugs),
+        "rank": (mean.argsort().argsort() + 1).astype(np.int64), "model": [ctx.published_model] * len(slugs),
         "position": mean,
     })
 
@@ -224,8 +229,10 @@ def ideal_point_rows(ip: pl.DataFrame) -> list[dict]:
     for r in ip.iter_rows(named=True):
         hier = r["model"] == "hierarchical"
         lo, hi = (r["xi_hdi_low"], r["xi_hdi_high"]) if hier else (r["xi_flat_hdi_low"], r["xi_flat_hdi_high"])
-        rank_ci = (f"{r['rank_low']}\u2013{r['rank_high']}" if hier and r["rank_low"] is not None
-                   and r["rank_high"] is not None else "\u2013")
+        # rank intervals where the published posterior ranked the legislator (the hierarchical
+        # model's members; everyone where the flat model is the published one)
+        ranked = r["rank_low"] is not None and r["rank_high"] is not None
+        rank_ci = f"{r['rank_low']}\u2013{r['rank_high']}" if ranked else "\u2013"
         rows.append({
             "rank": r["overall_rank"], "name": short(r["label"]), "name_full": r["label"],
             "name_truncated": len(str(r["label"])) > NAME_DISPLAY_MAX, "slug": r["legislator_slug"],
@@ -233,7 +240,7 @@ def ideal_point_rows(ip: pl.DataFrame) -> list[dict]:
             "n_votes": r["n_votes"], "n_votes_text": fmt_num(r["n_votes"]),
             "position": r["position"], "position_text": fmt_num(r["position"], 2),
             "lo": lo, "interval_text": _hdi_text(lo, hi),
-            "rank_ci": rank_ci, "rank_low": r["rank_low"] if hier else None,
+            "rank_ci": rank_ci, "rank_low": r["rank_low"] if ranked else None,
             "model": r["model"],
             "flat": r["xi_flat"], "flat_text": fmt_num(r["xi_flat"], 2),
             "shrinkage": r["shrinkage"], "shrinkage_text": fmt_num(r["shrinkage"], 2),
@@ -242,7 +249,8 @@ def ideal_point_rows(ip: pl.DataFrame) -> list[dict]:
     return rows
 
 
-def gate_rows(gates: pl.DataFrame) -> list[dict]:
+def gate_rows(gates: pl.DataFrame, published_model: str = "hierarchical") -> list[dict]:
+    """Gate table rows; the ERROR gates of the published model block publication."""
     rows = []
     for g in gates.iter_rows(named=True):
         model = g.get("model") or "hierarchical"
@@ -253,7 +261,7 @@ def gate_rows(gates: pl.DataFrame) -> list[dict]:
             "threshold": f"{g.get('comparison') or ''} {fmt_num(g.get('threshold'), 3)}".strip(),
             "status": g.get("status") or ("PASS" if g.get("passed") else ("FAIL" if severity == "error" else "WARN")),
             "severity": severity,
-            "blocking": model == "hierarchical" and severity == "error",
+            "blocking": model == published_model and severity == "error",
             "description": g.get("description") or "",
         })
     return rows
@@ -386,6 +394,8 @@ class _Figures:
 
 
 def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, figs: _Figures) -> dict:
+    if ctx.published_model != "hierarchical":
+        return {"rows": [], "icc": None, "var": {}, "density": None, "variance": None}
     ps = ctx.party_summary
     if ps is None and ip is not None:
         try:
@@ -489,7 +499,8 @@ def convergence_section(ctx: ReportContext, figs: _Figures) -> dict:
         "ess_bad": str(g["group"]).startswith("xi") and not (g["min_ess_bulk"] > ESS_MIN),
         "min_ess_tail": fmt_num(g["min_ess_tail"], 0),
     } for g in groups.iter_rows(named=True)]
-    hier = params.filter(pl.col("model") == "hierarchical")
+    published = ctx.published
+    hier = params.filter(pl.col("model") == ctx.published_model)
     worst = hier.with_columns(_r=pl.col("rhat").fill_nan(float("inf")).fill_null(float("inf"))) \
         .sort("_r", descending=True).head(N_WORST)
     worst_rows = [{"parameter": short(w["parameter"], 80), "group": w["group"], "rhat": fmt_num(w["rhat"], 3),
@@ -501,11 +512,12 @@ def convergence_section(ctx: ReportContext, figs: _Figures) -> dict:
         "distribution": figs.draw("diagnostics", "R-hat and bulk effective sample size of every parameter, by group",
                                   figures.diagnostics_distribution_plot, params, RHAT_MAX, ESS_MIN),
         "trace": figs.draw("trace_rank", "Per-chain densities, traces and rank histograms of the worst-mixing "
-                           "parameters", figures.trace_rank_plot, ctx.hierarchical, worst["parameter"].to_list())
+                           "parameters", figures.trace_rank_plot, published, worst["parameter"].to_list())
         if worst.height else None,
         "energy": figs.draw("energy", "Energy plot: marginal energy and energy transition distributions",
-                            figures.energy_plot, ctx.hierarchical),
-        "bfmi": _bfmi_rows(ctx.hierarchical),
+                            figures.energy_plot, published),
+        "bfmi": _bfmi_rows(published) if published is not None else [],
+        "model": ctx.published_model,
     }
 
 
@@ -574,7 +586,7 @@ def render_report(ctx: ReportContext) -> str:
     parties: set[str] = set()
     if ip is not None:
         parties |= set(ip["party_label"].to_list())
-    post = getattr(ctx.hierarchical, "posterior", None)
+    post = getattr(ctx.published, "posterior", None)
     for var in ("mu_party", "mu_party_norm"):
         if post is not None and var in post:
             dims = [d for d in post[var].dims if d not in ("chain", "draw")]
@@ -583,7 +595,7 @@ def render_report(ctx: ReportContext) -> str:
     colours = figures.party_colours(parties)
     figs = _Figures()
 
-    gates = gate_rows(ctx.gates) if ctx.gates is not None else []
+    gates = gate_rows(ctx.gates, ctx.published_model) if ctx.gates is not None else []
     blocking_failed = [g for g in gates if g["blocking"] and g["status"] == "FAIL"]
     failed = not ctx.passed or bool(blocking_failed)
     banner_gates = blocking_failed or [g for g in gates if g["status"] == "FAIL"]
@@ -616,7 +628,12 @@ def render_report(ctx: ReportContext) -> str:
         "standardised": post is not None and IDEAL_POINT_VARS[0] in post,
         "session_key": ctx.session_key, "chamber": ctx.chamber, "chamber_title": ctx.chamber.title(),
         "generated_at": ctx.generated_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "sections": SECTIONS,
+        "sections": SECTIONS if ctx.published_model == "hierarchical"
+        else tuple(sec for sec in SECTIONS if sec[0] not in HIERARCHICAL_SECTIONS),
+        "hierarchical_fitted": ctx.published_model == "hierarchical",
+        "not_fitted_reason": ctx.hierarchical_reason or "no hierarchical posterior was given",
+        "built_from": {k: str((ctx.built_from or {}).get(k) or "")
+                       for k in ("run_id", "flat_sha256", "hierarchical_sha256")} if ctx.built_from else {},
         "failed": failed, "banner_gates": banner_gates, "advice": advice, "notes": notes,
         "passed_flag": ctx.passed,
         "gates": gates, "sampler": sampler_table(ctx), "size": data_size(ctx.manifest or {}, ip),
@@ -628,12 +645,14 @@ def render_report(ctx: ReportContext) -> str:
         "parties": [{"name": p, "cls": party_classes.get(p, "")} for p in sorted(parties)],
         "party_cls": party_classes,
         "party": party,
-        "shrink": shrinkage_section(ip, ctx.party_summary, colours, figs),
+        "shrink": shrinkage_section(ip, ctx.party_summary, colours, figs)
+        if ctx.published_model == "hierarchical" else {"available": False},
         "conv": convergence_section(ctx, figs),
         "data": data_section(ctx, ip, colours, figs),
         "style": Markup(style), "script": Markup(script),
         "csp": Markup(f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
                       f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"),
     }
+    view["section_no"] = {sid: i for i, (sid, _) in enumerate(view["sections"], start=1)}
     view["figure_errors"] = figs.errors
     return _environment().get_template(TEMPLATE).render(**view)
