@@ -11,6 +11,7 @@ import yaml
 
 from legis_assets.defs.alerts import ALERT_SENSORS
 from legis_assets.defs.assets import ALL_ASSETS
+from legis_assets.defs.common_scale import SCALE_ASSETS, SCALE_CHECKS, scale_job
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.schedules import SCHEDULES
 from legis_assets.defs.sensors import JOB_NAME, SENSORS
@@ -52,8 +53,9 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> dg.ExecutorDefini
 
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=[all_assets_job],
+    assets=[*ALL_ASSETS, *SCALE_ASSETS],
+    asset_checks=SCALE_CHECKS,
+    jobs=[all_assets_job, scale_job],
     sensors=[*SENSORS, *ALERT_SENSORS],
     schedules=SCHEDULES,
     resources={"legis": LegisResource()},

@@ -25,3 +25,16 @@ def partition_of(context) -> Partition:
     dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else \
         session_chamber.get_partition_key_from_str(key).keys_by_dimension
     return Partition.of(dims["session"], dims["chamber"])
+
+
+#: one partition per legislature (the directory name under the data root), for the common-scale
+#: assets; the data sensor adds one when it first sees a session of that legislature
+legislature_partitions = dg.DynamicPartitionsDefinition(name="legislature")
+
+
+def legislature_of(context) -> str:
+    """The validated legislature of a common-scale asset or check context."""
+    from legis_assets.scale_pipeline import validate_legislature
+
+    op_context = getattr(context, "op_execution_context", context)
+    return validate_legislature(str(op_context.partition_key))

@@ -8,6 +8,8 @@ instance, so it survives daemon restarts):
   requested per chamber that has roll calls;
 * a changed input file (votes, roll calls, legislators) -> runs for that session's chambers only;
 * nothing changed (or files only touched, same content) -> no run;
+* a legislature seen for the first time -> its `legislature` partition is added (the common-scale
+  assets, defs/common_scale.py; their own sensor requests the rebuild once the sessions are built);
 * a file missing or modified less than `LEGIS_SENSOR_STABLE_SECONDS` (default 10) ago -> the
   session is left for a later tick, not recorded in the cursor.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import dagster as dg
 
 from legis_assets import automation
-from legis_assets.defs.partitions import partition_key, session_partitions
+from legis_assets.defs.partitions import legislature_partitions, partition_key, session_partitions
 from legis_assets.defs.resources import LegisResource
 
 #: the job the sensor and the schedule launch (defined in legis_assets/definitions.py)
@@ -62,20 +64,28 @@ def evaluate_data_root(
     # register new sessions (also ones whose directory came back after a partition was deleted)
     to_add = sorted({key for key in scan.changed
                      if not context.instance.has_dynamic_partition(session_partitions.name, key)})
+    # register new legislatures (the common scale's partitions) for every session directory found
+    legislatures = sorted({key.split(".", 1)[0] for key in scan.directories}
+                          - set(context.instance.get_dynamic_partitions(legislature_partitions.name)))
     for key, reason in sorted(scan.pending.items()):
         context.log.info(f"{key}: waiting ({reason})")
     for key in scan.removed:
         context.log.info(f"{key}: the session directory is gone; its partition and results are kept")
 
     cursor = automation.dump_cursor(scan.sessions)
-    if not run_requests and not to_add:
+    partition_requests = []
+    if to_add:
+        partition_requests.append(session_partitions.build_add_request(to_add))
+    if legislatures:
+        partition_requests.append(legislature_partitions.build_add_request(legislatures))
+    if not run_requests and not partition_requests:
         why = "no new or changed session files under " + str(data_root)
         if scan.pending:
             why += f"; waiting for {', '.join(sorted(scan.pending))}"
         return dg.SensorResult(skip_reason=why, cursor=cursor)
     return dg.SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=[session_partitions.build_add_request(to_add)] if to_add else [],
+        dynamic_partitions_requests=partition_requests,
         cursor=cursor,
     )
 
@@ -92,4 +102,10 @@ def session_data_sensor(context: dg.SensorEvaluationContext, legis: LegisResourc
     return evaluate_data_root(context, legis)
 
 
-SENSORS = [session_data_sensor]
+def _scale_sensors() -> list:
+    from legis_assets.defs.common_scale import common_scale_sensor
+
+    return [common_scale_sensor]
+
+
+SENSORS = [session_data_sensor, *_scale_sensors()]

@@ -1,0 +1,288 @@
+"""The common scale of a legislature as Dagster assets (DESIGN.md 6b; steps in scale_pipeline.py).
+
+Partitioned by `legislature` (dynamic; the data sensor adds one per legislature directory). Dagster
+has no partition mapping from a legislature to its session x chamber partitions, so the assets
+read the warehouse (the `vote_matrix` tables of every session of the legislature present under the
+data root) and record what they used:
+
+* `people` and `common_scale_posterior` list the chamber-sessions used as a Markdown table
+  (chamber-session, legislators, roll calls, content digest of its vote matrix, when it was built)
+  and the digest over all of them (`inputs_digest`);
+* the check `inputs_current` (WARN, its own op: re-runnable alone from the UI) fails when a used
+  vote matrix now differs, a chamber-session is gone, or a new one appeared;
+* `common_scale_sensor` requests a `legis_scale` run of a legislature when the digest of its
+  current inputs differs from the one its last common_scale_posterior materialization recorded and
+  no per-session run of that legislature is queued or in progress (run key = legislature + digest).
+
+The lineage edge from `vote_matrix` (AllPartitionMapping) is for the UI only: the assets never load
+it through an IO manager.
+"""
+
+
+from datetime import datetime, timezone
+from typing import Any
+
+import dagster as dg
+
+from legis_assets.core.schema import LegisError
+from legis_assets.defs.assets import MCMC_POOL, Check, _check_results, to_metadata
+from legis_assets.defs.partitions import legislature_of, legislature_partitions, partition_key, session_chamber
+from legis_assets.defs.resources import LegisResource
+from legis_assets.pipeline import Partition
+from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
+
+SCALE_JOB_NAME = "legis_scale"
+SCALE_SENSOR_NAME = "common_scale_sensor"
+SCALE_GROUP = "common_scale"
+INPUTS_DIGEST_TAG = "legis/inputs_digest"
+LEGISLATURE_TAG = "legis/legislature"
+
+
+def vote_matrix_built_at(instance: dg.DagsterInstance):
+    """`built_at` for ScalePipeline: the time of the latest vote_matrix materialization of a partition."""
+
+    def built_at(part: Partition) -> str | None:
+        try:
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("vote_matrix"),
+                                      asset_partitions=[str(partition_key(part.key.key, part.chamber))]),
+                limit=1).records
+        except Exception:  # the instance is busy: the table says so, the digest still decides
+            return None
+        if not records:
+            return None
+        return datetime.fromtimestamp(records[0].timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+
+    return built_at
+
+
+def scale_pipeline(context, legis: LegisResource) -> ScalePipeline:
+    return ScalePipeline(legis.settings(), progress=context.log.info, built_at=vote_matrix_built_at(context.instance))
+
+
+def scale_asset(name: str, description: str, deps: tuple[Any, ...] = (), checks: tuple[Check, ...] = (),
+                pool: str | None = None, kinds: set[str] | None = None) -> dg.AssetsDefinition:
+    specs = [dg.AssetCheckSpec(c.name, asset=name, description=c.description, blocking=c.blocking,
+                               partitions_def=legislature_partitions) for c in checks]
+    op_tags = {"dagster-celery/queue": pool} if pool else None
+
+    @dg.asset(name=name, description=description, partitions_def=legislature_partitions, deps=list(deps),
+              check_specs=specs or None, group_name=SCALE_GROUP, pool=pool, kinds=kinds, op_tags=op_tags)
+    def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
+        legislature = legislature_of(context)
+        pipeline = scale_pipeline(context, legis)
+        try:
+            out = getattr(pipeline, name)(legislature)
+        except LegisError as err:  # unusable input: say what and where, keep the last good results
+            raise dg.Failure(description=str(err), metadata={"legislature": legislature}) from err
+        return dg.MaterializeResult(metadata=to_metadata(out.metadata),
+                                    check_results=_check_results(name, out, checks))
+
+    return _asset
+
+
+SCALE_GATES = (
+    Check("rhat", "max R-hat over the reported quantities (positions, party means and gaps, movements, tau) < 1.01",
+          "error"),
+    Check("ess", "min bulk ESS of the positions > 400 (tail ESS in the description)", "error"),
+    Check("divergences", "0 divergent transitions", "error"),
+    Check("ebfmi", "min E-BFMI over chains > 0.3"),
+    Check("agrees_with_linked", "abs(r) of the joint positions vs each chamber-session's PC1 linked by the bridge "
+                                "people > 0.90"),
+)
+
+people = scale_asset(
+    "people",
+    "Person table of the legislature (identity rule + <data root>/<legislature>/people_overrides.csv) and its "
+    "bridge graph (shared people per chamber-session pair, components, thin bridges); reads the vote_matrix "
+    "tables of every session of the legislature under the data root and lists them in the metadata.",
+    deps=(dg.AssetDep("vote_matrix", partition_mapping=dg.AllPartitionMapping()),),
+    checks=(Check("connected", "every chamber-session is linked to the others by shared people (else it is left "
+                               "out of the common scale, named here)"),),
+    kinds={"duckdb"},
+)
+common_scale_posterior = scale_asset(
+    "common_scale_posterior",
+    "Every chamber-session of the legislature on one scale: joint 2PL IRT with a random walk of each person's "
+    "position between consecutive chamber-sessions, sampled with nutpie; the gates are blocking checks. A fit that "
+    "fails them is written beside the last good trace as common_scale_posterior.failed.nc.",
+    deps=("people",), checks=SCALE_GATES, pool=MCMC_POOL, kinds={"pymc"},
+)
+scale_positions = scale_asset(
+    "scale_positions",
+    "Per person x session x chamber: position on the common scale (mean, sd, 90% HDI).",
+    deps=("common_scale_posterior",), kinds={"duckdb"},
+)
+scale_party_trend = scale_asset(
+    "scale_party_trend",
+    "Per party x chamber-session: party mean, and the Republican - Democratic gap, with 90% HDIs.",
+    deps=("common_scale_posterior",), kinds={"duckdb"},
+)
+scale_movement = scale_asset(
+    "scale_movement",
+    "Per person: the change of position between consecutive chamber-sessions with its 90% HDI (moved: the HDI "
+    "excludes 0).",
+    deps=("common_scale_posterior",), kinds={"duckdb"},
+)
+scale_diagnostics = scale_asset(
+    "scale_diagnostics",
+    "One row per gate of the common-scale posterior (metric, value, threshold, pass/fail) and per-parameter "
+    "R-hat/ESS.",
+    deps=("common_scale_posterior",), kinds={"duckdb"},
+)
+
+
+@dg.asset_check(asset=common_scale_posterior, name="inputs_current", partitions_def=legislature_partitions,
+                blocking=False,
+                description="the chamber-sessions the common scale used are the ones found now, with the same "
+                            "vote matrices (fails when a vote matrix changed, a session appeared or was removed)")
+def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource) -> dg.AssetCheckResult:
+    legislature = legislature_of(context)
+    current, diff, used = scale_pipeline(context, legis).inputs_status(legislature)
+    from legis_assets.pipeline import Markdown, _md_table
+
+    metadata: dict[str, Any] = {"used": used.height, "differences": diff.height}
+    if diff.height:
+        metadata["changes"] = Markdown(_md_table(diff, max_rows=100))
+    if not used.height:
+        description = "no common scale published yet for this legislature"
+    elif current:
+        description = f"all {used.height} chamber-sessions used are current"
+    else:
+        description = "; ".join(f"{r['chamber_session']}: {r['change']}" for r in diff.iter_rows(named=True))
+    return dg.AssetCheckResult(passed=bool(current), severity=dg.AssetCheckSeverity.WARN, description=description,
+                               metadata=to_metadata(metadata))
+
+
+SCALE_ASSETS = [people, common_scale_posterior, scale_positions, scale_party_trend, scale_movement, scale_diagnostics]
+
+
+def _report_available() -> bool:
+    try:
+        from legis_assets.report import scale  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(scale, "render_scale_report")
+
+
+if _report_available():
+    common_scale_report = scale_asset(
+        "common_scale_report",
+        "Self-contained HTML page of the common scale: gates, positions over time, party trend, movers, bridges.",
+        deps=("scale_positions", "scale_party_trend", "scale_movement", "scale_diagnostics"), kinds={"html"},
+    )
+    SCALE_ASSETS.append(common_scale_report)
+
+SCALE_CHECKS = [inputs_current]
+
+scale_job = dg.define_asset_job(
+    SCALE_JOB_NAME,
+    selection=dg.AssetSelection.assets(*SCALE_ASSETS),
+    partitions_def=legislature_partitions,
+    description="The common scale of one legislature partition (reads the per-session vote matrices)",
+)
+
+
+# --- the rebuild sensor -----------------------------------------------------------------------
+
+ACTIVE_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                   dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _run_session(run: dg.DagsterRun) -> str | None:
+    tags = run.tags or {}
+    if tags.get("dagster/partition/session"):
+        return tags["dagster/partition/session"]
+    key = tags.get("dagster/partition")
+    if not key:
+        return None
+    try:
+        return session_chamber.get_partition_key_from_str(key).keys_by_dimension.get("session")
+    except Exception:
+        return None
+
+
+def busy_legislatures(instance: dg.DagsterInstance) -> dict[str, str]:
+    """legislature -> why: a per-session run of it, or a common-scale run, is queued or in progress."""
+    busy: dict[str, str] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE_STATUSES)):
+        tags = run.tags or {}
+        if run.job_name == SCALE_JOB_NAME or tags.get(LEGISLATURE_TAG):
+            leg = tags.get(LEGISLATURE_TAG) or tags.get("dagster/partition")
+            if leg:
+                busy.setdefault(leg, f"common-scale run {run.run_id[:8]} is {run.status.value}")
+            continue
+        session = _run_session(run)
+        if session and "." in session:
+            busy.setdefault(session.split(".", 1)[0], f"run {run.run_id[:8]} of {session} is {run.status.value}")
+    return busy
+
+
+def last_inputs_digest(instance: dg.DagsterInstance, legislature: str) -> str | None:
+    """The inputs digest the latest common_scale_posterior materialization of `legislature` recorded."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=common_scale_posterior.key, asset_partitions=[legislature]), limit=1).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    value = (materialization.metadata or {}).get("inputs_digest") if materialization else None
+    return str(getattr(value, "value", value)) if value is not None else None
+
+
+def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
+    """One tick: a run request per legislature whose current inputs differ from its last scale's."""
+    pipeline = ScalePipeline(legis.settings())
+    registered = sorted(context.instance.get_dynamic_partitions(legislature_partitions.name))
+    busy = busy_legislatures(context.instance)
+    requests, waiting = [], []
+    for legislature in registered:
+        try:
+            inputs = pipeline.current_inputs(legislature, load=False)
+        except LegisError as err:
+            waiting.append(f"{legislature}: {err}")
+            continue
+        built = inputs.built
+        if built.height < 2:
+            waiting.append(f"{legislature}: {built.height} chamber-session built (a common scale needs 2+)")
+            continue
+        not_built = inputs.rows.filter(inputs.rows["matrix_digest"].is_null())["chamber_session"].to_list()
+        if not_built:
+            waiting.append(f"{legislature}: waiting for the vote matrices of {', '.join(not_built)}")
+            continue
+        if legislature in busy:
+            waiting.append(f"{legislature}: waiting ({busy[legislature]})")
+            continue
+        digest = inputs_digest(inputs.rows)
+        if last_inputs_digest(context.instance, legislature) == digest:
+            continue
+        requests.append(dg.RunRequest(
+            run_key=f"{legislature}:{digest[:16]}",
+            partition_key=legislature,
+            tags={LEGISLATURE_TAG: legislature, INPUTS_DIGEST_TAG: digest[:16],
+                  "legis/trigger": SCALE_SENSOR_NAME},
+        ))
+    for line in waiting:
+        context.log.info(line)
+    if not requests:
+        return dg.SensorResult(skip_reason="; ".join(waiting) or "every common scale is built from its current inputs")
+    return dg.SensorResult(run_requests=requests)
+
+
+def _default_status() -> dg.DefaultSensorStatus:
+    from legis_assets import automation
+
+    return dg.DefaultSensorStatus.RUNNING if automation.env_flag("LEGIS_SENSOR_DEFAULT_RUNNING") \
+        else dg.DefaultSensorStatus.STOPPED
+
+
+@dg.sensor(
+    name=SCALE_SENSOR_NAME,
+    job=scale_job,
+    minimum_interval_seconds=60,
+    default_status=_default_status(),
+    description="Rebuilds a legislature's common scale when its inputs changed (digest of the vote matrices of its "
+                "sessions under the data root vs the last common_scale_posterior's), once no per-session run of "
+                "that legislature is queued or in progress. Run key: legislature + inputs digest.",
+)
+def common_scale_sensor(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
+    return evaluate_common_scale(context, legis)
