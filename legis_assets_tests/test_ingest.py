@@ -410,10 +410,14 @@ def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chun
     # after the first bad vote (line 9), but the chamber check comes first
     bad_code["votes"][6]["chamber"] = bad_code["votes"][10]["chamber"] = "Assembly"
     cases = [good, write_session(tmp_path / "code", bad_code)]
+    multiline = base_rows()
+    multiline["votes"][1]["bill_title"] = "line one\r\nline two\r\nline three"
+    multiline["votes"][1]["vote"] = "Aye"  # reported at the first of its three lines
+    cases.append(write_session(tmp_path / "multiline", multiline))
     cut = write_session(tmp_path / "cut", rows)
     path_of(cut, "votes").write_bytes(path_of(cut, "votes").read_bytes()[:-30])
     nul = write_session(tmp_path / "nul", rows)
-    path_of(nul, "legislators").write_bytes(path_of(nul, "legislators").read_bytes().replace(b"Cole", b"Co\x00le"))
+    path_of(nul, "legislators").write_bytes(path_of(nul, "legislators").read_bytes().replace(b"Cy Cole", b"Cy Co\x00le"))
     latin = write_session(tmp_path / "latin", rows)
     path_of(latin, "rollcalls").write_bytes(path_of(latin, "rollcalls").read_bytes().replace(b"HB 2", b"HB \xe92"))
     cases += [cut, nul, latin]
@@ -429,6 +433,8 @@ def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chun
     assert isinstance(expected[0], tuple) and all(isinstance(e, str) for e in expected[1:])
     assert "line 11, column 'chamber': unknown chamber 'Assembly'" in expected[1]
     assert "(1 more row(s) have this problem)" in expected[1]
+    assert "line 4, column 'vote': unknown vote code 'Aye'" in expected[2]
+    assert "line 5, column 'full_name': a NUL byte" in expected[4]  # legislator 0's name spans 2 lines
     monkeypatch.setattr(ingest, "SCAN_CHUNK", scan_chunk)
     monkeypatch.setattr(ingest, "PARSE_BATCH", parse_batch)
     assert [outcome(folder) for folder in cases] == expected
