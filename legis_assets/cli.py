@@ -2,7 +2,8 @@
 
     legis-assets run [--session KEY] [--chamber house|senate] [--profile P]   materialize through Dagster
     legis-assets pipeline [...]                                              the same steps without Dagster
-    legis-assets simulate OUT_DIR [--seed N]                                 write a simulated session
+    legis-assets scale --legislature NAME                                    the common scale of one legislature
+    legis-assets simulate OUT_DIR [--seed N] [--legislature]                 write a simulated session (or legislature)
     legis-assets sessions                                                    list the sessions found
     legis-assets sql "SELECT ..."                                            query the warehouse
 
@@ -197,6 +198,8 @@ class _RunWatcher:
             pools = pending_pools(self.instance, self.run_id)
         except Exception:
             return
+        if pools and _interrupt_requested():
+            self._give_up_waiting(pools)
         now = time.monotonic()
         for pool in list(self._waiting_since):
             if pool not in pools:
@@ -218,10 +221,115 @@ class _RunWatcher:
                   flush=True)
 
 
+    def _give_up_waiting(self, pools: list[str]) -> None:
+        """SIGINT/SIGTERM while the run only waits for a pool slot. Dagster defers interrupts to its
+        checkpoints and its in-process wait loop has none, so the signal would be ignored for as long
+        as the slot is held. No step is executing: cancel the run, drop its claims and exit."""
+        message = f"interrupted while waiting for a slot of pool {', '.join(pools)}: run {self.run_id} canceled"
+        print(f"\n{message}", file=sys.stderr, flush=True)
+        try:
+            run = self.instance.get_run_by_id(self.run_id)
+            if run is not None and not run.is_finished:
+                self.instance.report_run_canceled(run, message=message)
+            self.instance.event_log_storage.free_concurrency_slots_for_run(self.run_id)
+            self._drain()
+            self.log_file.write(message + "\n")
+            self.log_file.flush()
+        finally:
+            os._exit(130)
+
+
+def _interrupt_requested() -> bool:
+    """Whether Dagster captured a SIGINT/SIGTERM it has not acted on yet."""
+    try:
+        from dagster._utils.interrupts import check_captured_interrupt
+    except ImportError:  # a later Dagster: the wait loop then handles interrupts itself, or not at all
+        return False
+    return check_captured_interrupt()
+
+
 def _innermost(error):
     while error is not None and error.cause is not None:
         error = error.cause
     return error
+
+
+def _run_scales(instance, settings, legislatures, log_file, log_path, notice) -> tuple[int, int, list[str]]:
+    """Materialize the common scale of each legislature with 2+ chamber-sessions through Dagster
+    (job legis_scale); returns (failed, refused, built legislatures). A legislature with one
+    chamber-session is skipped with a message (its common scale is that session's own)."""
+    import dagster as dg
+
+    from legis_assets.dagster_home import this_process_tags
+    from legis_assets.defs.alerts import deliver_run_alerts
+    from legis_assets.defs.common_scale import materialize_common_scale
+    from legis_assets.scale_pipeline import skip_reason
+
+    failures = refused = 0
+    built = []
+    for legislature in legislatures:
+        why = skip_reason(settings, legislature)
+        if why:
+            print(f"\n=== common scale skipped: {why} ===", flush=True)
+            continue
+        run_id = _new_run_id()
+        t0 = time.perf_counter()
+        print(f"\n=== {legislature}: materializing the common scale (profile {settings.profile}, run {run_id}) ===",
+              flush=True)
+        log_file.write(f"=== {legislature} common scale: run {run_id} ===\n")
+        with _RunWatcher(instance, run_id, log_file, notice, legislature):
+            result = materialize_common_scale(
+                instance, legislature, run_id=run_id, tags=this_process_tags(),
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        evaluations = result.get_asset_check_evaluations()
+        failed_checks = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        step_failures = [e for e in result.all_events if e.is_step_failure]
+        user_failures = [e for e in step_failures if e.step_failure_data.user_failure_data is not None]
+        status = "succeeded" if result.success else "REFUSED its input" if user_failures and not failed_checks \
+            else "FAILED"
+        print(f"=== {legislature} common scale: run {run_id[:8]} {status} in {time.perf_counter() - t0:.0f} s ===",
+              flush=True)
+        for ev in evaluations:
+            if not ev.passed:
+                print(f"    check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})")
+        built.append(legislature)
+        if result.success:
+            continue
+        if user_failures and not failed_checks:
+            refused += 1
+            for event in user_failures:
+                print(f"error: {(event.step_failure_data.user_failure_data.description or '').strip()}",
+                      file=sys.stderr, flush=True)
+            continue
+        failures += 1
+        if failed_checks:
+            detail = "; ".join(f"{ev.check_name}: {_metadata_number(ev.metadata.get('value'))} "
+                               f"(threshold {_metadata_number(ev.metadata.get('threshold'))})" for ev in failed_checks)
+            print(f"GATE FAILURE: {legislature} common scale: convergence gates failed: {detail}",
+                  file=sys.stderr, flush=True)
+            alert_log = logging.getLogger("legis_assets.cli.alerts")
+            alert_log.setLevel(logging.WARNING)
+            for record, delivered in deliver_run_alerts(instance, result.dagster_run, settings.home, alert_log):
+                state = "already sent" if delivered["written"] is False else \
+                    f"sent to {settings.home / 'alerts.jsonl'}" + (" and the webhook" if delivered["posted"] else "")
+                print(f"    alert for {record['asset']}:{record['check']}: {state}", flush=True)
+        else:
+            for event in step_failures:
+                err = _innermost(event.step_failure_data.error)
+                first = (err.message.strip().splitlines() or [err.cls_name or "error"])[0] if err else "failed"
+                print(f"error: {legislature} common scale: step {event.step_key} failed: {first} "
+                      f"(full trace in {log_path})", file=sys.stderr, flush=True)
+    return failures, refused, built
+
+
+def _print_scales(settings, legislatures) -> None:
+    from legis_assets.scale_pipeline import scale_summary
+
+    if legislatures:
+        print("\n=== common scale ===")
+    for legislature in legislatures:
+        for line in scale_summary(settings, legislature):
+            print(line)
 
 
 def cmd_run(args) -> int:
@@ -335,7 +443,14 @@ def cmd_run(args) -> int:
                           file=sys.stderr, flush=True)
                 if not step_failures:
                     print(f"error: {part}: run {run_id} failed (see {log_path})", file=sys.stderr, flush=True)
+        # then the common scale of every legislature touched (2+ chamber-sessions)
+        legislatures = sorted({k.legislature for k in keys})
+        scale_failures, scale_refused, scales = _run_scales(instance, settings, legislatures, log_file, log_path,
+                                                            notice)
+        failures += scale_failures
+        refused += scale_refused
     _print_outputs(settings, parts)
+    _print_scales(settings, scales)
     print(f"Dagster instance: {dagster_home}")
     print(f"Dagster log: {log_path}")
     return 2 if refused else 1 if failures else 0
@@ -371,8 +486,65 @@ def cmd_pipeline(args) -> int:
         except GateFailure as err:
             print(f"GATE FAILURE: {err}", file=sys.stderr)
             status = 1
+    from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline, skip_reason
+
+    scales = []
+    for legislature in sorted({k.legislature for k in keys}):
+        why = skip_reason(settings, legislature)
+        if why:
+            print(f"common scale skipped: {why}", flush=True)
+            continue
+        scales.append(legislature)
+        try:
+            ScalePipeline(settings, progress=lambda m: print(m, flush=True)).run(legislature)
+        except ScaleGateFailure as err:
+            print(f"GATE FAILURE: {err}", file=sys.stderr)
+            status = 1
     _print_outputs(settings, parts)
+    _print_scales(settings, scales)
     return status
+
+
+def cmd_scale(args) -> int:
+    """Materialize the common scale of one legislature through Dagster (its sessions' vote matrices must be built)."""
+    import warnings
+
+    import dagster as dg
+
+    from legis_assets.scale_pipeline import skip_reason, validate_legislature
+
+    settings = _settings(args)
+    legislature = validate_legislature(args.legislature)
+    from legis_assets.core import ingest
+
+    if not any(leg == legislature for leg, _ in ingest.discover_sessions(settings.data_dir)):
+        raise LegisError(f"no session of legislature {legislature!r} under {settings.data_dir}")
+    why = skip_reason(settings, legislature)
+    if why:
+        print(f"common scale skipped: {why}")
+        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        import legis_assets.definitions  # noqa: F401  (the definitions, before the instance)
+        from legis_assets.dagster_home import ensure_dagster_home
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
+    os.environ["LEGIS_PROFILE"] = settings.profile
+    os.environ["LEGIS_MODEL"] = settings.model
+    if settings.seed is not None:
+        os.environ["LEGIS_SEED"] = str(settings.seed)
+    dagster_home = ensure_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))))
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    log_path = _run_log_path(settings.home)
+    print(f"Dagster log of this command: {log_path}", flush=True)
+    notice = float(os.environ.get("LEGIS_POOL_WAIT_NOTICE", "10") or 10)
+    with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8") as log_file:
+        failures, refused, scales = _run_scales(instance, settings, [legislature], log_file, log_path, notice)
+    _print_scales(settings, scales)
+    print(f"Dagster instance: {dagster_home}")
+    print(f"Dagster log: {log_path}")
+    return 2 if refused else 1 if failures else 0
 
 
 def cmd_simulate(args) -> int:
@@ -380,6 +552,16 @@ def cmd_simulate(args) -> int:
 
     out = Path(args.out)
     specs = simulate.EXAMPLE if args.example else None
+    if args.legislature:  # several sessions of one legislature, linked by the people who stay
+        sim = simulate.simulate_legislature(seed=args.seed, n_sessions=args.sessions, start_year=args.start_year,
+                                            specs=specs)
+        for session_dir in simulate.write_legislature(sim, out, compact_votes=args.example):
+            sizes = ", ".join(f"{c} {part.truth.height} legislators / {part.rollcall_truth.height} roll calls"
+                              for c, part in sim.sessions[session_dir.name].items())
+            print(f"{session_dir.name}: {sizes}")
+        print(f"wrote {out} ({len(sim.sessions)} sessions; {len(sim.chamber_movers)} House -> Senate movers, "
+              f"{len(sim.big_movers)} big movers)")
+        return 0
     sims = simulate.simulate_session(seed=args.seed, start_year=args.start_year, specs=specs)
     simulate.write_session(sims, out, compact_votes=args.example)
     for chamber, sim in sims.items():
@@ -435,11 +617,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--session", action="append", help="session key, e.g. simulated.91st_2025-2026 (repeatable)")
         p.add_argument("--chamber", choices=sorted(CHAMBERS))
         p.set_defaults(fn=fn)
+    p = sub.add_parser("scale", help=cmd_scale.__doc__.splitlines()[0])
+    common(p)
+    p.add_argument("--legislature", required=True, help="legislature directory under the data root, e.g. simulated")
+    p.set_defaults(fn=cmd_scale)
     p = sub.add_parser("simulate", help="write a simulated session in the scraper layout")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=2025)
     p.add_argument("--start-year", type=int, default=2025)
     p.add_argument("--example", action="store_true", help="the bundled example's shape (smaller files)")
+    p.add_argument("--legislature", action="store_true",
+                   help="write a legislature: OUT/<session>/ for --sessions consecutive sessions (from --start-year)")
+    p.add_argument("--sessions", type=int, default=3, help="sessions of a --legislature (default 3)")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("sessions", help="list sessions and chambers under the data directory")
     common(p)

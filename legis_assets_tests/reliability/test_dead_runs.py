@@ -242,3 +242,43 @@ def test_a_run_killed_mid_sampling_does_not_wedge_the_next_run(tmp_path):
         assert statuses[dead_id] == dg.DagsterRunStatus.FAILURE
         assert len(statuses) == 2 and set(statuses.values()) == {dg.DagsterRunStatus.FAILURE}
         assert _holders(inst) == set()
+
+
+@pytest.mark.slow
+def test_a_run_waiting_for_a_live_holder_says_so_and_stops_on_sigterm(tmp_path):
+    """A real `legis-assets run` whose MCMC step waits for a slot held by a live run names that run;
+    SIGTERM then cancels the waiting run and exits (Dagster alone ignored the signal while waiting)."""
+    data = tmp_path / "data"
+    support.write_simulated(data / support.LEGISLATURE / support.SESSION, seats=20, n_rollcalls=40)
+    home = tmp_path / "home"
+    home_dir = ensure_dagster_home(home / "dagster_home")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)"])
+    proc = None
+    try:
+        with dg.DagsterInstance.from_config(str(home_dir)) as inst:
+            holder = _started_run(inst, {**this_process_tags(), TAG_PID: str(sleeper.pid),
+                                         TAG_PID_START: process_start_time(sleeper.pid) or ""})
+            assert _claim(inst, holder.run_id, "hierarchical_posterior")
+        proc = subprocess.Popen(
+            support.cli_command("run", "--data-dir", str(data), "--session", support.KEY, "--chamber",
+                                support.CHAMBER, "--profile", "starved"),
+            env=support.child_env(home, LEGIS_POOL_WAIT_NOTICE="2"), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        watcher = support.LineWatcher(proc)
+        notice = watcher.wait_for(lambda line: "for a slot of pool mcmc" in line, timeout=600)
+        assert f"held by run {holder.run_id} (step hierarchical_posterior, STARTED, pid {sleeper.pid}" in notice
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 130, watcher.text()[-3000:]
+        assert "interrupted while waiting for a slot of pool mcmc" in watcher.text()
+        with dg.DagsterInstance.from_config(str(home_dir)) as inst:
+            mine = [r.dagster_run for r in inst.get_run_records() if r.dagster_run.run_id != holder.run_id]
+            assert [r.status for r in mine] == [dg.DagsterRunStatus.CANCELED]
+            info = inst.event_log_storage.get_concurrency_info(POOL)
+            assert {s.run_id for s in info.claimed_slots} == {holder.run_id}
+            assert [p.run_id for p in info.pending_steps if p.run_id != holder.run_id] == []
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        sleeper.kill()
+        sleeper.wait()
