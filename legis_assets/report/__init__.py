@@ -7,5 +7,6 @@ makes no network request. No dagster import in this package.
 
 from legis_assets.report.context import ReportContext
 from legis_assets.report.render import render_report
+from legis_assets.report.scale import ScaleReportContext, render_scale_report
 
-__all__ = ["ReportContext", "render_report"]
+__all__ = ["ReportContext", "render_report", "ScaleReportContext", "render_scale_report"]
