@@ -467,10 +467,18 @@ class Pipeline:
             raise ValueError(f"model {spec.name!r} is not a hierarchical model")
         store = self.traces(part)
         store.settle()
-        flat_path = store.candidate(FLAT_TRACE)
+        flat_path, flat_source = store.candidate(FLAT_TRACE), "candidate"
         if not flat_path.exists():
-            raise DataProblem(f"{part}: no flat posterior candidate at {flat_path} (each run's flat trace is "
-                              "published or set aside once); materialize flat_posterior first")
+            # no new flat trace: the hierarchical model is re-fitted against the published one (which
+            # stays published whatever the gates say), if there is a verified one
+            if store.manifest() is None:
+                raise DataProblem(f"{part}: no flat posterior candidate at {flat_path} and none published; "
+                                  "materialize flat_posterior first")
+            try:
+                store.published()
+            except LegisError as err:
+                raise type(err)(f"{part}: {err}") from None
+            flat_path, flat_source = store.path(FLAT_TRACE), "published"
         flat_sha = file_sha256(flat_path)
         flat = az.from_netcdf(flat_path)
         run_id = str(flat.posterior.attrs.get("run_id") or uuid.uuid4().hex)
@@ -514,7 +522,7 @@ class Pipeline:
             meta["agreement_with_flat"] = flat_r
         else:
             meta = self._gates_metadata(gates)
-            meta["path"] = PathValue(str(flat_final))
+            meta["path"] = PathValue(str(flat_final or flat_path))
             meta["sha256"] = flat_sha
             meta["model"] = "flat"
             meta["legislators"] = m.n_legislators
@@ -523,8 +531,9 @@ class Pipeline:
             "hierarchical_fitted": feasible.fitted,
             "published_model": record["published_model"],
             "run_id": run_id,
-            "flat_path": PathValue(str(flat_final)),
+            "flat_path": PathValue(str(flat_final or flat_path)),
             "flat_sha256": flat_sha,
+            "flat_source": flat_source,
             "all_gates_passed": passed,
             "published": passed,
         })

@@ -135,6 +135,14 @@ def test_pipeline_run_publishes_the_flat_model_where_no_two_parties_can_be_poole
     assert outs["ideal_points"].metadata["published_model"] == "flat"
     assert outs["vote_matrix"].checks[0].name == "two_parties" and not outs["vote_matrix"].checks[0].passed
     _check_outputs(home, outs["ideal_points"].metadata["legislators"])
+    # hierarchical_posterior alone again (no new flat candidate): it pairs with the published flat
+    # trace, samples nothing and leaves the published flat trace as it was
+    flat = home / "traces" / "simulated" / "2025-2026" / "senate" / "flat_posterior.nc"
+    before = flat.read_bytes()
+    again = pipe.hierarchical_posterior(Partition.of(SESSION, "senate"))
+    assert again.metadata["flat_source"] == "published" and again.metadata["all_gates_passed"]
+    assert flat.read_bytes() == before
+    _check_outputs(home, outs["ideal_points"].metadata["legislators"])
 
 
 @pytest.mark.parametrize("case", list(CASES))
