@@ -342,7 +342,8 @@ def cmd_run(args) -> int:
     $LEGIS_HOME/logs/run-<time>-<pid>.log, whose path is printed. A failed gate also alerts
     ($LEGIS_HOME/alerts.jsonl and LEGIS_ALERT_WEBHOOK), once per failed partition run.
     Runs left STARTED by a killed `legis-assets run` are marked failed and their pool slots freed
-    before anything runs.
+    before anything runs. A step waiting for a pool slot says which run holds it; SIGINT/SIGTERM
+    while it waits cancels the run and exits with 130.
     """
     from legis_assets.pipeline import Partition
 
