@@ -9,10 +9,22 @@ import polars as pl
 import pytest
 
 from legis_assets.core import simulate
-from legis_assets.core.common_scale import (ChamberSession, GATE_VARS, add_common_normalised, build_common_data,
-                                            build_common_scale, evaluate_common_gates, fit_common_scale,
-                                            linked_positions, movement, normalise_draws, party_trend, pca_start,
-                                            people_from_slugs, positions)
+from legis_assets.core.common_scale import (
+    GATE_VARS,
+    ChamberSession,
+    build_common_data,
+    build_common_scale,
+    evaluate_common_gates,
+    fit_common_scale,
+    fit_until_gates,
+    linked_positions,
+    movement,
+    normalise_draws,
+    party_trend,
+    pca_start,
+    people_from_slugs,
+    positions,
+)
 from legis_assets.core.common_scale.kernel import CommonKernel
 from legis_assets.core.diagnostics import all_errors_pass
 from legis_assets.core.matrix import VoteMatrix
@@ -161,13 +173,19 @@ def test_model_logp_finite_at_start(tiny):
     assert np.all(np.isfinite(model.compile_dlogp()(point)))
 
 
-def test_kernel_equals_pymc(tiny):
+@pytest.fixture(scope="module")
+def tiny_pymc(tiny):
+    model = build_common_scale(tiny[2])
+    return model.compile_logp(), model.compile_dlogp()
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["blocks", "long"])
+def test_kernel_equals_pymc(tiny, tiny_pymc, dense):
     """The Numba log-density and gradient are the PyMC model's (differences between points, since
-    PyMC's log-density may carry a different constant; gradients exactly)."""
+    PyMC's log-density may carry a different constant; gradients exactly), in both vote layouts."""
     _, _, data, _ = tiny
-    model = build_common_scale(data)
-    logp, dlogp = model.compile_logp(), model.compile_dlogp()
-    km = CommonKernel(data)
+    logp, dlogp = tiny_pymc
+    km = CommonKernel(data, dense=dense)
     K, J = data.n_slots, data.n_rollcalls
     rng = np.random.default_rng(3)
     lp_k, lp_p = [], []
@@ -223,6 +241,29 @@ def test_linked_crosscheck_undoes_per_chamber_session_maps(tiny):
     assert np.corrcoef(scores, truth)[0, 1] < 0.999
     linked = linked_positions(data, scores)
     assert np.corrcoef(linked, truth)[0, 1] > 1 - 1e-10
+
+
+def test_fit_until_gates_extends_a_failed_fit(tiny):
+    """A starved run fails an ERROR gate and is sampled once more, twice as long, with a new seed;
+    the posterior carries the reported quantities, one-dimensional, and the sampling facts."""
+    _, css, data, _ = tiny
+    start = pca_start(data, css)
+    settings = SamplerSettings(chains=2, tune=20, draws=20, seed=3, backend="kernel", extensions=1)
+    fit, gates = fit_until_gates(data, start, settings)
+    assert fit.attempts == 2 and fit.backend == "kernel"
+    post = fit.idata.posterior
+    assert post.sizes["draw"] == 40 and post.attrs["attempts"] == 2 and post.attrs["model"] == "common_scale"
+    assert [g.name for g in gates] == ["rhat", "ess", "divergences", "ebfmi", "agrees_with_linked"]
+    assert not all_errors_pass(gates)  # 2 x 40 draws cannot pass
+    for var in GATE_VARS:
+        assert var in post and post[var].ndim == (2 if var == "tau_norm" else 3), var
+    assert post["xi_norm"].sizes["slot"] == data.n_slots
+    assert fit.grad_evals_draws > 0 and fit.sample_seconds > 0
+    # the tables have one row per slot / party x chamber-session and gap / step
+    assert positions(fit.idata, data).height == data.n_slots
+    trend = party_trend(fit.idata, data)
+    assert trend.filter(pl.col("quantity") == "party_gap").height == post["party_gap_norm"].sizes["chamber_session"]
+    assert movement(fit.idata, data).height == data.trans_from.size
 
 
 # ---------------------------------------------------------------------------------------------

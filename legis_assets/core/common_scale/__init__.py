@@ -19,8 +19,7 @@ What the Dagster layer calls:
 
 from legis_assets.core.common_scale.crosscheck import linked_agreement, linked_positions
 from legis_assets.core.common_scale.data import ChamberSession, CommonScaleData, build_common_data, people_from_slugs
-from legis_assets.core.common_scale.fit import (CommonFit, evaluate_common_gates, fit_common_scale,
-                                                fit_until_gates)
+from legis_assets.core.common_scale.fit import CommonFit, evaluate_common_gates, fit_common_scale, fit_until_gates
 from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised, normalise_draws
 from legis_assets.core.common_scale.model import TAU_SCALE, build_common_scale, pca_start
 from legis_assets.core.common_scale.summaries import movement, party_trend, positions

@@ -13,8 +13,8 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import arviz as az
 import numpy as np
@@ -78,7 +78,7 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
 
 
 def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: SamplerSettings,
-                     progress: Callable[[str], None] | None = None) -> CommonFit:
+                     progress: Callable[[str], None] | None = None, progress_every: float = 30.0) -> CommonFit:
     """Compile and sample; the posterior gets the reported quantities (identify.py) and the
     sampling facts as attributes. Warm-up draws are dropped."""
     import nutpie
@@ -98,8 +98,24 @@ def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: Sampler
                             seed=settings.seed, cores=cores,
                             low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
                             progress_bar=False, blocking=False)
+    last = time.perf_counter()
     while not _finished(sampler):
         time.sleep(0.2)
+        now = time.perf_counter()
+        if now - last >= progress_every:
+            last = now
+            try:  # best effort, as in sampling.fit
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    partial = sampler.inspect()
+                done = {g: int(np.nansum(partial[g]["n_steps"].values > 0)) for g in ("warmup_sample_stats",
+                                                                                       "sample_stats")
+                        if g in partial.groups()}
+                grads = sum(int(np.nansum(partial[g]["n_steps"].values)) for g in done)
+                say(f"{MODEL_NAME}: {done.get('warmup_sample_stats', 0)} tuning and {done.get('sample_stats', 0)} "
+                    f"kept draws over all chains, {grads} gradient evaluations ({now - t0:.0f} s)")
+            except Exception:
+                say(f"{MODEL_NAME}: sampling ({now - t0:.0f} s)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = sampler.wait()

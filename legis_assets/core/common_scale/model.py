@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 import pymc as pm
 
-from legis_assets.core.common_scale.data import CommonScaleData, ChamberSession
+from legis_assets.core.common_scale.data import ChamberSession, CommonScaleData
 from legis_assets.core.fastirt import ALPHA_SCALE, BETA_SCALE
 
 #: prior scale of the movement between consecutive slots, tau ~ HalfNormal(TAU_SCALE)

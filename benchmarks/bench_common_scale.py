@@ -1,0 +1,173 @@
+"""Common-scale benchmark: the US Congress common scale (real data, ../shared/data/us_congress:
+97th House + Senate, 107th Senate, 117th House + Senate) and recovery on simulated legislatures.
+
+    .venv/bin/python benchmarks/bench_common_scale.py us_congress [--profile default] [--draws N] [--tune N]
+    .venv/bin/python benchmarks/bench_common_scale.py recovery --seeds 2021 2022 2023
+    .venv/bin/python benchmarks/bench_common_scale.py gradient        # seconds per gradient, kernel vs PyMC
+
+Prints the data sizes, compile and sampling seconds, leapfrog steps per draw, the gates, and the
+min bulk ESS of xi_norm per second of sampling; recovery prints r with the truth, the coverage of
+the 90% intervals, the party-gap trend and the big movers found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from legis_assets.core import ingest, simulate  # noqa: E402
+from legis_assets.core.common_scale import (  # noqa: E402
+    ChamberSession,
+    build_common_data,
+    build_common_scale,
+    evaluate_common_gates,
+    fit_common_scale,
+    movement,
+    party_trend,
+    pca_start,
+    positions,
+)
+from legis_assets.core.common_scale.kernel import CommonKernel  # noqa: E402
+from legis_assets.core.matrix import build_vote_matrix  # noqa: E402
+from legis_assets.core.people import build_people, chamber_inputs  # noqa: E402
+from legis_assets.core.sampling import get_profile  # noqa: E402
+
+US_SESSIONS = ("97th_1981-1982", "107th_2001-2002", "117th_2021-2022")
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("LEGIS_SHARED_DIR", REPO.parent / "shared")) / "data"
+
+
+def us_congress():
+    root = shared_data()
+    sessions = {f"us_congress.{s}": ingest.read_session(root / "us_congress" / s, data_root=root) for s in US_SESSIONS}
+    legislators, votes = chamber_inputs(sessions)
+    people = build_people(legislators, votes=votes)
+    css = []
+    for key, tables in sessions.items():
+        for chamber in ("house", "senate"):
+            part = ingest.chamber_tables(tables, chamber)
+            if part.votes.height:
+                css.append(ChamberSession(key, chamber, build_vote_matrix(part.votes, part.legislators, part.rollcalls)))
+    return css, people
+
+
+def simulated(seed: int, house: int = 40, senate: int = 16):
+    from legis_assets_tests.conftest import matrix_from_sim
+
+    specs = {"house": simulate.ChamberSpec(seats=house, n_rollcalls=150),
+             "senate": simulate.ChamberSpec(seats=senate, n_rollcalls=120, replacements=1)}
+    sim = simulate.simulate_legislature(seed=seed, n_sessions=3, specs=specs)
+    css, legs = [], []
+    for session, chambers in sim.sessions.items():
+        for chamber, part in chambers.items():
+            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(part)))
+            legs.append((f"sim.{session}", chamber, part.truth))
+    truth = sim.truth.with_columns(session_key=pl.lit("sim.") + pl.col("session"))
+    return css, build_people(legs), truth
+
+
+def report_fit(fit, gates, data) -> None:
+    ess = next(g for g in gates if g.name == "ess").value
+    print(f"  compile {fit.compile_seconds:.1f} s, sample {fit.sample_seconds:.1f} s, "
+          f"{fit.steps_per_draw:.1f} steps/draw, min ESS(xi_norm) {ess:.0f}, ESS/s {ess / fit.sample_seconds:.2f}")
+    for g in gates:
+        print(f"  {g.name:20s} {g.value:10.4f} {g.comparison} {g.threshold:<6} {g.status}")
+
+
+def run_us(args) -> None:
+    t0 = time.perf_counter()
+    css, people = us_congress()
+    data = build_common_data(css, people)
+    print(f"US Congress: {data.chamber_sessions.height} chamber-sessions, {data.n_slots} slots, "
+          f"{data.slots['person_id'].n_unique()} people, {data.trans_from.size} steps, {data.n_rollcalls} roll calls, "
+          f"{data.n_obs} votes (read + built in {time.perf_counter() - t0:.1f} s); left out: "
+          f"{data.excluded.rows()}")
+    start = pca_start(data, css)
+    settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
+    fit = fit_common_scale(data, start, settings, progress=print)
+    gates, _ = evaluate_common_gates(fit.idata, data, start)
+    report_fit(fit, gates, data)
+    trend = party_trend(fit.idata, data).filter(pl.col("quantity") == "party_gap")
+    print(trend.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"))
+    print(f"  tau (reported units) {float(fit.idata.posterior['tau_norm'].mean()):.3f}; "
+          f"people detected moving: {int(movement(fit.idata, data)['moved'].sum())} of {data.trans_from.size} steps")
+
+
+def run_recovery(args) -> None:
+    for seed in args.seeds:
+        css, people, truth = simulated(seed)
+        data = build_common_data(css, people)
+        start = pca_start(data, css)
+        settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
+        fit = fit_common_scale(data, start, settings)
+        gates, _ = evaluate_common_gates(fit.idata, data, start)
+        z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
+        pos = positions(fit.idata, data).join(z.select("person_id", "session_key", "chamber", "z"),
+                                              on=["person_id", "session_key", "chamber"])
+        r = np.corrcoef(pos["mean"], pos["z"])[0, 1]
+        cov = ((pos["hdi_low"] <= pos["z"]) & (pos["z"] <= pos["hdi_high"])).mean()
+        true_gap = (z.group_by("session_key", "chamber", "party").agg(pl.col("z").mean())
+                    .pivot("party", index=["session_key", "chamber"], values="z")
+                    .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat")))
+        gaps = party_trend(fit.idata, data).filter(pl.col("quantity") == "party_gap").join(
+            true_gap, on=["session_key", "chamber"]).sort("chamber", "session_order")
+        big = truth.filter(pl.col("big_move")).select("person_id", pl.col("session_key").alias("to_session_key"))
+        found = movement(fit.idata, data).join(big, on=["person_id", "to_session_key"])
+        print(f"seed {seed}: {data.n_slots} slots, {data.n_obs} votes; r {r:.3f}, 90% coverage {cov:.3f}; "
+              f"big movers detected {int(found['moved'].sum())}/{big.height}")
+        report_fit(fit, gates, data)
+        print("  party gap (estimate [90% HDI] vs truth): " + "; ".join(
+            f"{row['chamber']} {row['session_order']}: {row['mean']:.2f} [{row['hdi_low']:.2f}, {row['hdi_high']:.2f}]"
+            f" vs {row['true_gap']:.2f}" for row in gaps.iter_rows(named=True)))
+
+
+def run_gradient(args) -> None:
+    css, people = us_congress()
+    data = build_common_data(css, people)
+    km = CommonKernel(data)
+    theta = km.initial_point(pca_start(data, css), np.random.default_rng(0))
+    km.logp_grad(theta)
+    n = 50
+    t0 = time.perf_counter()
+    for _ in range(n):
+        km.logp_grad(theta)
+    print(f"kernel: {(time.perf_counter() - t0) / n * 1e3:.2f} ms per log-density + gradient ({data.n_obs} votes)")
+    if args.pymc:
+        model = build_common_scale(data)
+        dlogp = model.compile_dlogp()
+        K, J = data.n_slots, data.n_rollcalls
+        point = {"tau_log__": theta[0], "xi": theta[1:1 + K], "alpha": theta[1 + K:1 + K + J], "beta": theta[1 + K + J:]}
+        dlogp(point)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            dlogp(point)
+        print(f"PyTensor (C backend): {(time.perf_counter() - t0) / 5 * 1e3:.2f} ms per gradient")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("case", choices=("us_congress", "recovery", "gradient"))
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--tune", type=int)
+    parser.add_argument("--draws", type=int)
+    parser.add_argument("--chains", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 2022, 2023])
+    parser.add_argument("--pymc", action="store_true", help="gradient: also time PyTensor's gradient")
+    args = parser.parse_args()
+    {"us_congress": run_us, "recovery": run_recovery, "gradient": run_gradient}[args.case](args)
+
+
+if __name__ == "__main__":
+    main()
