@@ -268,9 +268,11 @@ def bridge_plot(nodes: pl.DataFrame, edges: pl.DataFrame, order: Mapping[str, in
     ax.set_ylim(-0.6, len(chambers) - 0.4)
     _session_ticks(ax, order)
     ax.set_xlabel("session (numbers: people per chamber-session; on a line: people shared)")
-    handles = [Line2D([], [], color="#34495e", linewidth=2.5, label="shares people"),
-               Line2D([], [], color=REPUBLICAN_RED, linestyle="--", linewidth=1.5, label="thin bridge"),
-               Line2D([], [], color=REPUBLICAN_RED, marker="X", linestyle="", label="not connected (left out)")]
+    handles = [Line2D([], [], color="#34495e", linewidth=2.5, label="shares people")]
+    if live is not None and bool(live["thin"].fill_null(False).any()):
+        handles.append(Line2D([], [], color=REPUBLICAN_RED, linestyle="--", linewidth=1.5, label="thin bridge"))
+    if not bool(nd["in_main"].fill_null(True).all()):
+        handles.append(Line2D([], [], color=REPUBLICAN_RED, marker="X", linestyle="", label="not connected (left out)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=3, fontsize=7.5)
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#cccccc")
