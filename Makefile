@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export LEGIS_HOME ?= $(CURDIR)/.legis
 export DAGSTER_HOME ?= $(LEGIS_HOME)/dagster_home
 export LEGIS_DATA_DIR ?= $(CURDIR)/data
-EXAMPLE := data/simulated/91st_2025-2026
+EXAMPLE := data/simulated
 
 .PHONY: setup run test test-fast ui bench real-data example-data clean
 
@@ -23,8 +23,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced  ## create the environment from the lock file
 
-run: setup  ## materialize every asset for the example session (both chambers), headless
-	$(BIN)/legis-assets run --data-dir data --session simulated.91st_2025-2026
+run: setup  ## materialize every session of the example legislature (both chambers), then its common scale, headless
+	$(BIN)/legis-assets run --data-dir data
 
 test: setup  ## the whole test suite
 	mkdir -p "$(DAGSTER_HOME)"
@@ -43,9 +43,9 @@ bench: setup  ## sampling benchmark: reference configuration vs project default,
 real-data: setup  ## every real chamber in ../shared/data through to its report (results in .legis/real)
 	LEGIS_HOME=$(LEGIS_HOME)/real DAGSTER_HOME=$(LEGIS_HOME)/real/dagster_home $(BIN)/legis-assets run --data-dir ../shared/data
 
-example-data: setup  ## regenerate the bundled example session from the simulator
+example-data: setup  ## regenerate the bundled example legislature (3 sessions, both chambers) from the simulator
 	rm -rf $(EXAMPLE)
-	$(BIN)/legis-assets simulate $(EXAMPLE) --example --seed 2025
+	$(BIN)/legis-assets simulate $(EXAMPLE) --legislature --sessions 3 --start-year 2021 --example --seed 2025
 
 clean:  ## remove results (warehouse, traces, reports, Dagster instance); keeps the environment
 	rm -rf $(LEGIS_HOME)

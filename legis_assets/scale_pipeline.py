@@ -32,24 +32,46 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import arviz as az
 import polars as pl
 
 from legis_assets.core import diagnostics, ingest, sampling
 from legis_assets.core.bridge import bridge_graph, kept_from_matrices, node_id
-from legis_assets.core.common_scale import (ChamberSession, CommonScaleData, build_common_data,
-                                            evaluate_common_gates, fit_until_gates, movement, party_trend,
-                                            pca_start, positions)
+from legis_assets.core.common_scale import (
+    ChamberSession,
+    CommonScaleData,
+    build_common_data,
+    evaluate_common_gates,
+    fit_until_gates,
+    movement,
+    party_trend,
+    pca_start,
+    positions,
+)
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.people import build_people, session_sort_key
 from legis_assets.core.schema import LEGISLATURE_RE, DataProblem, LegisError, SessionKey
-from legis_assets.pipeline import (T_LEGISLATORS, T_MATRIX, T_MATRIX_LEG, T_MATRIX_RC, T_VOTES, CheckOutcome,
-                                   Markdown, Partition, PathValue, Pipeline, Settings, StepOutput, _md_table)
+from legis_assets.pipeline import (
+    T_LEGISLATORS,
+    T_MATRIX,
+    T_MATRIX_LEG,
+    T_MATRIX_RC,
+    T_VOTES,
+    CheckOutcome,
+    Markdown,
+    Partition,
+    PathValue,
+    Pipeline,
+    Settings,
+    StepOutput,
+    _md_table,
+)
 from legis_assets.storage import Warehouse, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
@@ -235,11 +257,12 @@ class ScalePipeline:
 
     def _inputs_for_fit(self, legislature: str) -> ScaleInputs:
         inputs = self.current_inputs(legislature)
-        if inputs.built.height < 2:
+        if inputs.built.height < 2 or inputs.built["session_key"].n_unique() < 2:
             found = ", ".join(inputs.built["chamber_session"].to_list()) or "none"
             raise NotEnoughChamberSessions(
-                f"{legislature}: {inputs.built.height} chamber-session with a vote matrix ({found}); a common scale "
-                "needs two or more (a single chamber-session's common scale is that session's own scale)")
+                f"{legislature}: {inputs.built.height} chamber-session(s) with a vote matrix ({found}); a common scale "
+                "needs two or more, from two or more sessions (a single session's common scale is that session's "
+                "own scale)")
         return inputs
 
     @staticmethod
@@ -494,7 +517,7 @@ class ScalePipeline:
             disconnected=nodes.filter(~pl.col("in_main"))["chamber_session"].to_list() if nodes.height else [],
             chamber_sessions=used.select("chamber_session", "session_key", "chamber", "legislators", "rollcalls"),
             sampler=sampler,
-            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             excluded_reasons={node_id(r["session_key"], r["chamber"]): r["reason"]
                               for r in data.excluded.iter_rows(named=True)},
             built_from={"trace": str(self.trace_path(legislature)),
@@ -518,3 +541,59 @@ class ScalePipeline:
             if failed:
                 raise ScaleGateFailure(legislature, failed)
         return outputs
+
+
+# --- what the CLI prints -------------------------------------------------------------------------
+
+SCALE_TABLES = (T_PEOPLE, T_BRIDGE_EDGES, T_BRIDGE_NODES, T_SCALE_INPUTS, T_POSITIONS, T_PARTY_TREND, T_MOVEMENT,
+                T_SCALE_DIAG, T_SCALE_PARAMS)
+
+
+def skip_reason(settings: Settings, legislature: str) -> str | None:
+    """Why a legislature gets no common scale (None: it has 2+ built chamber-sessions)."""
+    inputs = ScalePipeline(settings).current_inputs(legislature, load=False)
+    built = inputs.built["chamber_session"].to_list()
+    sessions = inputs.built["session_key"].unique().sort().to_list()
+    if len(built) >= 2 and len(sessions) >= 2:
+        return None
+    if len(built) >= 2:
+        return (f"{legislature}: one session ({sessions[0]}): its chambers share no one within a session, so its "
+                "common scale would be that session's own per-chamber scales; no common scale built")
+    if len(built) == 1:
+        return (f"{legislature}: one chamber-session ({built[0]}): its common scale is that session's own scale; "
+                "no common scale built")
+    return f"{legislature}: no chamber-session with a vote matrix; no common scale built"
+
+
+def scale_summary(settings: Settings, legislature: str) -> list[str]:
+    """Lines describing a legislature's common scale as it is in the warehouse and LEGIS_HOME."""
+    sp = ScalePipeline(settings)
+    wh = sp.warehouse
+    lines = [f"  {legislature} (common scale)"]
+    used = sp.used_inputs(legislature)
+    if used.height:
+        lines.append("    chamber-sessions: " + ", ".join(used["chamber_session"].to_list()))
+    gates = wh.read_scale(T_SCALE_DIAG, legislature)
+    if gates.height:
+        lines.append("    gates: " + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}"
+                                             for r in gates.iter_rows(named=True)))
+    else:
+        lines.append("    gates: (not computed)")
+    counts = []
+    for table in SCALE_TABLES:
+        rows = wh.read_scale(table, legislature).height
+        if rows:
+            counts.append(f"{table} {rows}")
+    lines.append("    tables (rows): " + (", ".join(counts) or "none"))
+    for path in (sp.trace_path(legislature), sp.failed_trace_path(legislature), sp.report_path(legislature)):
+        if path.exists():
+            kind = "report" if path.suffix == ".html" else "trace"
+            lines.append(f"    {kind}: {path}")
+    try:
+        current, diff, _ = sp.inputs_status(legislature)
+        if used.height and not current:
+            lines.append("    STALE: " + "; ".join(f"{r['chamber_session']} {r['change']}"
+                                                   for r in diff.iter_rows(named=True)))
+    except LegisError:
+        pass
+    return lines

@@ -64,6 +64,11 @@ def apply(instance, result: dg.SensorResult) -> None:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
 
 
+def added(result: dg.SensorResult) -> dict[str, list[str]]:
+    """The partitions a tick adds, by partitions definition (session, legislature)."""
+    return {r.partitions_def_name: list(r.partition_keys) for r in result.dynamic_partitions_requests or []}
+
+
 def requested(result: dg.SensorResult) -> list[str]:
     return sorted(str(r.partition_key) for r in result.run_requests or [])
 
@@ -186,9 +191,7 @@ def test_sensor_adds_partition_and_requests_chambers_with_data(instance, tmp_pat
     write(root, "kansas", "91st_2025-2026", chambers=("senate",))
     result = tick(instance, root, None)
     assert requested(result) == [key("kansas", "91st_2025-2026", "senate")]  # no House data -> no House run
-    (add,) = result.dynamic_partitions_requests
-    assert add.partitions_def_name == session_partitions.name
-    assert list(add.partition_keys) == ["kansas.91st_2025-2026"]
+    assert added(result) == {session_partitions.name: ["kansas.91st_2025-2026"], "legislature": ["kansas"]}
     (req,) = result.run_requests
     digest = automation.load_cursor(result.cursor)["kansas.91st_2025-2026"].digest
     assert req.run_key == f"{req.partition_key}:1:{digest[:16]}"
@@ -229,11 +232,12 @@ def test_sensor_requests_exactly_the_changed_partitions(instance, tmp_path):
         key("california", "2019-2020", "house"),
         key("california", "2019-2020", "senate"),
     ])
-    (add,) = second.dynamic_partitions_requests
-    assert list(add.partition_keys) == ["california.2019-2020"]  # the 91st is already registered
+    # the 91st and kansas are already registered
+    assert added(second) == {"session": ["california.2019-2020"], "legislature": ["california"]}
     apply(instance, second)
     assert sorted(instance.get_dynamic_partitions("session")) == [
         "california.2019-2020", "kansas.90th_2023-2024", "kansas.91st_2025-2026"]
+    assert sorted(instance.get_dynamic_partitions("legislature")) == ["california", "kansas"]
     assert tick(instance, root, second.cursor).run_requests == []
 
 
@@ -271,3 +275,31 @@ def test_sensor_in_definitions():
     (sensor,) = [s for s in defs.sensors if s.name == "session_data_sensor"]
     assert sensor.job_name == JOB_NAME
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # turned on in the UI (or by env)
+
+
+def test_sensor_adds_a_legislature_once_whatever_its_sessions_do(instance, tmp_path):
+    """The common scale's `legislature` partitions follow the data root: added with the first session
+    of a legislature, not again for its later sessions, and kept when a session directory is removed."""
+    root = tmp_path / "data"
+    write(root, "kansas", "90th_2023-2024")
+    first = tick(instance, root, None)
+    assert added(first)["legislature"] == ["kansas"]
+    apply(instance, first)
+    write(root, "kansas", "91st_2025-2026", seed=3)
+    second = tick(instance, root, first.cursor)
+    assert added(second) == {"session": ["kansas.91st_2025-2026"]}
+    apply(instance, second)
+    import shutil
+
+    shutil.rmtree(root / "kansas" / "90th_2023-2024")
+    third = tick(instance, root, second.cursor)
+    assert not third.dynamic_partitions_requests and third.run_requests == []
+    assert instance.get_dynamic_partitions("legislature") == ["kansas"]
+
+
+def test_common_scale_sensor_in_definitions():
+    from legis_assets.definitions import defs
+
+    (sensor,) = [s for s in defs.sensors if s.name == "common_scale_sensor"]
+    assert sensor.job_name == "legis_scale"
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED

@@ -19,14 +19,14 @@ it through an IO manager.
 """
 
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from legis_assets.core.schema import LegisError
 from legis_assets.defs.assets import MCMC_POOL, Check, _check_results, to_metadata
-from legis_assets.defs.partitions import legislature_of, legislature_partitions, partition_key, session_chamber
+from legis_assets.defs.partitions import LEGISLATURE, legislature_of, legislature_partitions, partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.pipeline import Partition
 from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
@@ -51,7 +51,7 @@ def vote_matrix_built_at(instance: dg.DagsterInstance):
             return None
         if not records:
             return None
-        return datetime.fromtimestamp(records[0].timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(records[0].timestamp, tz=UTC).isoformat(timespec="seconds")
 
     return built_at
 
@@ -232,7 +232,7 @@ def last_inputs_digest(instance: dg.DagsterInstance, legislature: str) -> str | 
 def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
     """One tick: a run request per legislature whose current inputs differ from its last scale's."""
     pipeline = ScalePipeline(legis.settings())
-    registered = sorted(context.instance.get_dynamic_partitions(legislature_partitions.name))
+    registered = sorted(context.instance.get_dynamic_partitions(LEGISLATURE))
     busy = busy_legislatures(context.instance)
     requests, waiting = [], []
     for legislature in registered:
@@ -242,8 +242,9 @@ def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResou
             waiting.append(f"{legislature}: {err}")
             continue
         built = inputs.built
-        if built.height < 2:
-            waiting.append(f"{legislature}: {built.height} chamber-session built (a common scale needs 2+)")
+        if built.height < 2 or built["session_key"].n_unique() < 2:
+            waiting.append(f"{legislature}: {built.height} chamber-session(s) built in "
+                           f"{built['session_key'].n_unique()} session(s) (a common scale needs 2+ sessions)")
             continue
         not_built = inputs.rows.filter(inputs.rows["matrix_digest"].is_null())["chamber_session"].to_list()
         if not_built:
@@ -286,3 +287,16 @@ def _default_status() -> dg.DefaultSensorStatus:
 )
 def common_scale_sensor(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
     return evaluate_common_scale(context, legis)
+
+
+def materialize_common_scale(instance: dg.DagsterInstance, legislature: str, **execute_kwargs):
+    """Run the legis_scale job for one legislature in this process (the CLI path); registers the
+    partition first. Returns the ExecuteInProcessResult (raise_on_error=False)."""
+    from legis_assets.definitions import defs
+
+    if not instance.has_dynamic_partition(LEGISLATURE, legislature):
+        instance.add_dynamic_partitions(LEGISLATURE, [legislature])
+    job = defs.resolve_job_def(SCALE_JOB_NAME)
+    tags = {LEGISLATURE_TAG: legislature, **(execute_kwargs.pop("tags", None) or {})}
+    return job.execute_in_process(partition_key=legislature, instance=instance, raise_on_error=False, tags=tags,
+                                  **execute_kwargs)

@@ -29,7 +29,8 @@ def partition_of(context) -> Partition:
 
 #: one partition per legislature (the directory name under the data root), for the common-scale
 #: assets; the data sensor adds one when it first sees a session of that legislature
-legislature_partitions = dg.DynamicPartitionsDefinition(name="legislature")
+LEGISLATURE = "legislature"  # the partitions definition's name
+legislature_partitions = dg.DynamicPartitionsDefinition(name=LEGISLATURE)
 
 
 def legislature_of(context) -> str:
