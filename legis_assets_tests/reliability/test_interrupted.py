@@ -38,8 +38,9 @@ def _kill(proc: subprocess.Popen) -> None:
 @pytest.mark.slow
 def test_sigkill_while_sampling_keeps_the_last_good_partition_and_the_next_run_succeeds(golden, clone):
     """The real CLI re-runs the golden partition with the default profile and is killed while the
-    hierarchical model samples (after the flat posterior has been written): the hierarchical trace,
-    the report and every warehouse row are the previous ones; the flat trace is a complete file."""
+    hierarchical model samples (after the flat posterior has been written): both published traces,
+    the report and every warehouse row are the previous ones; the new flat trace is a complete
+    candidate file beside them, never published without its hierarchical partner."""
     home = clone / "home"
     proc = subprocess.Popen(
         support.cli_command("pipeline", "--data-dir", str(clone / "data"), "--session", support.KEY,
@@ -59,10 +60,11 @@ def test_sigkill_while_sampling_keeps_the_last_good_partition_and_the_next_run_s
 
     after = support.Snapshot.of(home)
     changed = golden.snapshot.differences(after)
-    # only the flat trace may differ (its step finished before the kill); no stray or partial file
-    assert set(changed) <= {f"file {TRACES}/{FLAT_TRACE}: present -> changed"}, changed
-    assert set(after.files) == set(golden.snapshot.files)
-    assert az.from_netcdf(home / TRACES / FLAT_TRACE).posterior["xi"].sizes["chain"] == 4
+    # only the flat candidate is new (its step finished before the kill); no stray or partial file
+    candidate = FLAT_TRACE.replace(".nc", ".candidate.nc")
+    assert set(changed) <= {f"file {TRACES}/{candidate}: absent -> new"}, changed
+    assert set(after.files) - set(golden.snapshot.files) <= {f"{TRACES}/{candidate}"}
+    assert az.from_netcdf(home / TRACES / candidate).posterior["xi"].sizes["chain"] == 4
 
     # the next run succeeds and rebuilds a complete partition
     pipe = Pipeline(golden_settings(clone / "data", home))
