@@ -481,7 +481,9 @@ class Pipeline:
             flat_path, flat_source = store.path(FLAT_TRACE), "published"
         flat_sha = file_sha256(flat_path)
         flat = az.from_netcdf(flat_path)
-        run_id = str(flat.posterior.attrs.get("run_id") or uuid.uuid4().hex)
+        # one run id per pair: the flat candidate's, or a new one when re-fitting against the published flat
+        run_id = (str(flat.posterior.attrs.get("run_id") or "") if flat_source == "candidate" else "") \
+            or uuid.uuid4().hex
         feasible = models.hierarchical_feasibility(m)
         hier_fit: sampling.FitResult | None = None
         if feasible.fitted:
@@ -517,6 +519,8 @@ class Pipeline:
             else:
                 store.failed(HIER_TRACE).unlink(missing_ok=True)  # from an earlier attempt: not this run's
             flat_final = store.set_aside(FLAT_TRACE)
+            if flat_source == "published":  # this failed hierarchical trace pairs with the published flat one
+                store.failed(FLAT_TRACE).unlink(missing_ok=True)
         if hier_fit is not None:
             meta = self._posterior_metadata(hier_fit, gates, hier_path, hier_sha, data)
             meta["agreement_with_flat"] = flat_r
