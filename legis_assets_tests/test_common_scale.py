@@ -227,10 +227,16 @@ def test_identification_invariant_to_shift_scale_reflection(tiny):
     np.testing.assert_allclose(base["movement_norm"], x[:, data.trans_to] - x[:, data.trans_from])
 
 
-def test_linked_crosscheck_undoes_per_chamber_session_maps(tiny):
+@pytest.fixture(scope="module")
+def recovery_data():
+    return _legislature(2021, SPECS_RECOVERY)
+
+
+def test_linked_crosscheck_undoes_per_chamber_session_maps(recovery_data):
     """Scores that are each chamber-session's own affine image of one common truth (nobody moves)
-    are put back on one scale exactly by the bridge people."""
-    _, _, data, _ = tiny
+    are put back on one scale exactly by the bridge people (every chamber-session here has at least
+    crosscheck.MIN_SCALE_PAIRS of them)."""
+    _, _, data, _ = recovery_data
     rng = np.random.default_rng(5)
     persons = data.slots["person_id"].to_list()
     truth_of = {p: rng.normal() for p in set(persons)}
@@ -274,8 +280,8 @@ RECOVERY_SETTINGS = SamplerSettings(chains=4, tune=200, draws=1000, seed=1, back
 
 
 @pytest.fixture(scope="module")
-def recovered():
-    sim, css, data, truth = _legislature(2021, SPECS_RECOVERY)
+def recovered(recovery_data):
+    sim, css, data, truth = recovery_data
     start = pca_start(data, css)
     fit = fit_common_scale(data, start, RECOVERY_SETTINGS)
     gates, params = evaluate_common_gates(fit.idata, data, start)

@@ -16,6 +16,10 @@ from legis_assets.core.common_scale.data import CommonScaleData
 from legis_assets.core.diagnostics import Gate
 
 LINKED_AGREEMENT_MIN = 0.90
+#: a linear map's scale is estimated from at least this many bridge pairs that correlate at least this much
+MIN_SCALE_PAIRS = 5
+MIN_SCALE_R = 0.5
+LINK_SWEEPS = 200
 
 
 def link_maps(data: CommonScaleData, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -23,34 +27,56 @@ def link_maps(data: CommonScaleData, x: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     Greedy from the reference (the chamber-session with most slots): the next chamber-session is
     the unlinked one with the most bridge pairs (consecutive slots of one person) to the linked
-    ones; its map is the geometric-mean (reduced major axis) line through those pairs, b = sign(r)
+    ones; then each map is refitted against all its bridge pairs (sweeps until it settles), so a
+    chamber-session reached first by a few movers gets its scale from all its bridges. A map is
+    the geometric-mean (reduced major axis) line through its pairs, b =
     sd(target) / sd(x), which, unlike least squares, neither attenuates the scale through noisy
-    scores nor lets a chain of maps shrink to a point. One bridge pair fixes the location only (b
-    = 1); a chamber-session no bridge reaches keeps the identity map."""
+    scores nor lets a chain of maps shrink to a point. The scores are oriented already (Republicans
+    right in every chamber-session), so b > 0. With fewer than MIN_SCALE_PAIRS pairs, or pairs that
+    do not order the same way (r < MIN_SCALE_R: e.g. three House-to-Senate movers of one party), the
+    scale is not estimated (b = 1: the scores' own standardised spread) and the pairs fix the
+    location only; a chamber-session no bridge reaches keeps the identity map."""
     n_cs = data.chamber_sessions.height
     cs = data.slot_cs
+    x = np.asarray(x, dtype=float)
     a = np.zeros(n_cs)
     b = np.ones(n_cs)
     ref = int(np.argmax(np.bincount(cs, minlength=n_cs)))
+    pairs: dict[int, list[tuple[int, int]]] = {c: [] for c in range(n_cs)}  # c -> (own slot, partner slot)
+    for u, v in zip(data.trans_from.tolist(), data.trans_to.tolist()):
+        if cs[u] != cs[v]:
+            pairs[int(cs[u])].append((u, v))
+            pairs[int(cs[v])].append((v, u))
+
+    def fit_map(c: int, linked: set[int]) -> tuple[float, float] | None:
+        use = [(own, other) for own, other in pairs[c] if int(cs[other]) in linked]
+        if not use:
+            return None
+        own, other = (np.array(z) for z in zip(*use))
+        target = a[cs[other]] + b[cs[other]] * x[other]
+        xs = x[own]
+        slope = 1.0
+        if xs.size >= MIN_SCALE_PAIRS and xs.std() > 0 and target.std() > 0 \
+                and np.corrcoef(xs, target)[0, 1] >= MIN_SCALE_R:
+            slope = target.std() / xs.std()
+        return target.mean() - slope * xs.mean(), slope
+
+    # greedy start: the chamber-session with the most pairs to the linked ones next
     linked = {ref}
-    pairs = list(zip(data.trans_from.tolist(), data.trans_to.tolist()))
     while len(linked) < n_cs:
-        counts: dict[int, list[tuple[int, int]]] = {}
-        for u, v in pairs:
-            for known, new in ((u, v), (v, u)):
-                if int(cs[known]) in linked and int(cs[new]) not in linked:
-                    counts.setdefault(int(cs[new]), []).append((known, new))
-        if not counts:
+        counts = {c: sum(int(cs[o]) in linked for _, o in pairs[c]) for c in range(n_cs) if c not in linked}
+        c = max(counts, key=lambda k: (counts[k], -k))
+        if counts[c] == 0:
             break
-        c = max(counts, key=lambda k: (len(counts[k]), -k))
-        known, new = (np.array(z) for z in zip(*counts[c]))
-        target = a[cs[known]] + b[cs[known]] * x[known]
-        xs = x[new]
-        if xs.size >= 2 and xs.std() > 0 and target.std() > 0:
-            r = np.corrcoef(xs, target)[0, 1]
-            b[c] = (1.0 if r >= 0 else -1.0) * target.std() / xs.std()
-        a[c] = target.mean() - b[c] * xs.mean()
+        a[c], b[c] = fit_map(c, linked)
         linked.add(c)
+    # then every map again against all its bridges, until nothing changes
+    for _ in range(LINK_SWEEPS):
+        before = np.concatenate([a, b])
+        for c in sorted(linked - {ref}):
+            a[c], b[c] = fit_map(c, linked)
+        if np.max(np.abs(np.concatenate([a, b]) - before)) < 1e-12:
+            break
     return a, b
 
 
