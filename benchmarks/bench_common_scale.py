@@ -63,7 +63,7 @@ def us_congress():
 
 
 def simulated(seed: int, house: int = 40, senate: int = 16):
-    from legis_assets_tests.conftest import matrix_from_sim
+    from legis_assets_tests.support import matrix_from_sim
 
     specs = {"house": simulate.ChamberSpec(seats=house, n_rollcalls=150),
              "senate": simulate.ChamberSpec(seats=senate, n_rollcalls=120, replacements=1)}

@@ -30,7 +30,7 @@ from legis_assets.core.diagnostics import all_errors_pass
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.people import build_people
 from legis_assets.core.sampling import SamplerSettings
-from legis_assets_tests.conftest import matrix_from_sim
+from legis_assets_tests.support import matrix_from_sim
 
 # ---------------------------------------------------------------------------------------------
 # a hand-made legislature: exact indices

@@ -15,7 +15,7 @@ from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.definitions import defs
 from legis_assets.storage import Warehouse, file_sha256
-from legis_assets_tests.conftest import REPO
+from legis_assets_tests.support import REPO
 
 SESSION = "simulated.2025-2026"
 

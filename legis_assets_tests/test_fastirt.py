@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from legis_assets.core import fastirt, models, pca, sampling, simulate
-from legis_assets_tests.conftest import matrix_from_sim
+from legis_assets_tests.support import matrix_from_sim
 
 SPEC = {"senate": simulate.ChamberSpec(seats=30, n_rollcalls=60)}
 

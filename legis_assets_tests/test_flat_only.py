@@ -27,7 +27,7 @@ from legis_assets.defs.partitions import partition_key
 from legis_assets.defs.resources import LegisResource
 from legis_assets.pipeline import Partition, Pipeline, Settings
 from legis_assets.storage import Warehouse
-from legis_assets_tests.conftest import SMALL, matrix_from_sim
+from legis_assets_tests.support import SMALL, matrix_from_sim
 
 SESSION = "simulated.2025-2026"
 NOTICE = "hierarchical model not fitted"

@@ -4,7 +4,7 @@ import pytest
 
 from legis_assets.core import ingest, pca, simulate
 from legis_assets.core.matrix import build_vote_matrix
-from legis_assets_tests.conftest import REAL_CHAMBERS, matrix_from_sim, real_data_dir
+from legis_assets_tests.support import REAL_CHAMBERS, matrix_from_sim, real_data_dir
 
 
 @pytest.mark.parametrize("seed", [1, 2])

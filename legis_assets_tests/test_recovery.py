@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from legis_assets.core import diagnostics, models, pca, sampling, simulate, summaries
-from legis_assets_tests.conftest import SMALL, matrix_from_sim
+from legis_assets_tests.support import SMALL, matrix_from_sim
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

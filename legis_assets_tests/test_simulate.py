@@ -3,7 +3,7 @@ import pytest
 
 from legis_assets.core import bridge, ingest, people, simulate
 from legis_assets.core.schema import VOTE_CODES
-from legis_assets_tests.conftest import matrix_from_sim
+from legis_assets_tests.support import matrix_from_sim
 
 
 def test_kansas_session_names():
@@ -44,7 +44,7 @@ def test_written_session_reads_back_through_the_validator(tmp_path):
 
 def test_bundled_example_session_is_what_the_simulator_writes(tmp_path):
     """data/ holds only generated data: regenerating the example reproduces it byte for byte."""
-    from legis_assets_tests.conftest import REPO
+    from legis_assets_tests.support import REPO
 
     example = REPO / "data" / "simulated" / "91st_2025-2026"
     out = tmp_path / "91st_2025-2026"

@@ -18,36 +18,23 @@ default (LEGIS_SENSOR_DEFAULT_RUNNING=1) and the alert webhook pointed at a loca
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from legis_assets import automation
-from legis_assets.core.simulate import ChamberSpec, kansas_session_name, simulate_session, write_session
 from legis_assets.dagster_home import ensure_dagster_home
+from legis_assets_tests.integration.support import DagsterDev, drop_session
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-LEGISLATURE = "simulated"
 GATES = ("rhat", "ess", "divergences", "ebfmi", "agrees_with_flat")
 ERROR_GATES = {"rhat", "ess", "divergences"}
 RUN_TIMEOUT = 360  # seconds for one partition run (measured ~1-2 min on 2 busy cores)
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Webhook:
@@ -72,66 +59,6 @@ class Webhook:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-class DagsterDev:
-    """`python -m dagster dev` in its own process group, stopped with SIGINT, killed if it hangs."""
-
-    def __init__(self, env: dict, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
-                                signal.signal(signal.SIGTERM, signal.SIG_DFL)),
-        )
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"dagster dev exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.base + "/server_info", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(1)
-        raise AssertionError(f"dagster dev not ready after {timeout} s:\n{self.tail()}")
-
-    def gql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        req = urllib.request.Request(self.base + "/graphql", data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            out = json.loads(r.read())
-        assert "errors" not in out, out
-        return out["data"]
-
-    def tail(self, n: int = 60) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the group (code server, run workers)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=30)
-        self.log.close()
 
 
 RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) {
@@ -170,13 +97,6 @@ def check_results(dev: DagsterDev, partition: str, run_id: str) -> dict[str, dic
         assert mine, f"no {name} check result for {partition} in run {run_id}: {execs}"
         out[name] = mine[0]
     return out
-
-
-def drop_session(data_dir: Path, start_year: int, seed: int) -> str:
-    session = kansas_session_name(start_year)
-    sims = simulate_session(seed=seed, start_year=start_year, specs={"senate": ChamberSpec(seats=30, n_rollcalls=80)})
-    write_session(sims, data_dir / LEGISLATURE / session)
-    return f"{LEGISLATURE}.{session}"
 
 
 def alerts_for(home: Path, session: str) -> list[dict]:

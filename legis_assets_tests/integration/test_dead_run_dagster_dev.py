@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 
 from legis_assets.dagster_home import ensure_dagster_home, run_process
-from legis_assets_tests.integration.test_dagster_dev import DagsterDev, drop_session
+from legis_assets_tests.integration.support import DagsterDev, drop_session
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """The report in a real browser: headless Chromium (Debian's package) driven by selenium 4.
 
-The session fixture runs scripts/ensure_chromium.sh, which finds chromium and chromedriver or
+The session fixture (integration/conftest.py) runs scripts/ensure_chromium.sh, which finds chromium and chromedriver or
 installs Debian's `chromium` and `chromium-driver` (so `make test` works on a fresh machine; in
 CI, CI=true, a missing browser is a failure, elsewhere a skip with the script's message).
 Selenium is given both paths, so selenium-manager never downloads anything.
@@ -13,92 +13,20 @@ goes to legis_assets_tests/artifacts/report_<chamber>.png.
 
 from __future__ import annotations
 
-import base64
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from legis_assets.report import render_report
-from legis_assets_tests.test_report import SECTION_IDS, hostile_context
+from legis_assets_tests.integration.support import ARTIFACTS, full_page_screenshot
+from legis_assets_tests.report_support import SECTION_IDS, hostile_context
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ENSURE = ROOT / "scripts" / "ensure_chromium.sh"
-ARTIFACTS = ROOT / "legis_assets_tests" / "artifacts"
 HOSTILE = "<script>alert(1)</script>"
-
-#: records alert/confirm/prompt calls before any page script runs (CDP-injected, so the page's
-#: CSP does not apply to it)
-ALERT_TRAP = """
-window.__dialogs = [];
-['alert', 'confirm', 'prompt'].forEach(function (k) {
-  window[k] = function (m) { window.__dialogs.push(k + ':' + String(m)); };
-});
-"""
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="session")
-def chromium_paths() -> dict[str, str]:
-    proc = subprocess.run(["bash", str(ENSURE)], capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        message = f"scripts/ensure_chromium.sh failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    paths = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    assert {"CHROMIUM", "CHROMEDRIVER"} <= set(paths), proc.stdout
-    return paths
-
-
-@pytest.fixture(scope="session")
-def driver(chromium_paths, tmp_path_factory):
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-extensions", "--window-size=1280,900",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.binary_location = chromium_paths["CHROMIUM"]
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.unhandled_prompt_behavior = "ignore"
-    service = Service(executable_path=chromium_paths["CHROMEDRIVER"])
-    drv = webdriver.Chrome(service=service, options=options)
-    drv.set_page_load_timeout(120)
-    drv.execute_cdp_cmd("Network.enable", {})
-    drv.execute_cdp_cmd("Network.emulateNetworkConditions",
-                        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
-    yield drv
-    drv.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def _full_page_screenshot(drv, path: Path) -> None:
-    metrics = drv.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
-    width, height = int(size["width"]), int(size["height"])
-    shot = drv.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-    })
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def _visible_rows(drv) -> int:
@@ -188,5 +116,5 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
     assert severe == [], severe
 
     driver.execute_script("window.scrollTo(0, 0)")
-    _full_page_screenshot(driver, ARTIFACTS / f"report_{chamber}.png")
+    full_page_screenshot(driver, ARTIFACTS / f"report_{chamber}.png")
     assert (ARTIFACTS / f"report_{chamber}.png").stat().st_size > 10_000

@@ -1,5 +1,5 @@
 """The common-scale page in a real browser: headless Chromium driven by selenium 4, found or
-installed by scripts/ensure_chromium.sh (the fixtures come from test_report_browser.py).
+installed by scripts/ensure_chromium.sh (the fixtures are in integration/conftest.py).
 
 The page is opened from a file:// URL with the network emulated offline. Checked: every section
 is visible and in order, the failed banner, that nothing http(s) was requested, every figure
@@ -14,19 +14,13 @@ from __future__ import annotations
 import pytest
 
 from legis_assets.report.scale import render_scale_report
-from legis_assets_tests.test_scale_report import SECTION_IDS, hostile_scale_context
+from legis_assets_tests.integration.support import ARTIFACTS, full_page_screenshot
+from legis_assets_tests.scale_report_support import SECTION_IDS, hostile_scale_context
 
 pytest.importorskip("selenium")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from legis_assets_tests.integration.test_report_browser import (  # noqa: E402,F401 - fixtures
-    ARTIFACTS,
-    _full_page_screenshot,
-    chromium_paths,
-    driver,
-)
 
 pytestmark = pytest.mark.browser
 HOSTILE = "<script>alert(1)</script>"
@@ -153,5 +147,5 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     # screenshot with a trajectory shown (the biggest mover's, chosen above)
     driver.execute_script("window.scrollTo(0, 0)")
     out = ARTIFACTS / f"scale_report_{n_people}.png"
-    _full_page_screenshot(driver, out)
+    full_page_screenshot(driver, out)
     assert out.stat().st_size > 10_000
