@@ -244,7 +244,8 @@ class ScalePipeline:
         return ScaleInputs(legislature, pl.DataFrame(rows, schema=INPUT_COLUMNS, orient="row"), matrices)
 
     def used_inputs(self, legislature: str) -> pl.DataFrame:
-        """The chamber-sessions the published common scale used (table scale_inputs)."""
+        """The chamber-sessions the published common scale considered (table scale_inputs; `in_scale`
+        false: left out, not connected by shared people)."""
         return self.warehouse.read_scale(T_SCALE_INPUTS, validate_legislature(legislature))
 
     def inputs_status(self, legislature: str) -> tuple[bool, pl.DataFrame, pl.DataFrame]:
@@ -342,15 +343,17 @@ class ScalePipeline:
         digest = inputs.digest
         used_labels = data.chamber_sessions["label"].to_list()
         used_nodes = [node_id(*label.split("/")) for label in used_labels]
-        used_rows = inputs.rows.filter(pl.col("chamber_session").is_in(used_nodes))
+        # every chamber-session considered (those left out as disconnected too: not "new" later)
+        considered = inputs.built.with_columns(in_scale=pl.col("chamber_session").is_in(used_nodes))
+        used_rows = considered.filter(pl.col("in_scale"))
         fit.idata.posterior.attrs.update(legislature=legislature, inputs_digest=digest,
-                                         used_digest=inputs_digest(used_rows), profile=self.profile)
+                                         used_digest=inputs_digest(considered), profile=self.profile)
         passed = diagnostics.all_errors_pass(gates)
         if passed:
             path = self.trace_path(legislature)
             sha = write_atomic(path, lambda tmp: fit.idata.to_netcdf(str(tmp)))
             self.failed_trace_path(legislature).unlink(missing_ok=True)
-            self.warehouse.replace_scale(T_SCALE_INPUTS, legislature, used_rows)
+            self.warehouse.replace_scale(T_SCALE_INPUTS, legislature, considered)
         else:
             path = self.failed_trace_path(legislature)
             sha = write_atomic(path, lambda tmp: fit.idata.to_netcdf(str(tmp)))
@@ -383,7 +386,8 @@ class ScalePipeline:
             "inputs_digest": digest,
         }
         if data.excluded.height:
-            metadata["left_out"] = _md_table(data.excluded, max_rows=50)
+            metadata["left_out"] = _md_table(data.excluded.select(
+                pl.concat_str("session_key", pl.lit(":"), "chamber").alias("chamber_session"), "reason"), max_rows=50)
         not_built = inputs.rows.filter(pl.col("matrix_digest").is_null())["chamber_session"].to_list()
         if not_built:
             metadata["not_built"] = ", ".join(not_built)
@@ -515,7 +519,8 @@ class ScalePipeline:
             bridge_edges=self.warehouse.read_scale(T_BRIDGE_EDGES, legislature),
             bridge_nodes=nodes,
             disconnected=nodes.filter(~pl.col("in_main"))["chamber_session"].to_list() if nodes.height else [],
-            chamber_sessions=used.select("chamber_session", "session_key", "chamber", "legislators", "rollcalls"),
+            chamber_sessions=used.filter(pl.col("in_scale")).select("chamber_session", "session_key", "chamber",
+                                                                    "legislators", "rollcalls"),
             sampler=sampler,
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             excluded_reasons={node_id(r["session_key"], r["chamber"]): r["reason"]
@@ -572,7 +577,10 @@ def scale_summary(settings: Settings, legislature: str) -> list[str]:
     lines = [f"  {legislature} (common scale)"]
     used = sp.used_inputs(legislature)
     if used.height:
-        lines.append("    chamber-sessions: " + ", ".join(used["chamber_session"].to_list()))
+        lines.append("    chamber-sessions: " + ", ".join(used.filter(pl.col("in_scale"))["chamber_session"].to_list()))
+        left_out = used.filter(~pl.col("in_scale"))["chamber_session"].to_list()
+        if left_out:
+            lines.append("    left out (no one links them to the others): " + ", ".join(left_out))
     gates = wh.read_scale(T_SCALE_DIAG, legislature)
     if gates.height:
         lines.append("    gates: " + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}"

@@ -20,15 +20,32 @@ import pytest
 
 from legis_assets.core.simulate import ChamberSpec, simulate_legislature, write_legislature
 from legis_assets.defs.assets import vote_matrix, votes
-from legis_assets.defs.common_scale import (SCALE_ASSETS, SCALE_JOB_NAME, busy_legislatures, common_scale_posterior,
-                                            evaluate_common_scale, inputs_current, last_inputs_digest)
+from legis_assets.defs.common_scale import (
+    SCALE_ASSETS,
+    SCALE_JOB_NAME,
+    busy_legislatures,
+    common_scale_posterior,
+    evaluate_common_scale,
+    inputs_current,
+    last_inputs_digest,
+)
 from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.sensors import evaluate_data_root
 from legis_assets.pipeline import Partition, Pipeline, Settings
-from legis_assets.scale_pipeline import (T_BRIDGE_EDGES, T_BRIDGE_NODES, T_MOVEMENT, T_PARTY_TREND, T_PEOPLE,
-                                         T_POSITIONS, T_SCALE_DIAG, T_SCALE_INPUTS, NotEnoughChamberSessions,
-                                         ScalePipeline, skip_reason)
+from legis_assets.scale_pipeline import (
+    T_BRIDGE_EDGES,
+    T_BRIDGE_NODES,
+    T_MOVEMENT,
+    T_PARTY_TREND,
+    T_PEOPLE,
+    T_POSITIONS,
+    T_SCALE_DIAG,
+    T_SCALE_INPUTS,
+    NotEnoughChamberSessions,
+    ScalePipeline,
+    skip_reason,
+)
 from legis_assets.storage import Warehouse
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning", "ignore::dagster.BetaWarning")
@@ -77,8 +94,11 @@ def build_sessions(instance, resource, keys) -> None:
 
 
 def scale_materialize(instance, resource, selection=None):
-    return dg.materialize([*SCALE_ASSETS, inputs_current], partition_key=LEG, instance=instance,
-                          resources={"legis": resource}, selection=selection, raise_on_error=False)
+    # a run of checks alone is launched with the partition tag (as the UI does): Dagster's
+    # execute_in_process refuses a partition_key when no asset is selected
+    where = {"partition_key": LEG} if selection is None else {"tags": {"dagster/partition": LEG}}
+    return dg.materialize([*SCALE_ASSETS, inputs_current], instance=instance, resources={"legis": resource},
+                          selection=selection, raise_on_error=False, **where)
 
 
 def check_result(result, name: str):
@@ -105,8 +125,9 @@ def built(tmp_path_factory):
                 for r in tick.run_requests]
         keys = [(d["session"], d["chamber"]) for d in dims]
         # the scale sensor waits while a session's vote matrix is not built
+        build_sessions(instance, resource, keys[:-1])
         waiting = sensor_tick(instance, resource, evaluate_common_scale)
-        build_sessions(instance, resource, keys)
+        build_sessions(instance, resource, keys[-1:])
         before = sensor_tick(instance, resource, evaluate_common_scale)
         result = scale_materialize(instance, resource)
         after = sensor_tick(instance, resource, evaluate_common_scale)
@@ -124,8 +145,9 @@ def materialization(result, asset: str) -> dict:
 def test_sensor_registers_the_legislature_and_requests_one_rebuild(built):
     assert built["adds"]["legislature"] == [LEG]
     assert sorted(built["adds"]["session"]) == [f"{LEG}.89th_2021-2022", f"{LEG}.90th_2023-2024", f"{LEG}.{LONELY}"]
-    assert built["waiting"].run_requests == [] and "waiting for the vote matrices" in \
-        built["waiting"].skip_reason.skip_message
+    last = "{}:{}".format(*built["keys"][-1])
+    assert built["waiting"].run_requests == []
+    assert f"waiting for the vote matrices of {last}" in built["waiting"].skip_reason.skip_message
     (req,) = built["before"].run_requests
     assert req.partition_key == LEG and req.run_key.startswith(f"{LEG}:")
     # same inputs after the scale was built: nothing more, whatever the number of ticks
@@ -149,7 +171,7 @@ def test_whole_graph_tables_and_metadata(built):
     for session in ("89th_2021-2022", "90th_2023-2024"):
         for chamber in ("house", "senate"):
             assert f"{LEG}.{session}:{chamber}" in used
-    assert LONELY not in used.split("left")[0] and meta["n_chamber_sessions"] == 4
+    assert LONELY not in used and meta["n_chamber_sessions"] == 4
     assert f"{LEG}.{LONELY}:senate" in meta["left_out"]
     # the built time of each vote matrix comes from the instance
     assert "(not recorded)" not in used and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", used)
@@ -179,7 +201,8 @@ def test_whole_graph_tables_and_metadata(built):
     diag = wh.read_scale(T_SCALE_DIAG, LEG)
     assert set(diag["gate"]) == {"rhat", "ess", "divergences", "ebfmi", "agrees_with_linked"}
     inputs = wh.read_scale(T_SCALE_INPUTS, LEG)
-    assert inputs.height == 4 and inputs["matrix_digest"].str.len_chars().min() == 64
+    assert inputs.height == 5 and inputs["matrix_digest"].str.len_chars().min() == 64
+    assert inputs.filter(~pl.col("in_scale"))["chamber_session"].to_list() == [f"{LEG}.{LONELY}:senate"]
     people = wh.read_scale(T_PEOPLE, LEG)
     assert {"person_id", "session_key", "chamber", "legislator_slug"} <= set(people.columns)
     assert wh.read_scale(T_BRIDGE_EDGES, LEG).height == 10  # 5 chamber-sessions, every pair
@@ -229,8 +252,8 @@ def test_inputs_current_flips_when_a_vote_matrix_changes_and_the_sensor_asks_aga
         tick = sensor_tick(instance, resource, evaluate_common_scale)
         (req,) = tick.run_requests
         assert req.run_key != built["before"].run_requests[0].run_key
-        # not while a per-session run of this legislature is queued
-        run = dg.DagsterRun(job_name="legis_all", run_id="0" * 32, status=dg.DagsterRunStatus.QUEUED,
+        # not while a per-session run of this legislature is in progress (queued runs count too)
+        run = dg.DagsterRun(job_name="legis_all", run_id="0" * 32, status=dg.DagsterRunStatus.STARTED,
                             tags={"dagster/partition": str(partition_key(f"{LEG}.{session}", "senate"))})
         instance.add_run(run)
         try:
@@ -305,3 +328,35 @@ def test_definitions_load_with_the_scale_job():
     specs = {s.name: s for s in common_scale_posterior.check_specs}
     assert {n for n, s in specs.items() if s.blocking} == {"rhat", "ess", "divergences"}
     assert job.partitions_def.name == "legislature"
+
+
+def test_failed_scale_gates_block_keep_the_last_trace_and_alert(tmp_path, monkeypatch):
+    """A joint fit that fails its ERROR gates (profile `starved`) fails the legis_scale run before
+    any table is written, is kept beside the published trace as .failed.nc, and gets the alert
+    record of the run-failure sensor (which watches every job), keyed by the legislature."""
+    from legis_assets.defs.alerts import failed_error_checks
+
+    monkeypatch.setenv("LEGIS_SCALE_PROFILE", "starved")
+    small = {"house": ChamberSpec(seats=24, n_rollcalls=50, replacements=0)}
+    write_legislature(simulate_legislature(seed=7, n_sessions=2, specs=small), tmp_path / "data" / "leg2")
+    resource = legis(tmp_path)
+    settings = resource.settings()
+    for part in ScalePipeline(settings).partitions("leg2"):
+        Pipeline(settings).ingest(part)
+        Pipeline(settings).vote_matrix(part)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("legislature", ["leg2"])
+        result = dg.materialize([*SCALE_ASSETS, inputs_current], partition_key="leg2", instance=instance,
+                                resources={"legis": resource}, raise_on_error=False)
+        assert not result.success
+        failed = {e.check_name for e in result.get_asset_check_evaluations()
+                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
+        assert failed and failed <= {"rhat", "ess", "divergences"}
+        done = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+        assert "scale_positions" not in done and "scale_diagnostics" not in done
+        sp = ScalePipeline(settings)
+        assert sp.failed_trace_path("leg2").exists() and not sp.trace_path("leg2").exists()
+        assert sp.used_inputs("leg2").is_empty()  # nothing recorded as the published scale's inputs
+        (record,) = failed_error_checks(instance, result.dagster_run)
+        assert record["asset"] == "common_scale_posterior" and record["partition"] == "leg2"
+        assert record["check"] in failed

@@ -26,7 +26,13 @@ import dagster as dg
 
 from legis_assets.core.schema import LegisError
 from legis_assets.defs.assets import MCMC_POOL, Check, _check_results, to_metadata
-from legis_assets.defs.partitions import LEGISLATURE, legislature_of, legislature_partitions, partition_key, session_chamber
+from legis_assets.defs.partitions import (
+    LEGISLATURE,
+    legislature_of,
+    legislature_partitions,
+    partition_key,
+    session_chamber,
+)
 from legis_assets.defs.resources import LegisResource
 from legis_assets.pipeline import Partition
 from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
