@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from legis_assets.core import models, simulate
-from legis_assets.core.schema import DataProblem, HIERARCHICAL_PARTIES
+from legis_assets.core.schema import HIERARCHICAL_PARTIES, DataProblem
 from legis_assets_tests.support import matrix_from_sim
 
 #: a chamber with independents (about 15 % of the seats), so the hierarchical data leave some out
