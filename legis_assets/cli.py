@@ -274,8 +274,8 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
             continue
         run_id = _new_run_id()
         t0 = time.perf_counter()
-        print(f"\n=== {legislature}: materializing the common scale (profile {settings.profile}, run {run_id}) ===",
-              flush=True)
+        profile = os.environ.get("LEGIS_SCALE_PROFILE") or settings.profile
+        print(f"\n=== {legislature}: materializing the common scale (profile {profile}, run {run_id}) ===", flush=True)
         log_file.write(f"=== {legislature} common scale: run {run_id} ===\n")
         with _RunWatcher(instance, run_id, log_file, notice, legislature):
             result = materialize_common_scale(

@@ -360,3 +360,23 @@ def test_failed_scale_gates_block_keep_the_last_trace_and_alert(tmp_path, monkey
         (record,) = failed_error_checks(instance, result.dagster_run)
         assert record["asset"] == "common_scale_posterior" and record["partition"] == "leg2"
         assert record["check"] in failed
+
+
+@pytest.mark.slow  # a second joint fit, through `legis-assets scale`
+def test_cli_scale_prints_gates_tables_and_report(built, monkeypatch, capsys):
+    from legis_assets import cli
+
+    root = built["root"]
+    monkeypatch.setenv("LEGIS_HOME", str(root / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "cli_dagster_home"))
+    for name in ("LEGIS_DATA_DIR", "LEGIS_PROFILE", "LEGIS_MODEL"):  # the command sets them: restored after
+        monkeypatch.delenv(name, raising=False)
+    code = cli.main(["scale", "--legislature", LEG, "--data-dir", str(root / "data"), "--profile", "quick"])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert f"=== {LEG}: materializing the common scale (profile default" in out
+    assert re.search(rf"=== {LEG} common scale: run \w+ succeeded in \d+ s ===", out)
+    assert re.search(r"gates: rhat [\d.]+ PASS, ess [\d.e+]+ PASS, divergences 0 PASS", out)
+    assert "scale_positions " in out and "scale_party_trend " in out and "scale_movement " in out
+    assert f"left out (no one links them to the others): {LEG}.{LONELY}:senate" in out
+    assert f"report: {root / 'home' / 'reports' / LEG / 'common_scale' / 'report.html'}" in out
