@@ -278,7 +278,9 @@ def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResou
 def _default_status() -> dg.DefaultSensorStatus:
     from legis_assets import automation
 
-    return dg.DefaultSensorStatus.RUNNING if automation.env_flag("LEGIS_SENSOR_DEFAULT_RUNNING") \
+    # its own flag: turning the data sensor on by default (LEGIS_SENSOR_DEFAULT_RUNNING) does not
+    # also start joint fits behind the user's back
+    return dg.DefaultSensorStatus.RUNNING if automation.env_flag("LEGIS_SCALE_SENSOR_DEFAULT_RUNNING") \
         else dg.DefaultSensorStatus.STOPPED
 
 
