@@ -228,7 +228,8 @@ class ScalePipeline:
 
     def current_inputs(self, legislature: str, load: bool = True) -> ScaleInputs:
         """The chamber-sessions found now, with each one's vote-matrix digest (null: not built)."""
-        rows, matrices = [], {}
+        rows: list[tuple] = []
+        matrices: dict[tuple[str, str], VoteMatrix] = {}
         for part in self.partitions(legislature):
             long = self.warehouse.read_partition(T_MATRIX, part.key, part.chamber)
             if long.is_empty():

@@ -285,7 +285,7 @@ def test_a_removed_session_is_left_out_and_nothing_else_is_lost(built):
         assert session not in " ".join(rows["chamber_session"].to_list())
         # the session's own results stay in the warehouse
         assert not Pipeline(settings).load_matrix(Partition.of(f"{LEG}.{session}", "house")).legislators.is_empty()
-        # a one-session legislature now (89th + the lonely session): people runs without the removed one
+        # people runs without the removed session (the 89th and the lonely session are left)
         out = sp.people(LEG)
         assert session not in out.metadata["inputs"]
     finally:
