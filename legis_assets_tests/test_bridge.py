@@ -6,8 +6,7 @@ import polars as pl
 import pytest
 
 from legis_assets.core import bridge, ingest, matrix, people
-from legis_assets_tests.test_ingest import SHARED_DATA, needs_shared
-from legis_assets_tests.test_people import _legislators, real_legislators
+from legis_assets_tests.support import SHARED_DATA, legislators_frame, needs_shared, real_legislators
 
 US = "us_congress"
 H97, S97 = f"{US}.97th_1981-1982:house", f"{US}.97th_1981-1982:senate"
@@ -28,7 +27,7 @@ README_SHARED = {
 
 
 def _table(*chamber_sessions: tuple[str, str, tuple[str, ...]]) -> pl.DataFrame:
-    return people.build_people([(key, chamber, _legislators(*slugs)) for key, chamber, slugs in chamber_sessions])
+    return people.build_people([(key, chamber, legislators_frame(*slugs)) for key, chamber, slugs in chamber_sessions])
 
 
 # --- hand-made graphs ----------------------------------------------------------------------------
@@ -97,8 +96,8 @@ def test_people_shared_count_once_and_merged_people_bridge(tmp_path):
     overrides.write_text("action,id,other_id\nmerge,sen_j_j_1,sen_j_j_9\n")
     votes = {("t.2003-2004", "senate"): pl.DataFrame({"vote_id": ["v1", "v2"],
                                                       "legislator_slug": ["sen_j_j_1", "sen_j_j_9"]})}
-    merged = people.build_people([("t.2001-2002", "senate", _legislators("sen_j_j_1", "sen_k_k_2")),
-                                  ("t.2003-2004", "senate", _legislators("sen_j_j_1", "sen_j_j_9", "sen_k_k_2"))],
+    merged = people.build_people([("t.2001-2002", "senate", legislators_frame("sen_j_j_1", "sen_k_k_2")),
+                                  ("t.2003-2004", "senate", legislators_frame("sen_j_j_1", "sen_j_j_9", "sen_k_k_2"))],
                                  overrides=overrides, votes=votes)
     assert bridge.bridge_graph(table).nodes["n_people"].to_list() == [2, 3]
     graph = bridge.bridge_graph(merged)

@@ -23,21 +23,10 @@ from legis_assets.core.ingest import (
     session_files,
 )
 from legis_assets.core.schema import InputError
+from legis_assets_tests.support import SHARED_DATA, needs_shared
 
 # --- the shared real data ------------------------------------------------------------------------
 
-
-def _shared_data_dir() -> Path:
-    env = os.environ.get("LEGIS_SHARED_DIR")
-    shared = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared"
-    return shared / "data"
-
-
-SHARED_DATA = _shared_data_dir()
-needs_shared = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(),
-    reason=f"shared data folder {SHARED_DATA} is absent (set LEGIS_SHARED_DIR to the 'shared' folder)",
-)
 
 #: shared/data/README.md, per chamber: legislators, parties, roll calls, vote rows
 REAL = {

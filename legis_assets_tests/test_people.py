@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from legis_assets.core import ingest, people
+from legis_assets.core import people
 from legis_assets.core.schema import InputError, InvalidSessionKey, LegisError
-from legis_assets_tests.test_ingest import SHARED_DATA, needs_shared
-
-
-def _legislators(*slugs: str, ocd: dict[str, str] | None = None, party: dict[str, str] | None = None) -> pl.DataFrame:
-    """A legislators frame as ingest gives it (empty ocd_id is null)."""
-    ocd, party = ocd or {}, party or {}
-    return pl.DataFrame({
-        "legislator_slug": list(slugs),
-        "name": [s.split("_")[1].title() for s in slugs],
-        "full_name": [f"{s.split('_')[2].title()} {s.split('_')[1].title()}" for s in slugs],
-        "chamber": ["house" if s.startswith("rep_") else "senate" for s in slugs],
-        "party": [party.get(s, "Republican") for s in slugs],
-        "district": ["1"] * len(slugs),
-        "ocd_id": [ocd.get(s) for s in slugs],
-    }, schema_overrides={"ocd_id": pl.String})
+from legis_assets_tests.support import legislators_frame, needs_shared, real_legislators, real_votes
 
 
 def _person(table: pl.DataFrame, slug: str, session_key: str | None = None) -> str:
@@ -38,9 +23,9 @@ def _person(table: pl.DataFrame, slug: str, session_key: str | None = None) -> s
 
 #: three chamber-sessions of a small legislature (US-style slugs: the trailing id is the person)
 TOY = [
-    ("toy.97th_1981-1982", "house", _legislators("rep_blunt_roy_29735", "rep_lone_ann_1", "rep_jeff_jim_14240")),
-    ("toy.97th_1981-1982", "senate", _legislators("sen_old_bob_7")),
-    ("toy.107th_2001-2002", "senate", _legislators("sen_blunt_roy_29735", "sen_old_bob_7", "sen_jeff_jim_14240",
+    ("toy.97th_1981-1982", "house", legislators_frame("rep_blunt_roy_29735", "rep_lone_ann_1", "rep_jeff_jim_14240")),
+    ("toy.97th_1981-1982", "senate", legislators_frame("sen_old_bob_7")),
+    ("toy.107th_2001-2002", "senate", legislators_frame("sen_blunt_roy_29735", "sen_old_bob_7", "sen_jeff_jim_14240",
                                                    "sen_jeff_jim_94240", party={"sen_jeff_jim_94240": "Independent"})),
 ]
 
@@ -75,14 +60,14 @@ def test_slug_without_chamber_prefix_links_house_and_senate():
 def test_ocd_id_wins_over_the_slug_and_fills_rows_without_it():
     frames = [
         # different slug stems, same ocd id: one person (a name change or a new slug)
-        ("ca.2017-2018", "house", _legislators("rep_melendez_melissa_1", "rep_same_name_1",
+        ("ca.2017-2018", "house", legislators_frame("rep_melendez_melissa_1", "rep_same_name_1",
                                                 ocd={"rep_melendez_melissa_1": "ocd-person/aaa",
                                                      "rep_same_name_1": "ocd-person/x1"})),
-        ("ca.2019-2020", "senate", _legislators("sen_melendez_melissa_2", "sen_same_name_1", "sen_other_eve_1",
+        ("ca.2019-2020", "senate", legislators_frame("sen_melendez_melissa_2", "sen_same_name_1", "sen_other_eve_1",
                                                  ocd={"sen_melendez_melissa_2": "ocd-person/aaa",
                                                       "sen_same_name_1": "ocd-person/x2"})),
         # an older file without ocd ids: the stem takes the ocd id it has elsewhere, if unambiguous
-        ("ca.2015-2016", "house", _legislators("rep_melendez_melissa_1", "rep_same_name_1", "rep_other_eve_1")),
+        ("ca.2015-2016", "house", legislators_frame("rep_melendez_melissa_1", "rep_same_name_1", "rep_other_eve_1")),
     ]
     table = people.build_people(frames)
     assert _person(table, "rep_melendez_melissa_1", "ca.2017-2018") == "ocd:ocd-person/aaa"
@@ -107,7 +92,7 @@ def test_session_order_follows_the_years_in_the_name():
     keys = ["ks.91st_2025-2026", "ks.2024s", "ks.90th_2023-2024", "ks.84th_2011-2012"]
     assert sorted(keys, key=people.session_sort_key) == [
         "ks.84th_2011-2012", "ks.90th_2023-2024", "ks.2024s", "ks.91st_2025-2026"]
-    frames = [(k, "senate", _legislators("sen_a_b_1")) for k in keys]
+    frames = [(k, "senate", legislators_frame("sen_a_b_1")) for k in keys]
     table = people.build_people(frames)
     order = dict(zip(table["session_key"], table["session_order"]))
     assert order == {"ks.84th_2011-2012": 0, "ks.90th_2023-2024": 1, "ks.2024s": 2, "ks.91st_2025-2026": 3}
@@ -117,16 +102,16 @@ def test_session_order_follows_the_years_in_the_name():
 
 def test_bad_inputs_are_refused():
     with pytest.raises(InvalidSessionKey):
-        people.build_people([("../etc", "house", _legislators("rep_a_b_1"))])
+        people.build_people([("../etc", "house", legislators_frame("rep_a_b_1"))])
     with pytest.raises(LegisError, match="unknown chamber"):
-        people.build_people([("ks.2025-2026", "assembly", _legislators("rep_a_b_1"))])
+        people.build_people([("ks.2025-2026", "assembly", legislators_frame("rep_a_b_1"))])
     with pytest.raises(LegisError, match="given twice"):
-        people.build_people([("ks.2025-2026", "house", _legislators("rep_a_b_1")),
-                             ("ks.2025-2026", "House", _legislators("rep_c_d_1"))])
+        people.build_people([("ks.2025-2026", "house", legislators_frame("rep_a_b_1")),
+                             ("ks.2025-2026", "House", legislators_frame("rep_c_d_1"))])
     with pytest.raises(LegisError, match="listed twice"):
-        people.build_people([("ks.2025-2026", "house", _legislators("rep_a_b_1", "rep_a_b_1"))])
+        people.build_people([("ks.2025-2026", "house", legislators_frame("rep_a_b_1", "rep_a_b_1"))])
     # the older column name `slug` is accepted, and "House" is read as "house"
-    table = people.build_people([("ks.2025-2026", "House", _legislators("rep_a_b_1").rename({"legislator_slug": "slug"}))])
+    table = people.build_people([("ks.2025-2026", "House", legislators_frame("rep_a_b_1").rename({"legislator_slug": "slug"}))])
     assert table["chamber"].to_list() == ["house"] and table["person_id"].to_list() == ["slug:a_b_1"]
 
 
@@ -143,9 +128,9 @@ def test_merge_by_slug_and_by_person_id(tmp_path):
 
 
 def test_merges_are_transitive_and_keep_the_first_id(tmp_path):
-    frames = [("toy.2001-2002", "house", _legislators("rep_c_x_3", "rep_d_y_4")),
-              ("toy.2003-2004", "house", _legislators("rep_b_y_2", "rep_e_z_5")),
-              ("toy.2005-2006", "senate", _legislators("sen_a_z_1"))]
+    frames = [("toy.2001-2002", "house", legislators_frame("rep_c_x_3", "rep_d_y_4")),
+              ("toy.2003-2004", "house", legislators_frame("rep_b_y_2", "rep_e_z_5")),
+              ("toy.2005-2006", "senate", legislators_frame("sen_a_z_1"))]
     path = _write(tmp_path, "action,id,other_id\n"
                             "merge,rep_c_x_3,rep_b_y_2\n"
                             "# a comment line, then a blank line\n\n"
@@ -249,22 +234,6 @@ def test_read_overrides_parses_actions_with_their_lines(tmp_path):
 
 
 # --- the real data -------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _real_inputs():
-    sessions = {f"{legislature}.{session}": ingest.read_session(SHARED_DATA / legislature / session)
-                for legislature, session in ingest.discover_sessions(SHARED_DATA)}
-    return people.chamber_inputs(sessions)
-
-
-def real_legislators() -> tuple[tuple[str, str, pl.DataFrame], ...]:
-    """(session key, chamber, legislators) of every real chamber-session, read through ingest."""
-    return tuple(_real_inputs()[0])
-
-
-def real_votes() -> dict[tuple[str, str], pl.DataFrame]:
-    return _real_inputs()[1]
 
 
 @needs_shared

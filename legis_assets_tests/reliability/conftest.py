@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from legis_assets.pipeline import Partition, Pipeline, Settings
+from legis_assets.pipeline import Partition, Pipeline
 from legis_assets_tests.reliability import support
-
-#: the sampler seed of the golden run (a fixed seed: the same data and seed give the same posterior)
-GOLDEN_SEED = 1
+from legis_assets_tests.reliability.support import golden_settings
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,6 @@ class Golden:
     @property
     def part(self) -> Partition:
         return Partition.of(support.KEY, support.CHAMBER)
-
-
-def golden_settings(data_dir: Path, home: Path, profile: str = "default") -> Settings:
-    return Settings(data_dir=data_dir, home=home, profile=profile, seed=GOLDEN_SEED)
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,21 @@ from pathlib import Path
 from typing import Callable
 
 from legis_assets.core import simulate
+from legis_assets.pipeline import Settings
 from legis_assets.storage import Warehouse
 
 LEGISLATURE = "simulated"
 SESSION = "2025-2026"
 KEY = f"{LEGISLATURE}.{SESSION}"
 CHAMBER = "senate"
+
+#: the sampler seed of the golden run (a fixed seed: the same data and seed give the same posterior)
+GOLDEN_SEED = 1
+
+
+def golden_settings(data_dir: Path, home: Path, profile: str = "default") -> Settings:
+    return Settings(data_dir=data_dir, home=home, profile=profile, seed=GOLDEN_SEED)
+
 
 #: hostile text (no line breaks, so that a row's physical line is its record number + 1; the
 #: ingest property test covers line breaks inside quoted values)

@@ -21,8 +21,7 @@ import pytest
 
 from legis_assets.pipeline import Partition, Pipeline, T_MANIFEST, T_PROBLEMS
 from legis_assets_tests.reliability import support
-from legis_assets_tests.reliability.conftest import golden_settings
-from legis_assets_tests.reliability.support import csv_path, line_of, read_rows, write_rows
+from legis_assets_tests.reliability.support import csv_path, golden_settings, line_of, read_rows, write_rows
 
 pytestmark = pytest.mark.slow  # every case runs against the golden partition (one default-profile run)
 

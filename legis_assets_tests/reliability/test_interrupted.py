@@ -20,7 +20,7 @@ from legis_assets.core.schema import SessionKey
 from legis_assets.pipeline import FLAT_TRACE, HIER_TRACE, REPORT, Pipeline
 from legis_assets.storage import Warehouse
 from legis_assets_tests.reliability import support
-from legis_assets_tests.reliability.conftest import GOLDEN_SEED, golden_settings
+from legis_assets_tests.reliability.support import GOLDEN_SEED, golden_settings
 
 TRACES = f"traces/{support.LEGISLATURE}/{support.SESSION}/{support.CHAMBER}"
 REPORTS = f"reports/{support.LEGISLATURE}/{support.SESSION}/{support.CHAMBER}"
