@@ -357,6 +357,10 @@ def test_failed_scale_gates_block_keep_the_last_trace_and_alert(tmp_path, monkey
         sp = ScalePipeline(settings)
         assert sp.failed_trace_path("leg2").exists() and not sp.trace_path("leg2").exists()
         assert sp.used_inputs("leg2").is_empty()  # nothing recorded as the published scale's inputs
+        # the failed attempt's materialization records its inputs: the sensor does not retry the same inputs
+        assert last_inputs_digest(instance, "leg2") == sp.current_inputs("leg2", load=False).digest
+        with dg.build_sensor_context(instance=instance, resources={"legis": resource}) as ctx:
+            assert evaluate_common_scale(ctx, resource).run_requests == []
         (record,) = failed_error_checks(instance, result.dagster_run)
         assert record["asset"] == "common_scale_posterior" and record["partition"] == "leg2"
         assert record["check"] in failed
