@@ -42,16 +42,21 @@ def test_written_session_reads_back_through_the_validator(tmp_path):
     assert set(truth["legislator_slug"]) == set(pl.concat([s.truth for s in sims.values()])["legislator_slug"])
 
 
-def test_bundled_example_session_is_what_the_simulator_writes(tmp_path):
-    """data/ holds only generated data: regenerating the example reproduces it byte for byte."""
+def test_bundled_example_legislature_is_what_the_simulator_writes(tmp_path):
+    """data/ holds only generated data: regenerating the example (`make example-data`) reproduces
+    every file of its three sessions byte for byte."""
     from legis_assets_tests.support import REPO
 
-    example = REPO / "data" / "simulated" / "91st_2025-2026"
-    out = tmp_path / "91st_2025-2026"
-    simulate.write_session(simulate.simulate_session(seed=simulate.EXAMPLE_SEED, specs=simulate.EXAMPLE), out,
-                           compact_votes=True)
-    for path in sorted(example.iterdir()):
-        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+    example = REPO / "data" / "simulated"
+    sim = simulate.simulate_legislature(seed=simulate.EXAMPLE_SEED, n_sessions=3, start_year=2021,
+                                        specs=simulate.EXAMPLE)
+    written = simulate.write_legislature(sim, tmp_path / "simulated", compact_votes=True)
+    assert [d.name for d in written] == sorted(d.name for d in example.iterdir())
+    for session_dir in written:
+        shipped = sorted(p.name for p in (example / session_dir.name).iterdir())
+        assert sorted(p.name for p in session_dir.iterdir()) == shipped
+        for name in shipped:
+            assert (session_dir / name).read_bytes() == (example / session_dir.name / name).read_bytes(), name
 
 
 def test_true_ideal_points_follow_the_party_structure():
