@@ -66,15 +66,19 @@ def us_congress():
         for chamber in ("house", "senate"):
             part = ingest.chamber_tables(tables, chamber)
             if part.votes.height:
-                css.append(ChamberSession(key, chamber, build_vote_matrix(part.votes, part.legislators, part.rollcalls)))
+                css.append(
+                    ChamberSession(key, chamber, build_vote_matrix(part.votes, part.legislators, part.rollcalls))
+                )
     return css, people
 
 
 def simulated(seed: int, house: int = 40, senate: int = 16):
     from legis_assets_tests.support import matrix_from_sim
 
-    specs = {"house": simulate.ChamberSpec(seats=house, n_rollcalls=150),
-             "senate": simulate.ChamberSpec(seats=senate, n_rollcalls=120, replacements=1)}
+    specs = {
+        "house": simulate.ChamberSpec(seats=house, n_rollcalls=150),
+        "senate": simulate.ChamberSpec(seats=senate, n_rollcalls=120, replacements=1),
+    }
     sim = simulate.simulate_legislature(seed=seed, n_sessions=3, specs=specs)
     css, legs = [], []
     for session, chambers in sim.sessions.items():
@@ -87,8 +91,10 @@ def simulated(seed: int, house: int = 40, senate: int = 16):
 
 def report_fit(fit, gates, data) -> None:
     ess = next(g for g in gates if g.name == "ess").value
-    print(f"  compile {fit.compile_seconds:.1f} s, sample {fit.sample_seconds:.1f} s, "
-          f"{fit.steps_per_draw:.1f} steps/draw, min ESS(xi_norm) {ess:.0f}, ESS/s {ess / fit.sample_seconds:.2f}")
+    print(
+        f"  compile {fit.compile_seconds:.1f} s, sample {fit.sample_seconds:.1f} s, "
+        f"{fit.steps_per_draw:.1f} steps/draw, min ESS(xi_norm) {ess:.0f}, ESS/s {ess / fit.sample_seconds:.2f}"
+    )
     for g in gates:
         print(f"  {g.name:20s} {g.value:10.4f} {g.comparison} {g.threshold:<6} {g.status}")
 
@@ -97,10 +103,12 @@ def run_us(args) -> None:
     t0 = time.perf_counter()
     css, people = us_congress()
     data = build_common_data(css, people)
-    print(f"US Congress: {data.chamber_sessions.height} chamber-sessions, {data.n_slots} slots, "
-          f"{data.slots['person_id'].n_unique()} people, {data.trans_from.size} steps, {data.n_rollcalls} roll calls, "
-          f"{data.n_obs} votes (read + built in {time.perf_counter() - t0:.1f} s); left out: "
-          f"{data.excluded.rows()}")
+    print(
+        f"US Congress: {data.chamber_sessions.height} chamber-sessions, {data.n_slots} slots, "
+        f"{data.slots['person_id'].n_unique()} people, {data.trans_from.size} steps, {data.n_rollcalls} roll calls, "
+        f"{data.n_obs} votes (read + built in {time.perf_counter() - t0:.1f} s); left out: "
+        f"{data.excluded.rows()}"
+    )
     start = pca_start(data, css)
     settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
     fit = fit_common_scale(data, start, settings, progress=print)
@@ -108,8 +116,10 @@ def run_us(args) -> None:
     report_fit(fit, gates, data)
     trend = party_trend(fit.idata, data).filter(pl.col("quantity") == "party_gap")
     print(trend.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"))
-    print(f"  tau (reported units) {float(fit.idata.posterior['tau_norm'].mean()):.3f}; "
-          f"people detected moving: {int(movement(fit.idata, data)['moved'].sum())} of {data.trans_from.size} steps")
+    print(
+        f"  tau (reported units) {float(fit.idata.posterior['tau_norm'].mean()):.3f}; "
+        f"people detected moving: {int(movement(fit.idata, data)['moved'].sum())} of {data.trans_from.size} steps"
+    )
 
 
 def run_recovery(args) -> None:
@@ -121,23 +131,38 @@ def run_recovery(args) -> None:
         fit = fit_common_scale(data, start, settings)
         gates, _ = evaluate_common_gates(fit.idata, data, start)
         z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
-        pos = positions(fit.idata, data).join(z.select("person_id", "session_key", "chamber", "z"),
-                                              on=["person_id", "session_key", "chamber"])
+        pos = positions(fit.idata, data).join(
+            z.select("person_id", "session_key", "chamber", "z"), on=["person_id", "session_key", "chamber"]
+        )
         r = np.corrcoef(pos["mean"], pos["z"])[0, 1]
         cov = ((pos["hdi_low"] <= pos["z"]) & (pos["z"] <= pos["hdi_high"])).mean()
-        true_gap = (z.group_by("session_key", "chamber", "party").agg(pl.col("z").mean())
-                    .pivot("party", index=["session_key", "chamber"], values="z")
-                    .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat")))
-        gaps = party_trend(fit.idata, data).filter(pl.col("quantity") == "party_gap").join(
-            true_gap, on=["session_key", "chamber"]).sort("chamber", "session_order")
+        true_gap = (
+            z.group_by("session_key", "chamber", "party")
+            .agg(pl.col("z").mean())
+            .pivot("party", index=["session_key", "chamber"], values="z")
+            .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat"))
+        )
+        gaps = (
+            party_trend(fit.idata, data)
+            .filter(pl.col("quantity") == "party_gap")
+            .join(true_gap, on=["session_key", "chamber"])
+            .sort("chamber", "session_order")
+        )
         big = truth.filter(pl.col("big_move")).select("person_id", pl.col("session_key").alias("to_session_key"))
         found = movement(fit.idata, data).join(big, on=["person_id", "to_session_key"])
-        print(f"seed {seed}: {data.n_slots} slots, {data.n_obs} votes; r {r:.3f}, 90% coverage {cov:.3f}; "
-              f"big movers detected {int(found['moved'].sum())}/{big.height}")
+        print(
+            f"seed {seed}: {data.n_slots} slots, {data.n_obs} votes; r {r:.3f}, 90% coverage {cov:.3f}; "
+            f"big movers detected {int(found['moved'].sum())}/{big.height}"
+        )
         report_fit(fit, gates, data)
-        print("  party gap (estimate [90% HDI] vs truth): " + "; ".join(
-            f"{row['chamber']} {row['session_order']}: {row['mean']:.2f} [{row['hdi_low']:.2f}, {row['hdi_high']:.2f}]"
-            f" vs {row['true_gap']:.2f}" for row in gaps.iter_rows(named=True)))
+        print(
+            "  party gap (estimate [90% HDI] vs truth): "
+            + "; ".join(
+                f"{row['chamber']} {row['session_order']}: {row['mean']:.2f} [{row['hdi_low']:.2f}, {row['hdi_high']:.2f}]"
+                f" vs {row['true_gap']:.2f}"
+                for row in gaps.iter_rows(named=True)
+            )
+        )
 
 
 def run_gradient(args) -> None:
@@ -155,7 +180,12 @@ def run_gradient(args) -> None:
         model = build_common_scale(data)
         dlogp = model.compile_dlogp()
         K, J = data.n_slots, data.n_rollcalls
-        point = {"tau_log__": theta[0], "xi": theta[1:1 + K], "alpha": theta[1 + K:1 + K + J], "beta": theta[1 + K + J:]}
+        point = {
+            "tau_log__": theta[0],
+            "xi": theta[1 : 1 + K],
+            "alpha": theta[1 + K : 1 + K + J],
+            "beta": theta[1 + K + J :],
+        }
         dlogp(point)
         t0 = time.perf_counter()
         for _ in range(5):

@@ -32,7 +32,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +78,9 @@ def run_config(matrix, config: str) -> dict:
     scores = dict(pca.fit_pca_init(matrix).scores.select("legislator_slug", "pc1").iter_rows())
     init = np.array([scores[s] for s in data.legislator_ids])
     init = (init - init.mean()) / init.std()
-    fit = sampling.fit(spec, data, init, sampling.get_profile(profile, **overrides),
-                       progress=lambda m: print("   ", m, flush=True))
+    fit = sampling.fit(
+        spec, data, init, sampling.get_profile(profile, **overrides), progress=lambda m: print("   ", m, flush=True)
+    )
     own, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
     norm, _ = diagnostics.evaluate_gates(fit.idata, models.NORMALISED_GATES)
     own_by, norm_by = {g.name: g for g in own}, {g.name: g for g in norm}
@@ -122,8 +123,9 @@ def reference_seconds_per_grad(matrix, repeats: int = 20) -> float:
 
     data = models.hierarchical_data(matrix)
     model = models.get_model("hierarchical_reference").build(data)
-    fn = model.compile_fn([model.logp(), pm.pytensorf.gradient(model.logp(), model.value_vars)[0]],
-                          mode="NUMBA", point_fn=True)
+    fn = model.compile_fn(
+        [model.logp(), pm.pytensorf.gradient(model.logp(), model.value_vars)[0]], mode="NUMBA", point_fn=True
+    )
     point = model.initial_point()
     fn(point)  # compile and warm up
     t0 = time.perf_counter()
@@ -137,11 +139,19 @@ def cold_compile_seconds() -> float:
     import subprocess
     import tempfile
 
-    code = ("import time; t = time.perf_counter(); from legis_assets.core import fastirt; fastirt.c_callbacks(); "
-            "print(time.perf_counter() - t)")
+    code = (
+        "import time; t = time.perf_counter(); from legis_assets.core import fastirt; fastirt.c_callbacks(); "
+        "print(time.perf_counter() - t)"
+    )
     with tempfile.TemporaryDirectory() as cache:
-        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
-                             env=os.environ | {"NUMBA_CACHE_DIR": cache})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ | {"NUMBA_CACHE_DIR": cache},
+        )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -169,8 +179,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["senate", "house", "us_house"])
     parser.add_argument("--configs", nargs="+", default=["reference", "default"], choices=sorted(CONFIGS))
-    parser.add_argument("--reference-max-obs", type=int, default=100_000,
-                        help="above this many observations the reference configuration is timed per gradient only")
+    parser.add_argument(
+        "--reference-max-obs",
+        type=int,
+        default=100_000,
+        help="above this many observations the reference configuration is timed per gradient only",
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args(argv)
 
@@ -187,10 +201,21 @@ def main(argv=None) -> int:
             print(f"-- {config}", flush=True)
             if config == "reference" and matrix.n_obs > args.reference_max_obs:
                 spg = reference_seconds_per_grad(matrix)
-                print(f"   not sampled ({matrix.n_obs} observations > {args.reference_max_obs}); "
-                      f"{spg * 1e3:.1f} ms per gradient", flush=True)
-                rows.append({"case": label, "config": config, "model": CONFIGS[config][0], "sampled": False,
-                             "observations": int(matrix.n_obs), "s_per_grad": spg})
+                print(
+                    f"   not sampled ({matrix.n_obs} observations > {args.reference_max_obs}); "
+                    f"{spg * 1e3:.1f} ms per gradient",
+                    flush=True,
+                )
+                rows.append(
+                    {
+                        "case": label,
+                        "config": config,
+                        "model": CONFIGS[config][0],
+                        "sampled": False,
+                        "observations": int(matrix.n_obs),
+                        "s_per_grad": spg,
+                    }
+                )
                 continue
             res = run_config(matrix, config)
             if config == "default":
@@ -204,28 +229,49 @@ def main(argv=None) -> int:
             for res in (ref, new):
                 res["abs_r_vs_other"] = r
             new["ess_per_s_ratio"] = new["ess_per_s"] / ref["ess_per_s"]
-            new["time_to_gates_ratio"] = (ref["time_to_gates_s"] / new["time_to_gates_s"]
-                                          if ref["time_to_gates_s"] and new["time_to_gates_s"] else None)
+            new["time_to_gates_ratio"] = (
+                ref["time_to_gates_s"] / new["time_to_gates_s"]
+                if ref["time_to_gates_s"] and new["time_to_gates_s"]
+                else None
+            )
         if {"default", "default_direct"} <= set(by_config):
             new, old = by_config["default"], by_config["default_direct"]
             old["abs_r_vs_other"] = float(abs(np.corrcoef(old["xi_norm_mean"], new["xi_norm_mean"])[0, 1]))
             old["frame_speedup"] = old["total_s"] / new["total_s"]
 
-    cols = [("case", "case"), ("config", "config"), ("observations", "obs"), ("compile_s", "compile s"),
-            ("sample_s", "sample s"), ("total_s", "total s"), ("grad_evals", "grad evals"),
-            ("s_per_grad", "s/grad"), ("steps_per_draw", "steps/draw"), ("min_ess_norm", "min ESS(xi_norm)"),
-            ("ess_per_s", "ESS/s"), ("max_rhat_own", "max R-hat (gates)"), ("min_ess_own", "min ESS (gates)"),
-            ("divergences", "div"), ("all_gates_pass", "gates pass"), ("abs_r_vs_other", "|r| vs default (default: vs reference)"),
-            ("ess_per_s_ratio", "ESS/s ratio"), ("time_to_gates_ratio", "time-to-gates ratio"),
-            ("cold_compile_s", "first-time compile s"), ("frame_speedup", "frame speed-up (direct / default)")]
+    cols = [
+        ("case", "case"),
+        ("config", "config"),
+        ("observations", "obs"),
+        ("compile_s", "compile s"),
+        ("sample_s", "sample s"),
+        ("total_s", "total s"),
+        ("grad_evals", "grad evals"),
+        ("s_per_grad", "s/grad"),
+        ("steps_per_draw", "steps/draw"),
+        ("min_ess_norm", "min ESS(xi_norm)"),
+        ("ess_per_s", "ESS/s"),
+        ("max_rhat_own", "max R-hat (gates)"),
+        ("min_ess_own", "min ESS (gates)"),
+        ("divergences", "div"),
+        ("all_gates_pass", "gates pass"),
+        ("abs_r_vs_other", "|r| vs default (default: vs reference)"),
+        ("ess_per_s_ratio", "ESS/s ratio"),
+        ("time_to_gates_ratio", "time-to-gates ratio"),
+        ("cold_compile_s", "first-time compile s"),
+        ("frame_speedup", "frame speed-up (direct / default)"),
+    ]
     lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = []
         for k, _ in cols:
             if row.get("sampled") is False and k not in ("case", "config", "observations", "s_per_grad"):
                 cells.append("not sampled" if k == "sample_s" else "-")
-            elif row.get(k) is None and (k not in ("time_to_gates_ratio", "ess_per_s_ratio", "time_to_gates_s")
-                                         or row["config"] != "default" or "abs_r_vs_other" not in row):
+            elif row.get(k) is None and (
+                k not in ("time_to_gates_ratio", "ess_per_s_ratio", "time_to_gates_s")
+                or row["config"] != "default"
+                or "abs_r_vs_other" not in row
+            ):
                 cells.append("-")
             else:
                 cells.append(fmt(row.get(k), "{:.4f}" if "rhat" in k else "{:.3g}"))
@@ -236,7 +282,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     record = {
         "time": stamp,
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -35,13 +35,14 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from legis_assets.core import ingest
-from legis_assets.storage import file_sha256
 from legis_assets.core.schema import CHAMBERS, SessionKey
+from legis_assets.storage import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class FileState:
         return [self.size, self.mtime_ns, self.sha256]
 
     @classmethod
-    def from_json(cls, value: Any) -> "FileState | None":
+    def from_json(cls, value: Any) -> FileState | None:
         try:
             size, mtime_ns, digest = value
             return cls(int(size), int(mtime_ns), str(digest))
@@ -144,8 +145,11 @@ def load_cursor(raw: str | None) -> dict[str, SessionState]:
 
 
 def dump_cursor(sessions: Mapping[str, SessionState]) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "sessions": {k: sessions[k].to_json() for k in sorted(sessions)}},
-                      sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {"v": CURSOR_VERSION, "sessions": {k: sessions[k].to_json() for k in sorted(sessions)}},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 @dataclass
@@ -347,7 +351,7 @@ def alert_record(
     description: str | None = None,
 ) -> dict[str, Any]:
     """The alert for one failed check: one line of alerts.jsonl and the webhook's JSON body."""
-    when = dt.datetime.fromtimestamp(timestamp if timestamp is not None else time.time(), tz=dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(timestamp if timestamp is not None else time.time(), tz=dt.UTC)
     record = {
         "session": session,
         "chamber": chamber,
@@ -367,8 +371,13 @@ def alert_record(
 
 
 def _identity(record: Mapping[str, Any]) -> tuple:
-    return (record.get("run_id"), record.get("asset"), record.get("check"), record.get("session"),
-            record.get("chamber"))
+    return (
+        record.get("run_id"),
+        record.get("asset"),
+        record.get("check"),
+        record.get("session"),
+        record.get("chamber"),
+    )
 
 
 def append_alert(path: Path, record: Mapping[str, Any]) -> bool:
@@ -420,8 +429,12 @@ def post_json(
     body = json.dumps(payload, sort_keys=True, allow_nan=False).encode("utf-8")
     for attempt in range(1, attempts + 1):
         try:
-            request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "legis-assets-alerts"})
+            request = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "legis-assets-alerts"},
+            )
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 if 200 <= response.status < 300:
                     return True

@@ -83,7 +83,8 @@ def _print_outputs(settings, parts) -> None:
             gates = wh.query(
                 "SELECT gate, value, threshold, status FROM convergence_diagnostics "
                 "WHERE session_key = ? AND chamber = ? AND model = 'hierarchical' ORDER BY gate",
-                [part.key.key, part.chamber])
+                [part.key.key, part.chamber],
+            )
             print("    gates: " + ", ".join(f"{g} {v:.4g} {s}" for g, v, _, s in gates.iter_rows()))
         except Exception:
             print("    gates: (not computed)")
@@ -92,15 +93,17 @@ def _print_outputs(settings, parts) -> None:
         for trace in sorted(traces.glob("*.nc")) if traces.exists() else []:
             attrs = _trace_attrs(trace)
             if attrs:
-                print(f"      {trace.name}: {attrs.get('model')} ({attrs.get('backend')}), "
-                      f"compile {float(attrs.get('compile_seconds', 'nan')):.1f} s, "
-                      f"sample {float(attrs.get('sample_seconds', 'nan')):.1f} s, "
-                      f"{attrs.get('grad_evals')} gradient evaluations")
+                print(
+                    f"      {trace.name}: {attrs.get('model')} ({attrs.get('backend')}), "
+                    f"compile {float(attrs.get('compile_seconds', 'nan')):.1f} s, "
+                    f"sample {float(attrs.get('sample_seconds', 'nan')):.1f} s, "
+                    f"{attrs.get('grad_evals')} gradient evaluations"
+                )
         reports = settings.home / "reports" / part.key.legislature / part.key.session / part.chamber
         if reports.exists():
             for html in sorted(reports.glob("*.html")):
                 print(f"    report: {html}")
-    print("\nQuery the results:  .venv/bin/legis-assets sql \"SELECT * FROM ideal_points LIMIT 10\"")
+    print('\nQuery the results:  .venv/bin/legis-assets sql "SELECT * FROM ideal_points LIMIT 10"')
     print("Open the Dagster UI: make ui   (then http://127.0.0.1:3000)")
 
 
@@ -179,8 +182,11 @@ class _RunWatcher:
                     event = entry.dagster_event
                     # the pipeline's progress messages (they name their partition); Dagster's own
                     # messages (skipped steps, errors with their traces) stay in the log file
-                    if event is None and entry.level >= logging.INFO and \
-                            entry.user_message.startswith(self.progress_prefix):
+                    if (
+                        event is None
+                        and entry.level >= logging.INFO
+                        and entry.user_message.startswith(self.progress_prefix)
+                    ):
                         print(f"  {entry.user_message}", flush=True)
                     elif event is not None and event.event_type == DagsterEventType.STEP_START:
                         self._waiting_since.clear()
@@ -217,9 +223,7 @@ class _RunWatcher:
             except Exception:
                 holders, limit = [], None
             held = ("held by " + "; ".join(h.describe() for h in holders)) if holders else "no run holds one"
-            print(f"  waiting {now - since:.0f} s for a slot of pool {pool} (limit {limit}), {held}",
-                  flush=True)
-
+            print(f"  waiting {now - since:.0f} s for a slot of pool {pool} (limit {limit}), {held}", flush=True)
 
     def _give_up_waiting(self, pools: list[str]) -> None:
         """SIGINT/SIGTERM while the run only waits for a pool slot. Dagster defers interrupts to its
@@ -279,16 +283,23 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
         log_file.write(f"=== {legislature} common scale: run {run_id} ===\n")
         with _RunWatcher(instance, run_id, log_file, notice, legislature):
             result = materialize_common_scale(
-                instance, legislature, run_id=run_id, tags=this_process_tags(),
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+                instance,
+                legislature,
+                run_id=run_id,
+                tags=this_process_tags(),
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            )
         evaluations = result.get_asset_check_evaluations()
         failed_checks = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
         step_failures = [e for e in result.all_events if e.is_step_failure]
         user_failures = [e for e in step_failures if e.step_failure_data.user_failure_data is not None]
-        status = "succeeded" if result.success else "REFUSED its input" if user_failures and not failed_checks \
-            else "FAILED"
-        print(f"=== {legislature} common scale: run {run_id[:8]} {status} in {time.perf_counter() - t0:.0f} s ===",
-              flush=True)
+        status = (
+            "succeeded" if result.success else "REFUSED its input" if user_failures and not failed_checks else "FAILED"
+        )
+        print(
+            f"=== {legislature} common scale: run {run_id[:8]} {status} in {time.perf_counter() - t0:.0f} s ===",
+            flush=True,
+        )
         for ev in evaluations:
             if not ev.passed:
                 print(f"    check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})")
@@ -298,27 +309,44 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
         if user_failures and not failed_checks:
             refused += 1
             for event in user_failures:
-                print(f"error: {(event.step_failure_data.user_failure_data.description or '').strip()}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"error: {(event.step_failure_data.user_failure_data.description or '').strip()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             continue
         failures += 1
         if failed_checks:
-            detail = "; ".join(f"{ev.check_name}: {_metadata_number(ev.metadata.get('value'))} "
-                               f"(threshold {_metadata_number(ev.metadata.get('threshold'))})" for ev in failed_checks)
-            print(f"GATE FAILURE: {legislature} common scale: convergence gates failed: {detail}",
-                  file=sys.stderr, flush=True)
+            detail = "; ".join(
+                f"{ev.check_name}: {_metadata_number(ev.metadata.get('value'))} "
+                f"(threshold {_metadata_number(ev.metadata.get('threshold'))})"
+                for ev in failed_checks
+            )
+            print(
+                f"GATE FAILURE: {legislature} common scale: convergence gates failed: {detail}",
+                file=sys.stderr,
+                flush=True,
+            )
             alert_log = logging.getLogger("legis_assets.cli.alerts")
             alert_log.setLevel(logging.WARNING)
             for record, delivered in deliver_run_alerts(instance, result.dagster_run, settings.home, alert_log):
-                state = "already sent" if delivered["written"] is False else \
-                    f"sent to {settings.home / 'alerts.jsonl'}" + (" and the webhook" if delivered["posted"] else "")
+                state = (
+                    "already sent"
+                    if delivered["written"] is False
+                    else f"sent to {settings.home / 'alerts.jsonl'}"
+                    + (" and the webhook" if delivered["posted"] else "")
+                )
                 print(f"    alert for {record['asset']}:{record['check']}: {state}", flush=True)
         else:
             for event in step_failures:
                 err = _innermost(event.step_failure_data.error)
                 first = (err.message.strip().splitlines() or [err.cls_name or "error"])[0] if err else "failed"
-                print(f"error: {legislature} common scale: step {event.step_key} failed: {first} "
-                      f"(full trace in {log_path})", file=sys.stderr, flush=True)
+                print(
+                    f"error: {legislature} common scale: step {event.step_key} failed: {first} "
+                    f"(full trace in {log_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return failures, refused, built
 
 
@@ -360,9 +388,9 @@ def cmd_run(args) -> int:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         from legis_assets.dagster_home import clean_up_dead_runs, ensure_dagster_home, this_process_tags
+        from legis_assets.definitions import all_assets_job, defs
         from legis_assets.defs.alerts import deliver_run_alerts
         from legis_assets.defs.partitions import partition_key, session_partitions
-        from legis_assets.definitions import all_assets_job, defs
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the instance's schema setup, not news
 
     os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
@@ -379,8 +407,10 @@ def cmd_run(args) -> int:
     failures = refused = 0
     with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8") as log_file:
         for dead in clean_up_dead_runs(instance):
-            message = (f"run {dead.run_id} was {dead.status} but its process ({dead.process.describe()}) is gone: "
-                       f"marked failed, {dead.freed_slots} pool slot(s) freed")
+            message = (
+                f"run {dead.run_id} was {dead.status} but its process ({dead.process.describe()}) is gone: "
+                f"marked failed, {dead.freed_slots} pool slot(s) freed"
+            )
             print(f"warning: {message}", file=sys.stderr, flush=True)
             log_file.write(f"{message}\n")
         new = [k.key for k in keys if not instance.has_dynamic_partition(session_partitions.name, k.key)]
@@ -389,21 +419,34 @@ def cmd_run(args) -> int:
         for part in parts:
             t0 = time.perf_counter()
             run_id = _new_run_id()
-            print(f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
-                  f"(profile {settings.profile}, model {settings.model}, run {run_id}) ===", flush=True)
+            print(
+                f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
+                f"(profile {settings.profile}, model {settings.model}, run {run_id}) ===",
+                flush=True,
+            )
             log_file.write(f"=== {part}: run {run_id} ===\n")
             with _RunWatcher(instance, run_id, log_file, notice, f"{part}:"):
                 # Dagster's console logger stays quiet: the watcher prints the progress and the log
                 # file gets every event (stack traces included)
                 result = job.execute_in_process(
-                    partition_key=partition_key(part.key.key, part.chamber), instance=instance,
-                    raise_on_error=False, run_id=run_id, tags=this_process_tags(),
-                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+                    partition_key=partition_key(part.key.key, part.chamber),
+                    instance=instance,
+                    raise_on_error=False,
+                    run_id=run_id,
+                    tags=this_process_tags(),
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                )
             seconds = time.perf_counter() - t0
-            failed_checks = [e for e in result.get_asset_check_evaluations()
-                             if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
-            warned = [e for e in result.get_asset_check_evaluations()
-                      if not e.passed and e.severity != dg.AssetCheckSeverity.ERROR]
+            failed_checks = [
+                e
+                for e in result.get_asset_check_evaluations()
+                if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+            ]
+            warned = [
+                e
+                for e in result.get_asset_check_evaluations()
+                if not e.passed and e.severity != dg.AssetCheckSeverity.ERROR
+            ]
             step_failures = [e for e in result.all_events if e.is_step_failure]
             user_failures = [e for e in step_failures if e.step_failure_data.user_failure_data is not None]
             if result.success:
@@ -421,14 +464,19 @@ def cmd_run(args) -> int:
                 refused += 1
                 for event in user_failures:
                     description = (event.step_failure_data.user_failure_data.description or "").strip()
-                    print(f"error: {description or f'{part}: step {event.step_key} refused its input'}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"error: {description or f'{part}: step {event.step_key} refused its input'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 continue
             failures += 1
             if failed_checks:
                 detail = "; ".join(
                     f"{ev.check_name}: {_metadata_number(ev.metadata.get('value'))} "
-                    f"(threshold {_metadata_number(ev.metadata.get('threshold'))})" for ev in failed_checks)
+                    f"(threshold {_metadata_number(ev.metadata.get('threshold'))})"
+                    for ev in failed_checks
+                )
                 print(f"GATE FAILURE: {part}: convergence gates failed: {detail}", file=sys.stderr, flush=True)
                 alert_log = logging.getLogger("legis_assets.cli.alerts")
                 alert_log.setLevel(logging.WARNING)  # the line below says what was sent; a failed POST warns
@@ -440,14 +488,18 @@ def cmd_run(args) -> int:
                 for event in step_failures:
                     err = _innermost(event.step_failure_data.error)
                     first = (err.message.strip().splitlines() or [err.cls_name or "error"])[0] if err else "failed"
-                    print(f"error: {part}: step {event.step_key} failed: {first} (full trace in {log_path})",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"error: {part}: step {event.step_key} failed: {first} (full trace in {log_path})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if not step_failures:
                     print(f"error: {part}: run {run_id} failed (see {log_path})", file=sys.stderr, flush=True)
         # then the common scale of every legislature touched (2+ chamber-sessions)
         legislatures = sorted({k.legislature for k in keys})
-        scale_failures, scale_refused, scales = _run_scales(instance, settings, legislatures, log_file, log_path,
-                                                            notice)
+        scale_failures, scale_refused, scales = _run_scales(
+            instance, settings, legislatures, log_file, log_path, notice
+        )
         failures += scale_failures
         refused += scale_refused
     _print_outputs(settings, parts)
@@ -554,20 +606,27 @@ def cmd_simulate(args) -> int:
     out = Path(args.out)
     specs = simulate.EXAMPLE if args.example else None
     if args.legislature:  # several sessions of one legislature, linked by the people who stay
-        sim = simulate.simulate_legislature(seed=args.seed, n_sessions=args.sessions, start_year=args.start_year,
-                                            specs=specs)
+        sim = simulate.simulate_legislature(
+            seed=args.seed, n_sessions=args.sessions, start_year=args.start_year, specs=specs
+        )
         for session_dir in simulate.write_legislature(sim, out, compact_votes=args.example):
-            sizes = ", ".join(f"{c} {part.truth.height} legislators / {part.rollcall_truth.height} roll calls"
-                              for c, part in sim.sessions[session_dir.name].items())
+            sizes = ", ".join(
+                f"{c} {part.truth.height} legislators / {part.rollcall_truth.height} roll calls"
+                for c, part in sim.sessions[session_dir.name].items()
+            )
             print(f"{session_dir.name}: {sizes}")
-        print(f"wrote {out} ({len(sim.sessions)} sessions; {len(sim.chamber_movers)} House -> Senate movers, "
-              f"{len(sim.big_movers)} big movers)")
+        print(
+            f"wrote {out} ({len(sim.sessions)} sessions; {len(sim.chamber_movers)} House -> Senate movers, "
+            f"{len(sim.big_movers)} big movers)"
+        )
         return 0
     sims = simulate.simulate_session(seed=args.seed, start_year=args.start_year, specs=specs)
     simulate.write_session(sims, out, compact_votes=args.example)
     for chamber, sim in sims.items():
-        print(f"{chamber}: {sim.truth.height} legislators, {sim.rollcall_truth.height} roll calls, "
-              f"{sim.votes.height} vote rows")
+        print(
+            f"{chamber}: {sim.truth.height} legislators, {sim.rollcall_truth.height} roll calls, "
+            f"{sim.votes.height} vote rows"
+        )
     print(f"wrote {out}")
     return 0
 
@@ -580,13 +639,11 @@ def cmd_sessions(args) -> int:
 
 
 def cmd_sql(args) -> int:
+    import duckdb
     import polars as pl
 
-    from legis_assets.storage import Warehouse
-
-    import duckdb
-
     from legis_assets.core.schema import LegisError
+    from legis_assets.storage import Warehouse
 
     settings = _settings(args)
     if not settings.warehouse_path.exists():
@@ -601,15 +658,18 @@ def cmd_sql(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="legis-assets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="legis-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
         p.add_argument("--data-dir", help="data root (default $LEGIS_DATA_DIR or ./data)")
         p.add_argument("--profile", help="sampling profile: default, reference, quick, starved")
-        p.add_argument("--model", help="hierarchical model: hierarchical (default), hierarchical_noncentered or "
-                       "hierarchical_reference")
+        p.add_argument(
+            "--model",
+            help="hierarchical model: hierarchical (default), hierarchical_noncentered or hierarchical_reference",
+        )
         p.add_argument("--seed", type=int, help="sampler seed (recorded in the metadata)")
 
     for name, fn in (("run", cmd_run), ("pipeline", cmd_pipeline)):
@@ -627,8 +687,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2025)
     p.add_argument("--start-year", type=int, default=2025)
     p.add_argument("--example", action="store_true", help="the bundled example's shape (smaller files)")
-    p.add_argument("--legislature", action="store_true",
-                   help="write a legislature: OUT/<session>/ for --sessions consecutive sessions (from --start-year)")
+    p.add_argument(
+        "--legislature",
+        action="store_true",
+        help="write a legislature: OUT/<session>/ for --sessions consecutive sessions (from --start-year)",
+    )
     p.add_argument("--sessions", type=int, default=3, help="sessions of a --legislature (default 3)")
     p.set_defaults(fn=cmd_simulate)
     p = sub.add_parser("sessions", help="list sessions and chambers under the data directory")

@@ -81,8 +81,10 @@ def ensure_dagster_home(path: Path, mcmc_pool_limit: int = 1, max_concurrent_run
     home.mkdir(parents=True, exist_ok=True)
     config = home / CONFIG_NAME
     if not config.exists():
-        text = ("# written by legis_assets.dagster_home.ensure_dagster_home; edit freely, it is not overwritten\n"
-                + yaml.safe_dump(instance_config(mcmc_pool_limit, max_concurrent_runs), sort_keys=False))
+        text = (
+            "# written by legis_assets.dagster_home.ensure_dagster_home; edit freely, it is not overwritten\n"
+            + yaml.safe_dump(instance_config(mcmc_pool_limit, max_concurrent_runs), sort_keys=False)
+        )
         tmp = config.with_name(f".{CONFIG_NAME}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         try:
@@ -108,7 +110,7 @@ def process_start_time(pid: int) -> str | None:
     except OSError:
         return None
     try:
-        return stat[stat.rindex(")") + 2:].split()[19]  # fields after "pid (comm)": state is field 3
+        return stat[stat.rindex(")") + 2 :].split()[19]  # fields after "pid (comm)": state is field 3
     except (ValueError, IndexError):
         return None
 
@@ -132,7 +134,7 @@ def process_alive(pid: int, start: str | None = None) -> bool:
     if Path(f"/proc/{pid}/stat").exists():
         try:
             state = Path(f"/proc/{pid}/stat").read_text()
-            if state[state.rindex(")") + 2:].split()[0] == "Z":
+            if state[state.rindex(")") + 2 :].split()[0] == "Z":
                 return False  # a zombie: dead, waiting for its parent to reap it
         except (OSError, ValueError, IndexError):
             pass
@@ -168,8 +170,9 @@ def run_process(instance, run) -> RunProcess | None:
     "Started process for run" engine event (the run worker of a daemon-launched run)."""
     tags = run.tags or {}
     if tags.get(TAG_PID, "").isdigit():
-        return RunProcess(int(tags[TAG_PID]), tags.get(TAG_HOST), tags.get(TAG_PID_START) or None,
-                          tags.get(TAG_LAUNCHER, "cli"))
+        return RunProcess(
+            int(tags[TAG_PID]), tags.get(TAG_HOST), tags.get(TAG_PID_START) or None, tags.get(TAG_LAUNCHER, "cli")
+        )
     from dagster import DagsterEventType
 
     try:
@@ -204,8 +207,9 @@ def _local_run_workers(instance) -> bool:
     from dagster import DefaultRunLauncher
 
     try:
-        return isinstance(instance.run_launcher, DefaultRunLauncher) and \
-            type(instance.run_storage).__name__.startswith("Sqlite")
+        return isinstance(instance.run_launcher, DefaultRunLauncher) and type(instance.run_storage).__name__.startswith(
+            "Sqlite"
+        )
     except Exception:
         return False
 
@@ -216,8 +220,11 @@ def find_dead_runs(instance) -> list[tuple[object, RunProcess]]:
 
     host = socket.gethostname()
     local_workers = None
-    records = instance.get_run_records(filters=dg.RunsFilter(statuses=[
-        dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+        )
+    )
     dead = []
     for record in records:
         run = record.dagster_run
@@ -252,8 +259,10 @@ def clean_up_dead_runs(instance) -> list[DeadRun]:
     """Report every dead run failed (with the reason) and free its pool slots."""
     cleaned = []
     for run, proc in find_dead_runs(instance):
-        reason = (f"the process executing this run ({proc.describe()}) is gone (killed or crashed) while the "
-                  f"run was {run.status.value}; marked failed and its pool slots freed")
+        reason = (
+            f"the process executing this run ({proc.describe()}) is gone (killed or crashed) while the "
+            f"run was {run.status.value}; marked failed and its pool slots freed"
+        )
         try:
             instance.report_run_failed(run, message=reason)
         except Exception:  # someone else finished it meanwhile: still free its slots
@@ -282,8 +291,14 @@ def pool_holders(instance, pool: str) -> list[SlotHolder]:
     out = []
     for slot in info.claimed_slots:
         run = instance.get_run_by_id(slot.run_id)
-        out.append(SlotHolder(slot.run_id, slot.step_key, run.status.value if run else None,
-                              run_process(instance, run) if run else None))
+        out.append(
+            SlotHolder(
+                slot.run_id,
+                slot.step_key,
+                run.status.value if run else None,
+                run_process(instance, run) if run else None,
+            )
+        )
     return out
 
 

@@ -16,8 +16,11 @@ from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.schedules import SCHEDULES
 from legis_assets.defs.sensors import JOB_NAME, SENSORS
 
-all_assets_job = dg.define_asset_job(JOB_NAME, selection=dg.AssetSelection.assets(*ALL_ASSETS),
-                                     description="Every asset of one session x chamber partition")
+all_assets_job = dg.define_asset_job(
+    JOB_NAME,
+    selection=dg.AssetSelection.assets(*ALL_ASSETS),
+    description="Every asset of one session x chamber partition",
+)
 
 
 def executor_from_env(env: Mapping[str, str] | None = None) -> dg.ExecutorDefinition | None:

@@ -12,19 +12,35 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import arviz as az
 import numpy as np
 import polars as pl
 
-from legis_assets.core import diagnostics, ingest, matrix as matrix_mod, models, pca, sampling, summaries
-from legis_assets.core.schema import (CHAMBERS, DataProblem, HIERARCHICAL_PARTIES, LegisError, SessionKey,
-                                      validate_chamber)
-from legis_assets.storage import (ArtifactMismatch, TraceStore, Warehouse, artifact_dir, file_sha256, legis_home,
-                                   write_atomic)
+from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
+from legis_assets.core import matrix as matrix_mod
+from legis_assets.core.schema import (
+    CHAMBERS,
+    HIERARCHICAL_PARTIES,
+    DataProblem,
+    LegisError,
+    SessionKey,
+    validate_chamber,
+)
+from legis_assets.storage import (
+    ArtifactMismatch,
+    TraceStore,
+    Warehouse,
+    artifact_dir,
+    file_sha256,
+    legis_home,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +64,7 @@ class Settings:
     seed: int | None = None
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Settings":
+    def from_env(cls, **overrides: Any) -> Settings:
         env = os.environ
         values = dict(
             data_dir=Path(env.get("LEGIS_DATA_DIR", "data")).resolve(),
@@ -83,7 +99,7 @@ class Partition:
         validate_chamber(self.chamber)
 
     @classmethod
-    def of(cls, session_key: str, chamber: str) -> "Partition":
+    def of(cls, session_key: str, chamber: str) -> Partition:
         return cls(SessionKey.parse(session_key), chamber)
 
     def __str__(self) -> str:
@@ -111,13 +127,20 @@ class GateFailure(Exception):
     def __init__(self, partition: Partition, failed: list[diagnostics.Gate]):
         self.partition = partition
         self.failed = failed
-        detail = "; ".join(f"{g.name}: {g.metric} = {g.value:.4g} (needs {g.comparison} {g.threshold:g})" for g in failed)
+        detail = "; ".join(
+            f"{g.name}: {g.metric} = {g.value:.4g} (needs {g.comparison} {g.threshold:g})" for g in failed
+        )
         super().__init__(f"{partition}: convergence gates failed: {detail}")
 
 
 # --- table names ------------------------------------------------------------------------
 T_VOTES, T_ROLLCALLS, T_LEGISLATORS = "votes", "rollcalls", "legislators"
-T_MATRIX, T_MATRIX_LEG, T_MATRIX_RC, T_MANIFEST = "vote_matrix", "matrix_legislators", "matrix_rollcalls", "filter_manifest"
+T_MATRIX, T_MATRIX_LEG, T_MATRIX_RC, T_MANIFEST = (
+    "vote_matrix",
+    "matrix_legislators",
+    "matrix_rollcalls",
+    "filter_manifest",
+)
 T_PCA, T_PCA_VAR = "pca_init", "pca_explained_variance"
 T_PROBLEMS = "ingest_problems"
 T_DIAG, T_PARAMS = "convergence_diagnostics", "parameter_diagnostics"
@@ -249,7 +272,8 @@ class Pipeline:
                 raise ArtifactMismatch(
                     f"{part}: {flat_path} and {hier_path} do not belong together: the hierarchical trace was "
                     f"checked against a flat trace with sha256 {str(recorded)[:12]}, this flat trace has "
-                    f"{manifest['files'][FLAT_TRACE][:12]}; re-materialize flat_posterior and hierarchical_posterior")
+                    f"{manifest['files'][FLAT_TRACE][:12]}; re-materialize flat_posterior and hierarchical_posterior"
+                )
         return PublishedPosterior(flat, hier, manifest, flat_path, hier_path)
 
     # --- steps -----------------------------------------------------------------------------
@@ -272,8 +296,9 @@ class Pipeline:
         self.warehouse.replace_partition(T_VOTES, part.key, part.chamber, tables.votes)
         counts = tables.votes.group_by("vote").len().sort("vote")
         problems = [str(p) for p in tables.problems]
-        self.warehouse.replace_partition(T_PROBLEMS, part.key, part.chamber,
-                                         pl.DataFrame({"problem": problems}, schema={"problem": pl.String}))
+        self.warehouse.replace_partition(
+            T_PROBLEMS, part.key, part.chamber, pl.DataFrame({"problem": problems}, schema={"problem": pl.String})
+        )
         party_counts = tables.legislators.group_by("party").len().sort("party")
         metadata = {
             "vote_rows": tables.votes.height,
@@ -290,9 +315,13 @@ class Pipeline:
         if problems:
             metadata["problem_list"] = Markdown("\n".join(f"- {p}" for p in problems[:30]))
         checks = [
-            CheckOutcome("no_input_problems", not problems, "warn",
-                         "the scraper files needed no repair (unknown legislators, duplicates, count mismatches)",
-                         {"problems": len(problems), "first_problems": "\n".join(problems[:10])}),
+            CheckOutcome(
+                "no_input_problems",
+                not problems,
+                "warn",
+                "the scraper files needed no repair (unknown legislators, duplicates, count mismatches)",
+                {"problems": len(problems), "first_problems": "\n".join(problems[:10])},
+            ),
         ]
         return StepOutput(metadata, checks)
 
@@ -305,13 +334,20 @@ class Pipeline:
         m = matrix_mod.build_vote_matrix(votes, legislators, rollcalls, self.settings.filters)
         self.warehouse.replace_partition(T_MATRIX, part.key, part.chamber, m.long_frame())
         self.warehouse.replace_partition(
-            T_MATRIX_LEG, part.key, part.chamber,
-            m.legislators.with_row_index("leg_index").with_columns(pl.col("leg_index").cast(pl.Int32)))
+            T_MATRIX_LEG,
+            part.key,
+            part.chamber,
+            m.legislators.with_row_index("leg_index").with_columns(pl.col("leg_index").cast(pl.Int32)),
+        )
         self.warehouse.replace_partition(
-            T_MATRIX_RC, part.key, part.chamber,
-            m.rollcalls.with_row_index("rc_index").with_columns(pl.col("rc_index").cast(pl.Int32)))
-        self.warehouse.replace_partition(T_MANIFEST, part.key, part.chamber,
-                                         pl.DataFrame({"manifest_json": [json.dumps(m.manifest)]}))
+            T_MATRIX_RC,
+            part.key,
+            part.chamber,
+            m.rollcalls.with_row_index("rc_index").with_columns(pl.col("rc_index").cast(pl.Int32)),
+        )
+        self.warehouse.replace_partition(
+            T_MANIFEST, part.key, part.chamber, pl.DataFrame({"manifest_json": [json.dumps(m.manifest)]})
+        )
         man = m.manifest
         parties = m.legislators.group_by("party").len().sort("len", descending=True)
         feasible = models.hierarchical_feasibility(m)
@@ -326,14 +362,32 @@ class Pipeline:
             "legislators_dropped_too_few_votes": man["legislators_too_few_votes"],
             "min_minority": man["min_minority"],
             "min_votes": man["min_votes"],
-            "filters": _md_table(pl.DataFrame({
-                "step": ["roll calls in the data", "dropped: no Yea/Nay", f"dropped: minority < {man['min_minority']:.1%}",
-                         "dropped: no voter left", "roll calls kept", "legislators in the data",
-                         f"dropped: < {man['min_votes']} votes", "legislators kept"],
-                "count": [man["rollcalls_raw"], man["rollcalls_no_yea_nay"], man["rollcalls_lopsided"],
-                          man["rollcalls_emptied_by_legislator_filter"], man["rollcalls_kept"],
-                          man["legislators_raw"], man["legislators_too_few_votes"], man["legislators_kept"]],
-            })),
+            "filters": _md_table(
+                pl.DataFrame(
+                    {
+                        "step": [
+                            "roll calls in the data",
+                            "dropped: no Yea/Nay",
+                            f"dropped: minority < {man['min_minority']:.1%}",
+                            "dropped: no voter left",
+                            "roll calls kept",
+                            "legislators in the data",
+                            f"dropped: < {man['min_votes']} votes",
+                            "legislators kept",
+                        ],
+                        "count": [
+                            man["rollcalls_raw"],
+                            man["rollcalls_no_yea_nay"],
+                            man["rollcalls_lopsided"],
+                            man["rollcalls_emptied_by_legislator_filter"],
+                            man["rollcalls_kept"],
+                            man["legislators_raw"],
+                            man["legislators_too_few_votes"],
+                            man["legislators_kept"],
+                        ],
+                    }
+                )
+            ),
             "parties": _md_table(parties),
             "hierarchical_model_possible": feasible.fitted,
         }
@@ -341,14 +395,30 @@ class Pipeline:
             metadata["hierarchical_not_fitted_reason"] = feasible.reason
         two_parties = (
             f"both pooled parties ({', '.join(HIERARCHICAL_PARTIES)}) have at least {models.MIN_POOLED_PARTY} "
-            "legislators after filtering" if feasible.fitted else
-            f"the hierarchical model will not be fitted: {feasible.reason}; the flat model's estimates are published")
+            "legislators after filtering"
+            if feasible.fitted
+            else f"the hierarchical model will not be fitted: {feasible.reason}; the flat model's estimates are published"
+        )
         checks = [
-            CheckOutcome("two_parties", feasible.fitted, "warn", two_parties,
-                         {"parties": ", ".join(parties["party"].to_list()), "hierarchical_fitted": feasible.fitted,
-                          "reason": feasible.reason, **{f"n_{p}": n for p, n in feasible.party_sizes.items()}}),
-            CheckOutcome("enough_rollcalls", m.n_rollcalls >= 20, "warn",
-                         "at least 20 contested roll calls survive the filters", {"rollcalls": m.n_rollcalls}),
+            CheckOutcome(
+                "two_parties",
+                feasible.fitted,
+                "warn",
+                two_parties,
+                {
+                    "parties": ", ".join(parties["party"].to_list()),
+                    "hierarchical_fitted": feasible.fitted,
+                    "reason": feasible.reason,
+                    **{f"n_{p}": n for p, n in feasible.party_sizes.items()},
+                },
+            ),
+            CheckOutcome(
+                "enough_rollcalls",
+                m.n_rollcalls >= 20,
+                "warn",
+                "at least 20 contested roll calls survive the filters",
+                {"rollcalls": m.n_rollcalls},
+            ),
         ]
         return StepOutput(metadata, checks)
 
@@ -357,27 +427,46 @@ class Pipeline:
         init = pca.fit_pca_init(m)
         scores = init.scores
         self.warehouse.replace_partition(T_PCA, part.key, part.chamber, scores)
-        self.warehouse.replace_partition(T_PCA_VAR, part.key, part.chamber, pl.DataFrame({
-            "component": list(range(1, len(init.explained_variance_ratio) + 1)),
-            "explained_variance_ratio": init.explained_variance_ratio}))
-        means = scores.group_by("party").agg(pl.col("pc1").mean().alias("pc1_mean"), pl.len().alias("n")).sort("pc1_mean")
+        self.warehouse.replace_partition(
+            T_PCA_VAR,
+            part.key,
+            part.chamber,
+            pl.DataFrame(
+                {
+                    "component": list(range(1, len(init.explained_variance_ratio) + 1)),
+                    "explained_variance_ratio": init.explained_variance_ratio,
+                }
+            ),
+        )
+        means = (
+            scores.group_by("party").agg(pl.col("pc1").mean().alias("pc1_mean"), pl.len().alias("n")).sort("pc1_mean")
+        )
         sign_of = {r["party"]: np.sign(r["pc1_mean"]) for r in means.iter_rows(named=True)}
         separates = (sign_of.get("Democrat", -1) < 0 < sign_of.get("Republican", 1)) and len(
-            set(sign_of) & set(HIERARCHICAL_PARTIES)) == 2
+            set(sign_of) & set(HIERARCHICAL_PARTIES)
+        ) == 2
         metadata = {
             "explained_variance_pc1": init.explained_variance_ratio[0],
-            "explained_variance_pc2": init.explained_variance_ratio[1] if len(init.explained_variance_ratio) > 1 else 0.0,
+            "explained_variance_pc2": init.explained_variance_ratio[1]
+            if len(init.explained_variance_ratio) > 1
+            else 0.0,
             "sign_rule": init.sign_rule,
             "sign_flipped": init.sign_flipped,
             "party_means": _md_table(means),
         }
         both = len(set(sign_of) & set(HIERARCHICAL_PARTIES)) == 2
-        checks = [CheckOutcome(
-            "pc1_separates_parties", bool(separates) or not both, "warn",
-            "PC1 puts the Democrats' mean below 0 and the Republicans' above" if both else
-            f"not applicable: the chamber does not have both {' and '.join(HIERARCHICAL_PARTIES)}; PC1's sign "
-            f"rule: {init.sign_rule}",
-            {**{m_["party"]: float(m_["pc1_mean"]) for m_ in means.iter_rows(named=True)}, "applicable": both})]
+        checks = [
+            CheckOutcome(
+                "pc1_separates_parties",
+                bool(separates) or not both,
+                "warn",
+                "PC1 puts the Democrats' mean below 0 and the Republicans' above"
+                if both
+                else f"not applicable: the chamber does not have both {' and '.join(HIERARCHICAL_PARTIES)}; PC1's sign "
+                f"rule: {init.sign_rule}",
+                {**{m_["party"]: float(m_["pc1_mean"]) for m_ in means.iter_rows(named=True)}, "applicable": both},
+            )
+        ]
         return StepOutput(metadata, checks)
 
     def _init_vector(self, part: Partition, ids: list[str]) -> np.ndarray:
@@ -389,13 +478,16 @@ class Pipeline:
     def _fit(self, part: Partition, spec: models.ModelSpec, data: models.IRTData) -> sampling.FitResult:
         settings = self.settings.sampler()
         init = self._init_vector(part, data.legislator_ids)
-        self.say(f"{part}: sampling {spec.name} with profile {self.settings.profile!r} "
-                 f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})")
+        self.say(
+            f"{part}: sampling {spec.name} with profile {self.settings.profile!r} "
+            f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})"
+        )
         fit, _ = sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: self.say(f"{part}: {msg}"))
         return fit
 
-    def _posterior_metadata(self, fit: sampling.FitResult, gates: list[diagnostics.Gate], path: Path,
-                            digest: str, data: models.IRTData) -> dict[str, Any]:
+    def _posterior_metadata(
+        self, fit: sampling.FitResult, gates: list[diagnostics.Gate], path: Path, digest: str, data: models.IRTData
+    ) -> dict[str, Any]:
         by_name = {g.name: g for g in gates}
         meta: dict[str, Any] = {
             "path": PathValue(str(path)),
@@ -416,15 +508,18 @@ class Pipeline:
             "divergences": int(by_name["divergences"].value),
             "min_ebfmi": by_name["ebfmi"].value,
             "ess_per_second": by_name["ess"].value / max(fit.sample_seconds, 1e-9),
-            "gates": _md_table(diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
-                               float_fmt="{:.4g}"),
+            "gates": _md_table(
+                diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
+                float_fmt="{:.4g}",
+            ),
         }
         attrs = fit.idata.posterior.attrs
         for key in ("parameterisation", *sampling.FRAME_ATTRS):
             if key in attrs:
                 value = attrs[key]
-                meta[key] = value if isinstance(value, str) else (
-                    int(value) if key == "sign_fixed_rollcalls" else float(value))
+                meta[key] = (
+                    value if isinstance(value, str) else (int(value) if key == "sign_fixed_rollcalls" else float(value))
+                )
         if data.excluded:
             meta["excluded_legislators"] = ", ".join(data.excluded)
             meta["excluded_reason"] = data.excluded_reason
@@ -445,13 +540,19 @@ class Pipeline:
         meta = self._posterior_metadata(fit, gates, path, digest, data)
         meta["run_id"] = run_id
         meta["published"] = False
-        meta["publication"] = ("candidate: hierarchical_posterior publishes it as flat_posterior.nc with the "
-                               "hierarchical trace when the run's ERROR gates pass, else sets it aside as "
-                               "flat_posterior.failed.nc")
+        meta["publication"] = (
+            "candidate: hierarchical_posterior publishes it as flat_posterior.nc with the "
+            "hierarchical trace when the run's ERROR gates pass, else sets it aside as "
+            "flat_posterior.failed.nc"
+        )
         # the flat model is the cross-check: its gates are reported here, not blocking (where the
         # hierarchical model cannot be fitted, hierarchical_posterior makes them blocking)
-        checks = [CheckOutcome(f"flat_{g.name}", g.passed, "warn", g.description,
-                               {"value": g.value, "threshold": g.threshold}) for g in gates]
+        checks = [
+            CheckOutcome(
+                f"flat_{g.name}", g.passed, "warn", g.description, {"value": g.value, "threshold": g.threshold}
+            )
+            for g in gates
+        ]
         return StepOutput(meta, checks)
 
     def hierarchical_posterior(self, part: Partition) -> StepOutput:
@@ -472,8 +573,10 @@ class Pipeline:
             # no new flat trace: the hierarchical model is re-fitted against the published one (which
             # stays published whatever the gates say), if there is a verified one
             if store.manifest() is None:
-                raise DataProblem(f"{part}: no flat posterior candidate at {flat_path} and none published; "
-                                  "materialize flat_posterior first")
+                raise DataProblem(
+                    f"{part}: no flat posterior candidate at {flat_path} and none published; "
+                    "materialize flat_posterior first"
+                )
             try:
                 store.published()
             except LegisError as err:
@@ -482,26 +585,33 @@ class Pipeline:
         flat_sha = file_sha256(flat_path)
         flat = az.from_netcdf(flat_path)
         # one run id per pair: the flat candidate's, or a new one when re-fitting against the published flat
-        run_id = (str(flat.posterior.attrs.get("run_id") or "") if flat_source == "candidate" else "") \
-            or uuid.uuid4().hex
+        run_id = (
+            str(flat.posterior.attrs.get("run_id") or "") if flat_source == "candidate" else ""
+        ) or uuid.uuid4().hex
         feasible = models.hierarchical_feasibility(m)
         hier_fit: sampling.FitResult | None = None
         if feasible.fitted:
             data = models.hierarchical_data(m)
             hier_fit = self._fit(part, spec, data)
             hier_fit.idata.posterior.attrs.update(run_id=run_id, flat_sha256=flat_sha)
-            flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier_fit.idata),
-                                                summaries.posterior_means(flat))
+            flat_r = diagnostics.flat_agreement(
+                summaries.posterior_means(hier_fit.idata), summaries.posterior_means(flat)
+            )
             gates, _ = diagnostics.evaluate_gates(hier_fit.idata, spec.gate_vars, flat_r=flat_r)
         else:
             self.say(f"{part}: hierarchical model not fitted: {feasible.reason}; the flat model's gates decide")
             flat_r = None
             gates, _ = diagnostics.evaluate_gates(flat, models.get_model("flat").gate_vars)
         passed = diagnostics.all_errors_pass(gates)
-        record = {"run_id": run_id, "session_key": part.key.key, "chamber": part.chamber,
-                  "hierarchical_fitted": feasible.fitted, "reason": feasible.reason,
-                  "published_model": "hierarchical" if feasible.fitted else "flat",
-                  "model": spec.name if feasible.fitted else "flat"}
+        record = {
+            "run_id": run_id,
+            "session_key": part.key.key,
+            "chamber": part.chamber,
+            "hierarchical_fitted": feasible.fitted,
+            "reason": feasible.reason,
+            "published_model": "hierarchical" if feasible.fitted else "flat",
+            "model": spec.name if feasible.fitted else "flat",
+        }
         if passed:
             # both traces (or the flat one alone) become the published pair in one commit
             hier_sha = None
@@ -531,39 +641,67 @@ class Pipeline:
             meta["model"] = "flat"
             meta["legislators"] = m.n_legislators
             meta["rollcalls"] = m.n_rollcalls
-        meta.update({
-            "hierarchical_fitted": feasible.fitted,
-            "published_model": record["published_model"],
-            "run_id": run_id,
-            "flat_path": PathValue(str(flat_final or flat_path)),
-            "flat_sha256": flat_sha,
-            "flat_source": flat_source,
-            "all_gates_passed": passed,
-            "published": passed,
-        })
+        meta.update(
+            {
+                "hierarchical_fitted": feasible.fitted,
+                "published_model": record["published_model"],
+                "run_id": run_id,
+                "flat_path": PathValue(str(flat_final or flat_path)),
+                "flat_sha256": flat_sha,
+                "flat_source": flat_source,
+                "all_gates_passed": passed,
+                "published": passed,
+            }
+        )
         if not feasible.fitted:
             meta["reason"] = feasible.reason
-            meta["note"] = Markdown(f"**Hierarchical model not fitted**: {feasible.reason}. The gates are the flat "
-                                    "model's (blocking), and its estimates are the published ones.")
+            meta["note"] = Markdown(
+                f"**Hierarchical model not fitted**: {feasible.reason}. The gates are the flat "
+                "model's (blocking), and its estimates are the published ones."
+            )
         if not passed:
             # downstream assets are blocked; the analyst still gets a report that says why, kept
             # beside (never over) the last report that passed
             report_path = self._render_report(
-                part, hier_fit.idata if hier_fit is not None else None, flat, passed=False,
-                fitted=feasible.fitted, reason=feasible.reason,
-                built_from={"run_id": run_id, "flat_sha256": flat_sha, "hierarchical_sha256": hier_sha or ""})
+                part,
+                hier_fit.idata if hier_fit is not None else None,
+                flat,
+                passed=False,
+                fitted=feasible.fitted,
+                reason=feasible.reason,
+                built_from={"run_id": run_id, "flat_sha256": flat_sha, "hierarchical_sha256": hier_sha or ""},
+            )
             meta["failed_report"] = PathValue(str(report_path))
-        gate_meta = {} if feasible.fitted else {"evaluated_on": "flat", "hierarchical_fitted": False,
-                                                "reason": feasible.reason}
+        gate_meta = (
+            {} if feasible.fitted else {"evaluated_on": "flat", "hierarchical_fitted": False, "reason": feasible.reason}
+        )
         prefix = "" if feasible.fitted else f"flat model (hierarchical model not fitted: {feasible.reason}): "
-        checks = [CheckOutcome(g.name, g.passed, g.severity, prefix + g.description,
-                               {"value": g.value, "threshold": g.threshold, "comparison": g.comparison,
-                                "metric": g.metric, **gate_meta}) for g in gates]
+        checks = [
+            CheckOutcome(
+                g.name,
+                g.passed,
+                g.severity,
+                prefix + g.description,
+                {
+                    "value": g.value,
+                    "threshold": g.threshold,
+                    "comparison": g.comparison,
+                    "metric": g.metric,
+                    **gate_meta,
+                },
+            )
+            for g in gates
+        ]
         if not feasible.fitted:
-            checks.append(CheckOutcome(
-                "agrees_with_flat", True, "warn",
-                f"not applicable: the hierarchical model was not fitted ({feasible.reason}); the flat model is published",
-                {"applicable": False, **gate_meta}))
+            checks.append(
+                CheckOutcome(
+                    "agrees_with_flat",
+                    True,
+                    "warn",
+                    f"not applicable: the hierarchical model was not fitted ({feasible.reason}); the flat model is published",
+                    {"applicable": False, **gate_meta},
+                )
+            )
         return StepOutput(meta, checks)
 
     def _gates_metadata(self, gates: list[diagnostics.Gate]) -> dict[str, Any]:
@@ -573,8 +711,10 @@ class Pipeline:
             "min_ess_bulk": by_name["ess"].value,
             "divergences": int(by_name["divergences"].value),
             "min_ebfmi": by_name["ebfmi"].value,
-            "gates": _md_table(diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
-                               float_fmt="{:.4g}"),
+            "gates": _md_table(
+                diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
+                float_fmt="{:.4g}",
+            ),
         }
 
     def convergence_diagnostics(self, part: Partition) -> StepOutput:
@@ -584,13 +724,17 @@ class Pipeline:
         self.warehouse.replace_partition(T_PARAMS, part.key, part.chamber, params_tab)
         groups = diagnostics.group_table(params_tab.filter(pl.col("model") == pub.published_model))
         blocking = gates_tab.filter(pl.col("model") == pub.published_model)
-        return StepOutput({
-            "gates": _md_table(gates_tab.select("model", "gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
-            "groups": _md_table(groups, float_fmt="{:.4g}"),
-            "rows": gates_tab.height,
-            "failed_error_gates": int(blocking.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
-            **pub.built_from(),
-        })
+        return StepOutput(
+            {
+                "gates": _md_table(
+                    gates_tab.select("model", "gate", "value", "threshold", "status"), float_fmt="{:.4g}"
+                ),
+                "groups": _md_table(groups, float_fmt="{:.4g}"),
+                "rows": gates_tab.height,
+                "failed_error_gates": int(blocking.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
+                **pub.built_from(),
+            }
+        )
 
     def ideal_points(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
@@ -602,16 +746,18 @@ class Pipeline:
         self.warehouse.replace_partition(T_IDEAL, part.key, part.chamber, table)
         show = table.select("overall_rank", "name", "party", "position", "xi_hdi_low", "xi_hdi_high")
         by_party = table.group_by("party").agg(pl.col("position").mean().alias("mean_position"), pl.len().alias("n"))
-        return StepOutput({
-            "legislators": table.height,
-            "hierarchical": int(table.filter(pl.col("model") == "hierarchical").height),
-            "flat_only": int(table.filter(pl.col("model") == "flat").height),
-            "most_liberal": _md_table(show.head(5)),
-            "most_conservative": _md_table(show.tail(5).reverse()),
-            "party_means": _md_table(by_party.sort("mean_position")),
-            "max_abs_shrinkage": float(table["shrinkage"].abs().max() or 0.0),
-            **pub.built_from(),
-        })
+        return StepOutput(
+            {
+                "legislators": table.height,
+                "hierarchical": int(table.filter(pl.col("model") == "hierarchical").height),
+                "flat_only": int(table.filter(pl.col("model") == "flat").height),
+                "most_liberal": _md_table(show.head(5)),
+                "most_conservative": _md_table(show.tail(5).reverse()),
+                "party_means": _md_table(by_party.sort("mean_position")),
+                "max_abs_shrinkage": float(table["shrinkage"].abs().max() or 0.0),
+                **pub.built_from(),
+            }
+        )
 
     def party_summary(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
@@ -619,23 +765,29 @@ class Pipeline:
         if not pub.fitted:
             table = summaries.empty_party_summary()
             self.warehouse.replace_partition(T_PARTY, part.key, part.chamber, table)
-            return StepOutput({
-                "rows": 0,
-                "note": Markdown(f"No party parameters: the hierarchical model was not fitted ({pub.reason}). "
-                                 "The ideal points are the flat model's."),
-                **pub.built_from(),
-            })
+            return StepOutput(
+                {
+                    "rows": 0,
+                    "note": Markdown(
+                        f"No party parameters: the hierarchical model was not fitted ({pub.reason}). "
+                        "The ideal points are the flat model's."
+                    ),
+                    **pub.built_from(),
+                }
+            )
         sizes = {p: int(n) for p, n in m.legislators.group_by("party").len().iter_rows()}
         table = summaries.party_summary(pub.hierarchical, sizes)
         self.warehouse.replace_partition(T_PARTY, part.key, part.chamber, table)
         icc = table.filter(pl.col("parameter") == "icc").row(0, named=True)
-        return StepOutput({
-            "icc": icc["mean"],
-            "icc_hdi_low": icc["hdi_low"],
-            "icc_hdi_high": icc["hdi_high"],
-            "table": _md_table(table, float_fmt="{:.3f}"),
-            **pub.built_from(),
-        })
+        return StepOutput(
+            {
+                "icc": icc["mean"],
+                "icc_hdi_low": icc["hdi_low"],
+                "icc_hdi_high": icc["hdi_high"],
+                "table": _md_table(table, float_fmt="{:.3f}"),
+                **pub.built_from(),
+            }
+        )
 
     def _gate_tables(self, hier: az.InferenceData | None, flat: az.InferenceData) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Gate rows and per-parameter diagnostics per model (flat only where no hierarchical model
@@ -643,30 +795,51 @@ class Pipeline:
         roles = [("flat", flat, models.get_model("flat").gate_vars, None)]
         if hier is not None:
             flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
-            roles.insert(0, ("hierarchical", hier,
-                             models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars, flat_r))
+            roles.insert(
+                0,
+                (
+                    "hierarchical",
+                    hier,
+                    models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars,
+                    flat_r,
+                ),
+            )
         rows, params = [], []
         for model_role, idata, gate_vars, fr in roles:
             gates, table = diagnostics.evaluate_gates(idata, gate_vars, flat_r=fr)
             rows.append(diagnostics.gates_frame(gates).with_columns(pl.lit(model_role).alias("model")))
             params.append(table.with_columns(pl.lit(model_role).alias("model")))
-        return (pl.concat(rows).select("model", pl.exclude("model")),
-                pl.concat(params).select("model", pl.exclude("model")))
+        return (
+            pl.concat(rows).select("model", pl.exclude("model")),
+            pl.concat(params).select("model", pl.exclude("model")),
+        )
 
     @staticmethod
     def _sampler_info(idata: az.InferenceData, profile: str) -> dict:
         attrs = dict(idata.posterior.attrs)
         info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
         # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
-        info.update({k: v for k, v in attrs.items()
-                     if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals",
-                              *sampling.FRAME_ATTRS)})
+        info.update(
+            {
+                k: v
+                for k, v in attrs.items()
+                if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals", *sampling.FRAME_ATTRS)
+            }
+        )
         info.setdefault("profile", profile)
         return info
 
-    def _render_report(self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData, passed: bool,
-                       fitted: bool = True, reason: str = "", built_from: dict | None = None) -> Path:
-        from datetime import datetime, timezone
+    def _render_report(
+        self,
+        part: Partition,
+        hier: az.InferenceData | None,
+        flat: az.InferenceData,
+        passed: bool,
+        fitted: bool = True,
+        reason: str = "",
+        built_from: dict | None = None,
+    ) -> Path:
+        from datetime import datetime
 
         from legis_assets.report import ReportContext, render_report
 
@@ -686,7 +859,8 @@ class Pipeline:
             parameters=params,
             hierarchical=hier,
             flat=flat,
-            ideal_points=summaries.ideal_points(hier, flat, m.legislators) if hier is not None
+            ideal_points=summaries.ideal_points(hier, flat, m.legislators)
+            if hier is not None
             else summaries.flat_ideal_points(flat, m.legislators),
             party_summary=summaries.party_summary(hier, sizes) if hier is not None else None,
             manifest=m.manifest,
@@ -694,7 +868,7 @@ class Pipeline:
             explained_variance=variance["explained_variance_ratio"].to_list() if variance.height else [],
             sampler=sampler,
             problems=problems["problem"].to_list() if problems.height else [],
-            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             hierarchical_fitted=fitted,
             hierarchical_reason=reason,
             built_from=dict(built_from or {}),
@@ -710,18 +884,30 @@ class Pipeline:
     def report(self, part: Partition) -> StepOutput:
         pub = self.load_published(part)
         built = pub.built_from()
-        path = self._render_report(part, pub.hierarchical, pub.flat, passed=True, fitted=pub.fitted,
-                                   reason=pub.reason, built_from=built)
-        return StepOutput({
-            "path": PathValue(str(path)),
-            "url": f"file://{path}",
-            "bytes": path.stat().st_size,
-            "sha256": file_sha256(path),
-            **built,
-        })
+        path = self._render_report(
+            part, pub.hierarchical, pub.flat, passed=True, fitted=pub.fitted, reason=pub.reason, built_from=built
+        )
+        return StepOutput(
+            {
+                "path": PathValue(str(path)),
+                "url": f"file://{path}",
+                "bytes": path.stat().st_size,
+                "sha256": file_sha256(path),
+                **built,
+            }
+        )
 
-    STEP_NAMES = ("ingest", "vote_matrix", "pca_init", "flat_posterior", "hierarchical_posterior",
-                  "convergence_diagnostics", "ideal_points", "party_summary", "report")
+    STEP_NAMES = (
+        "ingest",
+        "vote_matrix",
+        "pca_init",
+        "flat_posterior",
+        "hierarchical_posterior",
+        "convergence_diagnostics",
+        "ideal_points",
+        "party_summary",
+        "report",
+    )
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Run the steps in order for one partition (the CLI path); stops at a failed ERROR gate."""
@@ -732,8 +918,19 @@ class Pipeline:
             outputs[name] = out
             failed = [c for c in out.checks if c.severity == "error" and not c.passed]
             if failed:
-                raise GateFailure(part, [
-                    diagnostics.Gate(c.name, c.metadata.get("metric", c.name), c.metadata.get("value", float("nan")),
-                                     c.metadata.get("threshold", float("nan")), c.metadata.get("comparison", "<"),
-                                     c.severity, c.description) for c in failed])
+                raise GateFailure(
+                    part,
+                    [
+                        diagnostics.Gate(
+                            c.name,
+                            c.metadata.get("metric", c.name),
+                            c.metadata.get("value", float("nan")),
+                            c.metadata.get("threshold", float("nan")),
+                            c.metadata.get("comparison", "<"),
+                            c.severity,
+                            c.description,
+                        )
+                        for c in failed
+                    ],
+                )
         return outputs

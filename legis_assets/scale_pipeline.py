@@ -89,8 +89,15 @@ SCALE_REPORT = "report.html"
 OVERRIDES_FILE = "people_overrides.csv"
 
 #: columns of the inputs table (one row per chamber-session of the legislature found now)
-INPUT_COLUMNS = {"chamber_session": pl.String, "session_key": pl.String, "chamber": pl.String,
-                 "legislators": pl.Int64, "rollcalls": pl.Int64, "matrix_digest": pl.String, "built": pl.String}
+INPUT_COLUMNS = {
+    "chamber_session": pl.String,
+    "session_key": pl.String,
+    "chamber": pl.String,
+    "legislators": pl.Int64,
+    "rollcalls": pl.Int64,
+    "matrix_digest": pl.String,
+    "built": pl.String,
+}
 
 
 class NotEnoughChamberSessions(DataProblem):
@@ -103,16 +110,20 @@ class ScaleGateFailure(LegisError):
     def __init__(self, legislature: str, failed: list[CheckOutcome]):
         self.legislature = legislature
         self.failed = failed
-        detail = "; ".join(f"{c.name}: {c.metadata.get('value', float('nan')):.4g} "
-                           f"(needs {c.metadata.get('comparison', '')} {c.metadata.get('threshold', float('nan')):g})"
-                           for c in failed)
+        detail = "; ".join(
+            f"{c.name}: {c.metadata.get('value', float('nan')):.4g} "
+            f"(needs {c.metadata.get('comparison', '')} {c.metadata.get('threshold', float('nan')):g})"
+            for c in failed
+        )
         super().__init__(f"{legislature} common scale: convergence gates failed: {detail}")
 
 
 def validate_legislature(name: str) -> str:
     if not LEGISLATURE_RE.fullmatch(name or ""):
-        raise LegisError(f"invalid legislature name {name!r}: expected lower-case letters, digits and '_' "
-                         "(the directory name under the data root, e.g. kansas)")
+        raise LegisError(
+            f"invalid legislature name {name!r}: expected lower-case letters, digits and '_' "
+            "(the directory name under the data root, e.g. kansas)"
+        )
     return name
 
 
@@ -120,8 +131,11 @@ def matrix_digest(long: pl.DataFrame, legislators: pl.DataFrame, rollcalls: pl.D
     """sha256 of a vote matrix as stored in the warehouse (cells, legislators, roll calls), independent
     of row order."""
     h = hashlib.sha256()
-    for frame, keys in ((long, ["legislator_slug", "vote_id"]), (legislators, ["legislator_slug"]),
-                        (rollcalls, ["vote_id"])):
+    for frame, keys in (
+        (long, ["legislator_slug", "vote_id"]),
+        (legislators, ["legislator_slug"]),
+        (rollcalls, ["vote_id"]),
+    ):
         frame = frame.select(sorted(frame.columns))
         frame = frame.sort([k for k in keys if k in frame.columns]) if frame.height else frame
         h.update(frame.write_csv().encode("utf-8"))
@@ -132,8 +146,9 @@ def matrix_digest(long: pl.DataFrame, legislators: pl.DataFrame, rollcalls: pl.D
 def inputs_digest(rows: pl.DataFrame) -> str:
     """One digest over the built chamber-sessions (name + matrix digest), order-free."""
     built = rows.filter(pl.col("matrix_digest").is_not_null())
-    text = "\n".join(sorted(f"{cs}={d}" for cs, d in zip(built["chamber_session"].to_list(),
-                                                         built["matrix_digest"].to_list())))
+    text = "\n".join(
+        sorted(f"{cs}={d}" for cs, d in zip(built["chamber_session"].to_list(), built["matrix_digest"].to_list()))
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -154,8 +169,16 @@ def compare_inputs(used: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
             rows.append((cs, "vote matrix missing from the warehouse", used_d[cs][:12], ""))
         elif cur_d[cs] != used_d[cs]:
             rows.append((cs, "vote matrix changed", used_d[cs][:12], cur_d[cs][:12]))
-    return pl.DataFrame(rows, schema={"chamber_session": pl.String, "change": pl.String, "used_digest": pl.String,
-                                      "current_digest": pl.String}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "chamber_session": pl.String,
+            "change": pl.String,
+            "used_digest": pl.String,
+            "current_digest": pl.String,
+        },
+        orient="row",
+    )
 
 
 @dataclass
@@ -184,11 +207,22 @@ class ScalePipeline:
     `built_at(partition) -> str | None` optionally says when a chamber-session's vote matrix was built
     (the Dagster layer reads it from the instance); without it the column says so."""
 
-    STEP_NAMES = ("people", "common_scale_posterior", "scale_positions", "scale_party_trend", "scale_movement",
-                  "scale_diagnostics", "common_scale_report")
+    STEP_NAMES = (
+        "people",
+        "common_scale_posterior",
+        "scale_positions",
+        "scale_party_trend",
+        "scale_movement",
+        "scale_diagnostics",
+        "common_scale_report",
+    )
 
-    def __init__(self, settings: Settings, progress: Callable[[str], None] | None = None,
-                 built_at: Callable[[Partition], str | None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        progress: Callable[[str], None] | None = None,
+        built_at: Callable[[Partition], str | None] | None = None,
+    ):
         self.settings = settings
         self.session_pipeline = Pipeline(settings, progress=progress)
         self.warehouse: Warehouse = self.session_pipeline.warehouse
@@ -222,8 +256,14 @@ class ScalePipeline:
         from legis_assets.automation import chambers_with_data
 
         validate_legislature(legislature)
-        keys = sorted((SessionKey(leg, ses) for leg, ses in ingest.discover_sessions(self.settings.data_dir)
-                       if leg == legislature), key=lambda k: session_sort_key(k.key))
+        keys = sorted(
+            (
+                SessionKey(leg, ses)
+                for leg, ses in ingest.discover_sessions(self.settings.data_dir)
+                if leg == legislature
+            ),
+            key=lambda k: session_sort_key(k.key),
+        )
         return [Partition(k, c) for k in keys for c in chambers_with_data(k.directory(self.settings.data_dir))]
 
     def current_inputs(self, legislature: str, load: bool = True) -> ScaleInputs:
@@ -238,8 +278,17 @@ class ScalePipeline:
             legs = self.warehouse.read_partition(T_MATRIX_LEG, part.key, part.chamber)
             rcs = self.warehouse.read_partition(T_MATRIX_RC, part.key, part.chamber)
             built = self.built_at(part) if self.built_at else None
-            rows.append((node_id(part.key.key, part.chamber), part.key.key, part.chamber, legs.height, rcs.height,
-                         matrix_digest(long, legs, rcs), built or "(not recorded)"))
+            rows.append(
+                (
+                    node_id(part.key.key, part.chamber),
+                    part.key.key,
+                    part.chamber,
+                    legs.height,
+                    rcs.height,
+                    matrix_digest(long, legs, rcs),
+                    built or "(not recorded)",
+                )
+            )
             if load:
                 matrices[(part.key.key, part.chamber)] = self.session_pipeline.load_matrix(part)
         return ScaleInputs(legislature, pl.DataFrame(rows, schema=INPUT_COLUMNS, orient="row"), matrices)
@@ -253,8 +302,9 @@ class ScalePipeline:
         """(current, differences, used): is the published scale built from the inputs found now?"""
         used = self.used_inputs(legislature)
         current = self.current_inputs(legislature, load=False).rows
-        diff = compare_inputs(used.select(list(INPUT_COLUMNS)) if used.height else
-                              pl.DataFrame(schema=INPUT_COLUMNS), current)
+        diff = compare_inputs(
+            used.select(list(INPUT_COLUMNS)) if used.height else pl.DataFrame(schema=INPUT_COLUMNS), current
+        )
         return used.height > 0 and diff.height == 0, diff, used
 
     def _inputs_for_fit(self, legislature: str) -> ScaleInputs:
@@ -264,14 +314,16 @@ class ScalePipeline:
             raise NotEnoughChamberSessions(
                 f"{legislature}: {inputs.built.height} chamber-session(s) with a vote matrix ({found}); a common scale "
                 "needs two or more, from two or more sessions (a single session's common scale is that session's "
-                "own scale)")
+                "own scale)"
+            )
         return inputs
 
     @staticmethod
     def _inputs_table(rows: pl.DataFrame) -> Markdown:
         show = rows.with_columns(pl.col("matrix_digest").str.slice(0, 12))
-        return _md_table(show.select("chamber_session", "legislators", "rollcalls", "matrix_digest", "built"),
-                         max_rows=200)
+        return _md_table(
+            show.select("chamber_session", "legislators", "rollcalls", "matrix_digest", "built"), max_rows=200
+        )
 
     # --- steps -------------------------------------------------------------------------------
     def people(self, legislature: str) -> StepOutput:
@@ -279,9 +331,12 @@ class ScalePipeline:
         legislators, votes = [], {}
         for row in inputs.built.iter_rows(named=True):
             key = SessionKey.parse(row["session_key"])
-            legislators.append((key.key, row["chamber"], self.warehouse.read_partition(T_LEGISLATORS, key, row["chamber"])))
+            legislators.append(
+                (key.key, row["chamber"], self.warehouse.read_partition(T_LEGISLATORS, key, row["chamber"]))
+            )
             votes[(key.key, row["chamber"])] = self.warehouse.read_partition(T_VOTES, key, row["chamber"]).select(
-                "vote_id", "legislator_slug")
+                "vote_id", "legislator_slug"
+            )
         overrides = self.overrides_path(legislature)
         people = build_people(legislators, overrides if overrides.is_file() else None, votes)
         graph = bridge_graph(people, kept_from_matrices(inputs.matrices))
@@ -309,12 +364,24 @@ class ScalePipeline:
         not_built = inputs.rows.filter(pl.col("matrix_digest").is_null())["chamber_session"].to_list()
         if not_built:
             metadata["not_built"] = ", ".join(not_built)
-        description = ("every chamber-session is linked to the others by people who served in both"
-                       if not left_out else
-                       f"left out of the common scale (no person links them to the main group): {', '.join(left_out)}")
-        checks = [CheckOutcome("connected", not left_out, "warn", description,
-                               {"left_out": ", ".join(left_out), "components": len(graph.components),
-                                "thin_bridges": int(graph.thin_edges.height)})]
+        description = (
+            "every chamber-session is linked to the others by people who served in both"
+            if not left_out
+            else f"left out of the common scale (no person links them to the main group): {', '.join(left_out)}"
+        )
+        checks = [
+            CheckOutcome(
+                "connected",
+                not left_out,
+                "warn",
+                description,
+                {
+                    "left_out": ", ".join(left_out),
+                    "components": len(graph.components),
+                    "thin_bridges": int(graph.thin_edges.height),
+                },
+            )
+        ]
         return StepOutput(metadata, checks)
 
     def _people_table(self, legislature: str, inputs: ScaleInputs) -> pl.DataFrame:
@@ -322,8 +389,9 @@ class ScalePipeline:
         have = set(zip(people["session_key"].to_list(), people["chamber"].to_list())) if people.height else set()
         missing = [f"{k}:{c}" for k, c in inputs.matrices if (k, c) not in have]
         if missing:
-            raise DataProblem(f"{legislature}: the people table does not cover {', '.join(missing)}; "
-                              "materialize people first")
+            raise DataProblem(
+                f"{legislature}: the people table does not cover {', '.join(missing)}; materialize people first"
+            )
         return people
 
     def common_scale_posterior(self, legislature: str) -> StepOutput:
@@ -335,11 +403,14 @@ class ScalePipeline:
             raise NotEnoughChamberSessions(
                 f"{legislature}: only {data.chamber_sessions.height} chamber-session is connected by shared people "
                 f"({', '.join(data.excluded['session_key'] + ':' + data.excluded['chamber'])} left out); "
-                "nothing to put on a common scale")
+                "nothing to put on a common scale"
+            )
         start = pca_start(data, css)
         sampler = sampling.get_profile(self.profile, seed=self.settings.seed)
-        self.say(f"{legislature}: common scale over {data.chamber_sessions.height} chamber-sessions, "
-                 f"{data.n_slots} slots, {data.n_rollcalls} roll calls, {data.n_obs} votes ...")
+        self.say(
+            f"{legislature}: common scale over {data.chamber_sessions.height} chamber-sessions, "
+            f"{data.n_slots} slots, {data.n_rollcalls} roll calls, {data.n_obs} votes ..."
+        )
         fit, gates = fit_until_gates(data, start, sampler, progress=self.say)
         digest = inputs.digest
         used_labels = data.chamber_sessions["label"].to_list()
@@ -347,8 +418,9 @@ class ScalePipeline:
         # every chamber-session considered (those left out as disconnected too: not "new" later)
         considered = inputs.built.with_columns(in_scale=pl.col("chamber_session").is_in(used_nodes))
         used_rows = considered.filter(pl.col("in_scale"))
-        fit.idata.posterior.attrs.update(legislature=legislature, inputs_digest=digest,
-                                         used_digest=inputs_digest(considered), profile=self.profile)
+        fit.idata.posterior.attrs.update(
+            legislature=legislature, inputs_digest=digest, used_digest=inputs_digest(considered), profile=self.profile
+        )
         passed = diagnostics.all_errors_pass(gates)
         if passed:
             path = self.trace_path(legislature)
@@ -366,8 +438,10 @@ class ScalePipeline:
             "sha256": sha,
             "published": passed,
             "all_gates_passed": passed,
-            "gates": _md_table(diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
-                               float_fmt="{:.4g}"),
+            "gates": _md_table(
+                diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
+                float_fmt="{:.4g}",
+            ),
             "max_rhat": by_name["rhat"].value,
             "min_ess_bulk": ess,
             "divergences": int(by_name["divergences"].value),
@@ -387,14 +461,25 @@ class ScalePipeline:
             "inputs_digest": digest,
         }
         if data.excluded.height:
-            metadata["left_out"] = _md_table(data.excluded.select(
-                pl.concat_str("session_key", pl.lit(":"), "chamber").alias("chamber_session"), "reason"), max_rows=50)
+            metadata["left_out"] = _md_table(
+                data.excluded.select(
+                    pl.concat_str("session_key", pl.lit(":"), "chamber").alias("chamber_session"), "reason"
+                ),
+                max_rows=50,
+            )
         not_built = inputs.rows.filter(pl.col("matrix_digest").is_null())["chamber_session"].to_list()
         if not_built:
             metadata["not_built"] = ", ".join(not_built)
-        checks = [CheckOutcome(g.name, g.passed, g.severity, g.description,
-                               {"value": g.value, "threshold": g.threshold, "comparison": g.comparison,
-                                "metric": g.metric}) for g in gates]
+        checks = [
+            CheckOutcome(
+                g.name,
+                g.passed,
+                g.severity,
+                g.description,
+                {"value": g.value, "threshold": g.threshold, "comparison": g.comparison, "metric": g.metric},
+            )
+            for g in gates
+        ]
         return StepOutput(metadata, checks)
 
     # --- the published scale -------------------------------------------------------------------
@@ -403,16 +488,21 @@ class ScalePipeline:
         when a used vote matrix changed since (the tables would mix two fits)."""
         path = self.trace_path(legislature)
         if not path.exists():
-            raise DataProblem(f"{legislature}: no common-scale posterior at {path}; materialize "
-                              "common_scale_posterior first")
+            raise DataProblem(
+                f"{legislature}: no common-scale posterior at {path}; materialize common_scale_posterior first"
+            )
         idata = az.from_netcdf(path)
         used = self.used_inputs(legislature)
         if used.is_empty():
-            raise DataProblem(f"{legislature}: no record of the chamber-sessions the common scale used; "
-                              "materialize common_scale_posterior first")
+            raise DataProblem(
+                f"{legislature}: no record of the chamber-sessions the common scale used; "
+                "materialize common_scale_posterior first"
+            )
         if str(idata.posterior.attrs.get("used_digest")) != inputs_digest(used):
-            raise DataProblem(f"{legislature}: the trace {path} and the table scale_inputs do not come from one fit; "
-                              "re-materialize common_scale_posterior")
+            raise DataProblem(
+                f"{legislature}: the trace {path} and the table scale_inputs do not come from one fit; "
+                "re-materialize common_scale_posterior"
+            )
         css = []
         for row in used.iter_rows(named=True):
             part = Partition.of(row["session_key"], row["chamber"])
@@ -420,14 +510,20 @@ class ScalePipeline:
             legs = self.warehouse.read_partition(T_MATRIX_LEG, part.key, part.chamber)
             rcs = self.warehouse.read_partition(T_MATRIX_RC, part.key, part.chamber)
             if long.is_empty() or matrix_digest(long, legs, rcs) != row["matrix_digest"]:
-                raise DataProblem(f"{legislature}: the vote matrix of {row['chamber_session']} changed since the common "
-                                  "scale was sampled; re-materialize people and common_scale_posterior")
+                raise DataProblem(
+                    f"{legislature}: the vote matrix of {row['chamber_session']} changed since the common "
+                    "scale was sampled; re-materialize people and common_scale_posterior"
+                )
             css.append(ChamberSession(part.key.key, part.chamber, self.session_pipeline.load_matrix(part)))
         people = self.warehouse.read_scale(T_PEOPLE, legislature)
         data = build_common_data(css, people)
-        if data.chamber_sessions["label"].to_list() != str(idata.posterior.attrs.get("chamber_sessions", "")).split(", "):
-            raise DataProblem(f"{legislature}: the people table changed since the common scale was sampled; "
-                              "re-materialize common_scale_posterior")
+        if data.chamber_sessions["label"].to_list() != str(idata.posterior.attrs.get("chamber_sessions", "")).split(
+            ", "
+        ):
+            raise DataProblem(
+                f"{legislature}: the people table changed since the common scale was sampled; "
+                "re-materialize common_scale_posterior"
+            )
         return idata, data, css
 
     def _built_from(self, legislature: str) -> dict[str, Any]:
@@ -439,43 +535,67 @@ class ScalePipeline:
         table = positions(idata, data)
         self.warehouse.replace_scale(T_POSITIONS, legislature, table)
         ordered = table.sort("mean")
-        return StepOutput({
-            "rows": table.height,
-            "people": int(table["person_id"].n_unique()),
-            "leftmost": _md_table(ordered.head(5).select("name", "party", "session_key", "chamber", "mean", "hdi_low",
-                                                         "hdi_high")),
-            "rightmost": _md_table(ordered.tail(5).reverse().select("name", "party", "session_key", "chamber", "mean",
-                                                                     "hdi_low", "hdi_high")),
-            **self._built_from(legislature),
-        })
+        return StepOutput(
+            {
+                "rows": table.height,
+                "people": int(table["person_id"].n_unique()),
+                "leftmost": _md_table(
+                    ordered.head(5).select("name", "party", "session_key", "chamber", "mean", "hdi_low", "hdi_high")
+                ),
+                "rightmost": _md_table(
+                    ordered.tail(5)
+                    .reverse()
+                    .select("name", "party", "session_key", "chamber", "mean", "hdi_low", "hdi_high")
+                ),
+                **self._built_from(legislature),
+            }
+        )
 
     def scale_party_trend(self, legislature: str) -> StepOutput:
         idata, data, _ = self.load_published(legislature)
         table = party_trend(idata, data)
         self.warehouse.replace_scale(T_PARTY_TREND, legislature, table)
         gap = table.filter(pl.col("quantity") == "party_gap")
-        return StepOutput({
-            "rows": table.height,
-            "party_gap": _md_table(gap.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"), max_rows=50),
-            **self._built_from(legislature),
-        })
+        return StepOutput(
+            {
+                "rows": table.height,
+                "party_gap": _md_table(
+                    gap.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"), max_rows=50
+                ),
+                **self._built_from(legislature),
+            }
+        )
 
     def scale_movement(self, legislature: str) -> StepOutput:
         idata, data, _ = self.load_published(legislature)
         table = movement(idata, data)
         self.warehouse.replace_scale(T_MOVEMENT, legislature, table)
-        movers = table.filter(pl.col("moved")).with_columns(pl.col("mean").abs().alias("size")).sort(
-            "size", descending=True)
-        return StepOutput({
-            "rows": table.height,
-            "moved": movers.height,
-            "largest_moves": _md_table(movers.select("person_id", "from_session_key", "from_chamber", "to_session_key",
-                                                     "to_chamber", "mean", "hdi_low", "hdi_high").head(10)),
-            **self._built_from(legislature),
-        })
+        movers = (
+            table.filter(pl.col("moved")).with_columns(pl.col("mean").abs().alias("size")).sort("size", descending=True)
+        )
+        return StepOutput(
+            {
+                "rows": table.height,
+                "moved": movers.height,
+                "largest_moves": _md_table(
+                    movers.select(
+                        "person_id",
+                        "from_session_key",
+                        "from_chamber",
+                        "to_session_key",
+                        "to_chamber",
+                        "mean",
+                        "hdi_low",
+                        "hdi_high",
+                    ).head(10)
+                ),
+                **self._built_from(legislature),
+            }
+        )
 
-    def _gate_tables(self, idata: az.InferenceData, data: CommonScaleData,
-                     css: list[ChamberSession]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _gate_tables(
+        self, idata: az.InferenceData, data: CommonScaleData, css: list[ChamberSession]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         gates, params = evaluate_common_gates(idata, data, pca_start(data, css))
         return diagnostics.gates_frame(gates), params
 
@@ -484,12 +604,14 @@ class ScalePipeline:
         gates, params = self._gate_tables(idata, data, css)
         self.warehouse.replace_scale(T_SCALE_DIAG, legislature, gates)
         self.warehouse.replace_scale(T_SCALE_PARAMS, legislature, params)
-        return StepOutput({
-            "rows": gates.height,
-            "gates": _md_table(gates.select("gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
-            "failed_error_gates": int(gates.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
-            **self._built_from(legislature),
-        })
+        return StepOutput(
+            {
+                "rows": gates.height,
+                "gates": _md_table(gates.select("gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
+                "failed_error_gates": int(gates.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
+                **self._built_from(legislature),
+            }
+        )
 
     def common_scale_report(self, legislature: str) -> StepOutput:
         from legis_assets.report import scale as scale_report  # the renderer (report/scale.py)
@@ -500,8 +622,13 @@ class ScalePipeline:
         nodes = self.warehouse.read_scale(T_BRIDGE_NODES, legislature)
         attrs = dict(idata.posterior.attrs)
         sampler = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
-        sampler.update({k: attrs[k] for k in ("backend", "compile_seconds", "sample_seconds", "grad_evals",
-                                              "attempts", "profile") if k in attrs})
+        sampler.update(
+            {
+                k: attrs[k]
+                for k in ("backend", "compile_seconds", "sample_seconds", "grad_evals", "attempts", "profile")
+                if k in attrs
+            }
+        )
         post = idata.posterior
         draws = post.sizes["chain"] * post.sizes["draw"]
         if "sample_seconds" in attrs and "grad_evals" in attrs:
@@ -520,21 +647,32 @@ class ScalePipeline:
             bridge_edges=self.warehouse.read_scale(T_BRIDGE_EDGES, legislature),
             bridge_nodes=nodes,
             disconnected=nodes.filter(~pl.col("in_main"))["chamber_session"].to_list() if nodes.height else [],
-            chamber_sessions=used.filter(pl.col("in_scale")).select("chamber_session", "session_key", "chamber",
-                                                                    "legislators", "rollcalls"),
+            chamber_sessions=used.filter(pl.col("in_scale")).select(
+                "chamber_session", "session_key", "chamber", "legislators", "rollcalls"
+            ),
             sampler=sampler,
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            excluded_reasons={node_id(r["session_key"], r["chamber"]): r["reason"]
-                              for r in data.excluded.iter_rows(named=True)},
-            built_from={"trace": str(self.trace_path(legislature)),
-                        "trace_sha256": file_sha256(self.trace_path(legislature)),
-                        "inputs_digest": str(attrs.get("inputs_digest", ""))},
+            excluded_reasons={
+                node_id(r["session_key"], r["chamber"]): r["reason"] for r in data.excluded.iter_rows(named=True)
+            },
+            built_from={
+                "trace": str(self.trace_path(legislature)),
+                "trace_sha256": file_sha256(self.trace_path(legislature)),
+                "inputs_digest": str(attrs.get("inputs_digest", "")),
+            },
         )
         html = scale_report.render_scale_report(ctx)
         path = self.report_path(legislature)
         sha = write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
-        return StepOutput({"path": PathValue(str(path)), "url": f"file://{path}", "bytes": path.stat().st_size,
-                           "sha256": sha, **self._built_from(legislature)})
+        return StepOutput(
+            {
+                "path": PathValue(str(path)),
+                "url": f"file://{path}",
+                "bytes": path.stat().st_size,
+                "sha256": sha,
+                **self._built_from(legislature),
+            }
+        )
 
     def run(self, legislature: str, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Every step in order for one legislature (the CLI path); stops at a failed ERROR gate."""
@@ -551,8 +689,17 @@ class ScalePipeline:
 
 # --- what the CLI prints -------------------------------------------------------------------------
 
-SCALE_TABLES = (T_PEOPLE, T_BRIDGE_EDGES, T_BRIDGE_NODES, T_SCALE_INPUTS, T_POSITIONS, T_PARTY_TREND, T_MOVEMENT,
-                T_SCALE_DIAG, T_SCALE_PARAMS)
+SCALE_TABLES = (
+    T_PEOPLE,
+    T_BRIDGE_EDGES,
+    T_BRIDGE_NODES,
+    T_SCALE_INPUTS,
+    T_POSITIONS,
+    T_PARTY_TREND,
+    T_MOVEMENT,
+    T_SCALE_DIAG,
+    T_SCALE_PARAMS,
+)
 
 
 def skip_reason(settings: Settings, legislature: str) -> str | None:
@@ -563,11 +710,15 @@ def skip_reason(settings: Settings, legislature: str) -> str | None:
     if len(built) >= 2 and len(sessions) >= 2:
         return None
     if len(built) >= 2:
-        return (f"{legislature}: one session ({sessions[0]}): its chambers share no one within a session, so its "
-                "common scale would be that session's own per-chamber scales; no common scale built")
+        return (
+            f"{legislature}: one session ({sessions[0]}): its chambers share no one within a session, so its "
+            "common scale would be that session's own per-chamber scales; no common scale built"
+        )
     if len(built) == 1:
-        return (f"{legislature}: one chamber-session ({built[0]}): its common scale is that session's own scale; "
-                "no common scale built")
+        return (
+            f"{legislature}: one chamber-session ({built[0]}): its common scale is that session's own scale; "
+            "no common scale built"
+        )
     return f"{legislature}: no chamber-session with a vote matrix; no common scale built"
 
 
@@ -584,8 +735,10 @@ def scale_summary(settings: Settings, legislature: str) -> list[str]:
             lines.append("    left out (no one links them to the others): " + ", ".join(left_out))
     gates = wh.read_scale(T_SCALE_DIAG, legislature)
     if gates.height:
-        lines.append("    gates: " + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}"
-                                             for r in gates.iter_rows(named=True)))
+        lines.append(
+            "    gates: "
+            + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}" for r in gates.iter_rows(named=True))
+        )
     else:
         lines.append("    gates: (not computed)")
     counts = []
@@ -601,8 +754,9 @@ def scale_summary(settings: Settings, legislature: str) -> list[str]:
     try:
         current, diff, _ = sp.inputs_status(legislature)
         if used.height and not current:
-            lines.append("    STALE: " + "; ".join(f"{r['chamber_session']} {r['change']}"
-                                                   for r in diff.iter_rows(named=True)))
+            lines.append(
+                "    STALE: " + "; ".join(f"{r['chamber_session']} {r['change']}" for r in diff.iter_rows(named=True))
+            )
     except LegisError:
         pass
     return lines

@@ -27,8 +27,8 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import duckdb
 import polars as pl
@@ -74,7 +74,9 @@ class Warehouse:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"waited {self.lock_timeout:.0f} s for the warehouse lock {lock_path}")
+                        raise TimeoutError(
+                            f"waited {self.lock_timeout:.0f} s for the warehouse lock {lock_path}"
+                        ) from None
                     time.sleep(0.05)
             try:
                 if read_only and not self.path.exists():
@@ -91,16 +93,22 @@ class Warehouse:
         """Replace the rows of one partition atomically; returns the number of rows written."""
         _check_table(table)
         validate_chamber(chamber)
-        frame = frame.drop([c for c in PARTITION_COLUMNS if c in frame.columns]).with_columns(
-            pl.lit(key.key).alias("session_key"), pl.lit(chamber).alias("chamber")
-        ).select(*PARTITION_COLUMNS, pl.exclude(*PARTITION_COLUMNS))
+        frame = (
+            frame.drop([c for c in PARTITION_COLUMNS if c in frame.columns])
+            .with_columns(pl.lit(key.key).alias("session_key"), pl.lit(chamber).alias("chamber"))
+            .select(*PARTITION_COLUMNS, pl.exclude(*PARTITION_COLUMNS))
+        )
         arrow = frame.to_arrow()  # noqa: F841 - referenced by name in SQL
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM arrow LIMIT 0')
-                existing = {row[0] for row in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+                existing = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+                    ).fetchall()
+                }
                 for column, duck_type, *_ in conn.execute("DESCRIBE SELECT * FROM arrow").fetchall():
                     if column not in existing:  # a newer version of the asset added a column
                         conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {duck_type}')
@@ -117,10 +125,12 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
-            return pl.from_arrow(conn.sql(
-                f'SELECT * EXCLUDE (session_key, chamber) FROM "{table}" WHERE session_key = ? AND chamber = ?',
-                params=[key.key, chamber],
-            ).to_arrow_table())
+            return pl.from_arrow(
+                conn.sql(
+                    f'SELECT * EXCLUDE (session_key, chamber) FROM "{table}" WHERE session_key = ? AND chamber = ?',
+                    params=[key.key, chamber],
+                ).to_arrow_table()
+            )
 
     # tables of a common scale are keyed by the scale (a legislature name) instead of a partition
     def replace_scale(self, table: str, scale: str, frame: pl.DataFrame) -> int:
@@ -130,15 +140,22 @@ class Warehouse:
         _check_table(table)
         if not LEGISLATURE_RE.fullmatch(scale or ""):
             raise LegisError(f"invalid scale name {scale!r}: expected lower-case letters, digits and '_'")
-        frame = frame.drop([c for c in (SCALE_COLUMN,) if c in frame.columns]).with_columns(
-            pl.lit(scale).alias(SCALE_COLUMN)).select(SCALE_COLUMN, pl.exclude(SCALE_COLUMN))
+        frame = (
+            frame.drop([c for c in (SCALE_COLUMN,) if c in frame.columns])
+            .with_columns(pl.lit(scale).alias(SCALE_COLUMN))
+            .select(SCALE_COLUMN, pl.exclude(SCALE_COLUMN))
+        )
         arrow = frame.to_arrow()  # noqa: F841 - referenced by name in SQL
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM arrow LIMIT 0')
-                existing = {row[0] for row in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+                existing = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+                    ).fetchall()
+                }
                 for column, duck_type, *_ in conn.execute("DESCRIBE SELECT * FROM arrow").fetchall():
                     if column not in existing:
                         conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {duck_type}')
@@ -156,8 +173,11 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
-            return pl.from_arrow(conn.sql(f'SELECT * EXCLUDE ("{SCALE_COLUMN}") FROM "{table}" '
-                                          f'WHERE "{SCALE_COLUMN}" = ?', params=[scale]).to_arrow_table())
+            return pl.from_arrow(
+                conn.sql(
+                    f'SELECT * EXCLUDE ("{SCALE_COLUMN}") FROM "{table}" WHERE "{SCALE_COLUMN}" = ?', params=[scale]
+                ).to_arrow_table()
+            )
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as conn:
@@ -165,12 +185,17 @@ class Warehouse:
 
     def tables(self) -> list[str]:
         with self.connect(read_only=True) as conn:
-            return [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+            return [
+                r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()
+            ]
 
     @staticmethod
     def _has_table(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-        return bool(conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                 [table]).fetchall()[0][0])
+        return bool(
+            conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()[0][
+                0
+            ]
+        )
 
 
 # --- artifact files ----------------------------------------------------------------------
@@ -280,8 +305,10 @@ class TraceStore:
         except FileNotFoundError:
             return None
         except ValueError as err:
-            raise ArtifactMismatch(f"the pair manifest {self.manifest_path} is unreadable ({err}); "
-                                   "re-materialize flat_posterior and hierarchical_posterior") from None
+            raise ArtifactMismatch(
+                f"the pair manifest {self.manifest_path} is unreadable ({err}); "
+                "re-materialize flat_posterior and hierarchical_posterior"
+            ) from None
 
     def write_candidate(self, name: str, write: Callable[[Path], None]) -> tuple[Path, str]:
         path = self.candidate(name)
@@ -290,8 +317,10 @@ class TraceStore:
     def promote(self, record: dict, flat_sha: str, hier_sha: str | None) -> dict:
         """Publish the candidates as the new pair (`hier_sha` None: no hierarchical trace)."""
         manifest = {**record, "files": {FLAT: flat_sha, **({HIER: hier_sha} if hier_sha else {})}}
-        write_atomic(self.manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True),
-                                                                    encoding="utf-8"))
+        write_atomic(
+            self.manifest_path,
+            lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"),
+        )
         fsync_dir(self.dir)
         self.settle()
         for name in (FLAT, HIER):  # a failed attempt's files are superseded by a passing run
@@ -344,9 +373,11 @@ class TraceStore:
                 raise ArtifactMismatch(
                     f"{flat} and {hier} have no record of the run they come from ({self.manifest_path} is missing), "
                     "so they cannot be checked to belong together; re-materialize flat_posterior and "
-                    "hierarchical_posterior for this partition")
-            raise DataProblem(f"no published posterior in {self.dir}; materialize flat_posterior and "
-                              "hierarchical_posterior first")
+                    "hierarchical_posterior for this partition"
+                )
+            raise DataProblem(
+                f"no published posterior in {self.dir}; materialize flat_posterior and hierarchical_posterior first"
+            )
         for name, sha in manifest["files"].items():
             if hashes.get(name) == sha:
                 continue
@@ -355,5 +386,6 @@ class TraceStore:
             raise ArtifactMismatch(
                 f"{flat} and {hier} do not belong together: {self.manifest_path} (run {manifest.get('run_id')}) "
                 f"names {name} with sha256 {sha[:12]}, found {found}. A trace was copied in from another run or "
-                "replaced by hand; re-materialize flat_posterior and hierarchical_posterior for this partition")
+                "replaced by hand; re-materialize flat_posterior and hierarchical_posterior for this partition"
+            )
         return manifest

@@ -110,8 +110,14 @@ def make_report_context(
             "n_steps": rng.integers(7, 31, size=shape).astype(float),
         },
         coords={"legislator": hier_slugs, "party": model_parties, "rollcall": [f"rc{j}" for j in range(n_rollcalls)]},
-        dims={"xi": ["legislator"], "xi_offset": ["legislator"], "mu_party": ["party"],
-              "sigma_within": ["party"], "alpha": ["rollcall"], "beta": ["rollcall"]},
+        dims={
+            "xi": ["legislator"],
+            "xi_offset": ["legislator"],
+            "mu_party": ["party"],
+            "sigma_within": ["party"],
+            "alpha": ["rollcall"],
+            "beta": ["rollcall"],
+        },
         attrs={"model": "hierarchical_identified", "compile_seconds": 4.2, "sample_seconds": 31.5},
     )
     flat = az.from_dict(
@@ -120,54 +126,77 @@ def make_report_context(
             "alpha": rng.normal(0, 1, size=(*shape, n_rollcalls)),
             "beta": rng.normal(1, 0.2, size=(*shape, n_rollcalls)),
         },
-        sample_stats={"diverging": np.zeros(shape, dtype=bool), "energy": rng.normal(50, 3, size=shape),
-                      "n_steps": rng.integers(7, 15, size=shape).astype(float)},
+        sample_stats={
+            "diverging": np.zeros(shape, dtype=bool),
+            "energy": rng.normal(50, 3, size=shape),
+            "n_steps": rng.integers(7, 15, size=shape).astype(float),
+        },
         coords={"legislator": slugs, "rollcall": [f"rc{j}" for j in range(n_rollcalls)]},
         dims={"xi": ["legislator"], "alpha": ["rollcall"], "beta": ["rollcall"]},
     )
 
     _add_normalised(hier)
     _add_normalised(flat)
-    legislators = pl.DataFrame({
-        "legislator_slug": slugs,
-        "name": [nm.split(" ")[0] if nm.strip() else nm for nm in full_names],
-        "full_name": full_names,
-        "party": parties,
-        "district": [f"District {i + 1}" for i in range(n)],
-        "n_votes": rng.integers(10, n_rollcalls + 1, size=n).astype(np.int64),
-    })
+    legislators = pl.DataFrame(
+        {
+            "legislator_slug": slugs,
+            "name": [nm.split(" ")[0] if nm.strip() else nm for nm in full_names],
+            "full_name": full_names,
+            "party": parties,
+            "district": [f"District {i + 1}" for i in range(n)],
+            "n_votes": rng.integers(10, n_rollcalls + 1, size=n).astype(np.int64),
+        }
+    )
     ideal_points = summaries.ideal_points(hier, flat, legislators)
     sizes = {p: sum(1 for i in hier_idx if parties[i] == p) for p in model_parties}
     party_summary = summaries.party_summary(hier, sizes)
 
     # the gates and per-parameter diagnostics, computed by the real core functions
     gate_vars = ("xi_norm", "mu_party_norm", "sigma_within_norm")
-    flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier, "xi_norm"),
-                                        summaries.posterior_means(flat, "xi_norm"))
+    flat_r = diagnostics.flat_agreement(
+        summaries.posterior_means(hier, "xi_norm"), summaries.posterior_means(flat, "xi_norm")
+    )
     hier_gates, hier_params = diagnostics.evaluate_gates(hier, gate_vars, flat_r=flat_r)
     flat_gates, flat_params = diagnostics.evaluate_gates(flat, ("xi_norm",))
-    gates = pl.concat([
-        diagnostics.gates_frame(hier_gates).with_columns(model=pl.lit("hierarchical")),
-        diagnostics.gates_frame(flat_gates).with_columns(model=pl.lit("flat")),
-    ]).select("model", pl.exclude("model"))
-    parameters = pl.concat([
-        hier_params.with_columns(model=pl.lit("hierarchical")),
-        flat_params.with_columns(model=pl.lit("flat")),
-    ]).select("model", "group", "parameter", "rhat", "ess_bulk", "ess_tail")
+    gates = pl.concat(
+        [
+            diagnostics.gates_frame(hier_gates).with_columns(model=pl.lit("hierarchical")),
+            diagnostics.gates_frame(flat_gates).with_columns(model=pl.lit("flat")),
+        ]
+    ).select("model", pl.exclude("model"))
+    parameters = pl.concat(
+        [
+            hier_params.with_columns(model=pl.lit("hierarchical")),
+            flat_params.with_columns(model=pl.lit("flat")),
+        ]
+    ).select("model", "group", "parameter", "rhat", "ess_bulk", "ess_tail")
     assert diagnostics.all_errors_pass(hier_gates) == passed, gates  # the fake data is what it claims
 
     manifest = {
-        "min_minority": 0.025, "min_votes": 20, "rollcalls_raw": n_rollcalls + 12, "rollcalls_no_yea_nay": 3,
-        "rollcalls_lopsided": 8, "rollcalls_emptied_by_legislator_filter": 1, "rollcalls_kept": n_rollcalls,
-        "legislators_raw": n + 2, "legislators_too_few_votes": 2,
+        "min_minority": 0.025,
+        "min_votes": 20,
+        "rollcalls_raw": n_rollcalls + 12,
+        "rollcalls_no_yea_nay": 3,
+        "rollcalls_lopsided": 8,
+        "rollcalls_emptied_by_legislator_filter": 1,
+        "rollcalls_kept": n_rollcalls,
+        "legislators_raw": n + 2,
+        "legislators_too_few_votes": 2,
         "legislators_dropped": ["rep_late_arrival_1", names[0] if names else "rep_short_term_1"],
-        "legislators_kept": n, "observations_raw": (n + 2) * (n_rollcalls + 12),
-        "observations_yea_nay": int((n + 2) * (n_rollcalls + 12) * 0.93), "observations_kept": n * n_rollcalls - 17,
+        "legislators_kept": n,
+        "observations_raw": (n + 2) * (n_rollcalls + 12),
+        "observations_yea_nay": int((n + 2) * (n_rollcalls + 12) * 0.93),
+        "observations_kept": n * n_rollcalls - 17,
         "share_yea": 0.62,
     }
-    pca_scores = pl.DataFrame({"legislator_slug": slugs, "party": parties,
-                               "pc1": (truth - truth.mean()) / truth.std() + rng.normal(0, 0.2, n),
-                               "pc2": rng.normal(0, 1, n)})
+    pca_scores = pl.DataFrame(
+        {
+            "legislator_slug": slugs,
+            "party": parties,
+            "pc1": (truth - truth.mean()) / truth.std() + rng.normal(0, 0.2, n),
+            "pc2": rng.normal(0, 1, n),
+        }
+    )
     return ReportContext(
         session_key=session_key,
         chamber=chamber,
@@ -182,14 +211,32 @@ def make_report_context(
         pca_scores=pca_scores,
         explained_variance=[0.46, 0.07, 0.05, 0.04, 0.03],
         sampler={
-            "hierarchical": {"model": "hierarchical_identified", "profile": "default", "chains": chains, "tune": 200,
-                             "draws": draws, "seed": 42, "compile_seconds": 4.2, "sample_seconds": 31.5,
-                             "grad_evals": 123456},
-            "flat": {"model": "flat", "profile": "default", "chains": chains, "tune": 200, "draws": draws,
-                     "seed": 42, "compile_seconds": 2.1, "sample_seconds": 12.0},
+            "hierarchical": {
+                "model": "hierarchical_identified",
+                "profile": "default",
+                "chains": chains,
+                "tune": 200,
+                "draws": draws,
+                "seed": 42,
+                "compile_seconds": 4.2,
+                "sample_seconds": 31.5,
+                "grad_evals": 123456,
+            },
+            "flat": {
+                "model": "flat",
+                "profile": "default",
+                "chains": chains,
+                "tune": 200,
+                "draws": draws,
+                "seed": 42,
+                "compile_seconds": 2.1,
+                "sample_seconds": 12.0,
+            },
         },
-        problems=["votes.csv row 12: unknown vote code 'Paired' (kept as missing)",
-                  (names[0] if names else "x") + " appears twice in roll call rc3"],
+        problems=[
+            "votes.csv row 12: unknown vote code 'Paired' (kept as missing)",
+            (names[0] if names else "x") + " appears twice in roll call rc3",
+        ],
         generated_at="2025-06-01T12:00:00+00:00",
     )
 

@@ -31,14 +31,25 @@ def fake_session_key(t: int) -> str:
 
 
 def fake_gates(passed: bool, warn: bool = False) -> pl.DataFrame:
-    return gates_frame([
-        Gate("rhat", "max R-hat (xi_norm, party_mean_norm, party_gap_norm, movement_norm, tau_norm)",
-             1.004 if passed else 1.083, 1.01, "<", "error", "chains agree"),
-        Gate("ess", "min bulk ESS (xi_norm)", 812.0 if passed else 95.0, 400.0, ">", "error", "enough draws"),
-        Gate("divergences", "divergent transitions", 0.0 if passed else 3.0, 0, "<=", "error", "no divergences"),
-        Gate("ebfmi", "min E-BFMI over chains", 0.21 if warn else 0.74, 0.3, ">", "warn", "energy"),
-        Gate("agrees_with_linked", "abs(r) joint vs linked", 0.97, 0.9, ">", "warn", "agrees with the linked scores"),
-    ])
+    return gates_frame(
+        [
+            Gate(
+                "rhat",
+                "max R-hat (xi_norm, party_mean_norm, party_gap_norm, movement_norm, tau_norm)",
+                1.004 if passed else 1.083,
+                1.01,
+                "<",
+                "error",
+                "chains agree",
+            ),
+            Gate("ess", "min bulk ESS (xi_norm)", 812.0 if passed else 95.0, 400.0, ">", "error", "enough draws"),
+            Gate("divergences", "divergent transitions", 0.0 if passed else 3.0, 0, "<=", "error", "no divergences"),
+            Gate("ebfmi", "min E-BFMI over chains", 0.21 if warn else 0.74, 0.3, ">", "warn", "energy"),
+            Gate(
+                "agrees_with_linked", "abs(r) joint vs linked", 0.97, 0.9, ">", "warn", "agrees with the linked scores"
+            ),
+        ]
+    )
 
 
 def make_scale_context(
@@ -82,27 +93,53 @@ def make_scale_context(
                 if i % 9 == 1 and chamber == "house" and t == start + 1:
                     chamber = "senate"  # House -> Senate
             prefix = "rep_" if chamber == "house" else "sen_"
-            rows.append({"person_id": pid, "session_key": sessions[t], "chamber": chamber,
-                         "legislator_slug": f"{prefix}p{i:04d}_1", "name": name, "party": party, "session_order": t})
+            rows.append(
+                {
+                    "person_id": pid,
+                    "session_key": sessions[t],
+                    "chamber": chamber,
+                    "legislator_slug": f"{prefix}p{i:04d}_1",
+                    "name": name,
+                    "party": party,
+                    "session_order": t,
+                }
+            )
             truth.append(x)
     people = pl.DataFrame(rows)
     all_people = people
     if with_orphan:
-        orphan = pl.DataFrame([{"person_id": f"slug:orphan{k}", "session_key": f"{LEGISLATURE}.2009s",
-                                "chamber": "house", "legislator_slug": f"rep_orphan{k}_1", "name": f"Orphan {k}",
-                                "party": "Democrat", "session_order": -1} for k in range(5)])
+        orphan = pl.DataFrame(
+            [
+                {
+                    "person_id": f"slug:orphan{k}",
+                    "session_key": f"{LEGISLATURE}.2009s",
+                    "chamber": "house",
+                    "legislator_slug": f"rep_orphan{k}_1",
+                    "name": f"Orphan {k}",
+                    "party": "Democrat",
+                    "session_order": -1,
+                }
+                for k in range(5)
+            ]
+        )
         all_people = pl.concat([orphan, people])
     graph = bridge_graph(all_people)
 
     sd = rng.uniform(0.08, 0.3, people.height)
     mean = np.asarray(truth) + rng.normal(0, 0.05, people.height)
     positions = people.select("person_id", "session_key", "chamber", "legislator_slug", "name", "party").with_columns(
-        mean=pl.Series(mean), sd=pl.Series(sd), hdi_low=pl.Series(mean - Z90 * sd), hdi_high=pl.Series(mean + Z90 * sd))
+        mean=pl.Series(mean), sd=pl.Series(sd), hdi_low=pl.Series(mean - Z90 * sd), hdi_high=pl.Series(mean + Z90 * sd)
+    )
 
     # movement: consecutive slots of one person (House before Senate within a session)
-    slots = positions.with_row_index("slot").with_columns(
-        order=pl.col("session_key").replace_strict({k: t for t, k in enumerate(sessions)}, return_dtype=pl.Int64),
-        rank=(pl.col("chamber") == "senate").cast(pl.Int64)).sort("person_id", "order", "rank")
+    slots = (
+        positions.with_row_index("slot")
+        .with_columns(
+            order=pl.col("session_key").replace_strict({k: t for t, k in enumerate(sessions)}, return_dtype=pl.Int64),
+            rank=(pl.col("chamber") == "senate").cast(pl.Int64),
+        )
+        .sort("person_id", "order", "rank")
+    )
     mv = []
     srows = slots.to_dicts()
     for a, b in zip(srows, srows[1:]):
@@ -110,15 +147,37 @@ def make_scale_context(
             continue
         d = b["mean"] - a["mean"]
         s = float(np.hypot(a["sd"], b["sd"]) * 0.6)
-        mv.append({"person_id": a["person_id"], "from_slot": a["slot"], "to_slot": b["slot"],
-                   "from_session_key": a["session_key"], "from_chamber": a["chamber"],
-                   "to_session_key": b["session_key"], "to_chamber": b["chamber"],
-                   "mean": d, "sd": s, "hdi_low": d - Z90 * s, "hdi_high": d + Z90 * s})
-    movement = pl.DataFrame(mv, schema={
-        "person_id": pl.String, "from_slot": pl.UInt32, "to_slot": pl.UInt32, "from_session_key": pl.String,
-        "from_chamber": pl.String, "to_session_key": pl.String, "to_chamber": pl.String, "mean": pl.Float64,
-        "sd": pl.Float64, "hdi_low": pl.Float64, "hdi_high": pl.Float64,
-    }).with_columns(moved=(pl.col("hdi_low") > 0) | (pl.col("hdi_high") < 0))
+        mv.append(
+            {
+                "person_id": a["person_id"],
+                "from_slot": a["slot"],
+                "to_slot": b["slot"],
+                "from_session_key": a["session_key"],
+                "from_chamber": a["chamber"],
+                "to_session_key": b["session_key"],
+                "to_chamber": b["chamber"],
+                "mean": d,
+                "sd": s,
+                "hdi_low": d - Z90 * s,
+                "hdi_high": d + Z90 * s,
+            }
+        )
+    movement = pl.DataFrame(
+        mv,
+        schema={
+            "person_id": pl.String,
+            "from_slot": pl.UInt32,
+            "to_slot": pl.UInt32,
+            "from_session_key": pl.String,
+            "from_chamber": pl.String,
+            "to_session_key": pl.String,
+            "to_chamber": pl.String,
+            "mean": pl.Float64,
+            "sd": pl.Float64,
+            "hdi_low": pl.Float64,
+            "hdi_high": pl.Float64,
+        },
+    ).with_columns(moved=(pl.col("hdi_low") > 0) | (pl.col("hdi_high") < 0))
 
     # party trend: mean of the party's slots per chamber-session, and the gap R - D
     trend = []
@@ -133,34 +192,91 @@ def make_scale_context(
                 m = float(members["mean"].mean())
                 s = float(members["sd"].mean()) / max(np.sqrt(members.height), 1) + 0.02
                 found[party] = (m, s, members.height)
-                trend.append({"session_key": key, "chamber": chamber, "session_order": t, "quantity": "party_mean",
-                              "party": party, "n_slots": members.height, "mean": m, "sd": s,
-                              "hdi_low": m - Z90 * s, "hdi_high": m + Z90 * s})
+                trend.append(
+                    {
+                        "session_key": key,
+                        "chamber": chamber,
+                        "session_order": t,
+                        "quantity": "party_mean",
+                        "party": party,
+                        "n_slots": members.height,
+                        "mean": m,
+                        "sd": s,
+                        "hdi_low": m - Z90 * s,
+                        "hdi_high": m + Z90 * s,
+                    }
+                )
             if len(found) == 2:
                 (dm, ds, dn), (rm, rs, rn) = found["Democrat"], found["Republican"]
                 g, s = rm - dm, float(np.hypot(ds, rs))
-                trend.append({"session_key": key, "chamber": chamber, "session_order": t, "quantity": "party_gap",
-                              "party": None, "n_slots": dn + rn, "mean": g, "sd": s,
-                              "hdi_low": g - Z90 * s, "hdi_high": g + Z90 * s})
-    party_trend = pl.DataFrame(trend, schema={
-        "session_key": pl.String, "chamber": pl.String, "session_order": pl.Int64, "quantity": pl.String,
-        "party": pl.String, "n_slots": pl.Int64, "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64,
-        "hdi_high": pl.Float64}).sort("session_order", "chamber", "quantity", "party")
+                trend.append(
+                    {
+                        "session_key": key,
+                        "chamber": chamber,
+                        "session_order": t,
+                        "quantity": "party_gap",
+                        "party": None,
+                        "n_slots": dn + rn,
+                        "mean": g,
+                        "sd": s,
+                        "hdi_low": g - Z90 * s,
+                        "hdi_high": g + Z90 * s,
+                    }
+                )
+    party_trend = pl.DataFrame(
+        trend,
+        schema={
+            "session_key": pl.String,
+            "chamber": pl.String,
+            "session_order": pl.Int64,
+            "quantity": pl.String,
+            "party": pl.String,
+            "n_slots": pl.Int64,
+            "mean": pl.Float64,
+            "sd": pl.Float64,
+            "hdi_low": pl.Float64,
+            "hdi_high": pl.Float64,
+        },
+    ).sort("session_order", "chamber", "quantity", "party")
 
-    used = (people.group_by("session_key", "chamber").agg(legislators=pl.len())
-            .with_columns(chamber_session=pl.concat_str("session_key", pl.lit(":"), "chamber"),
-                          rollcalls=pl.lit(120, dtype=pl.Int64), legislators=pl.col("legislators").cast(pl.Int64))
-            .select("chamber_session", "session_key", "chamber", "legislators", "rollcalls")
-            .sort("chamber_session"))
+    used = (
+        people.group_by("session_key", "chamber")
+        .agg(legislators=pl.len())
+        .with_columns(
+            chamber_session=pl.concat_str("session_key", pl.lit(":"), "chamber"),
+            rollcalls=pl.lit(120, dtype=pl.Int64),
+            legislators=pl.col("legislators").cast(pl.Int64),
+        )
+        .select("chamber_session", "session_key", "chamber", "legislators", "rollcalls")
+        .sort("chamber_session")
+    )
     return ScaleReportContext(
-        scale=LEGISLATURE, passed=passed, gates=fake_gates(passed, warn), positions=positions, party_trend=party_trend,
-        movement=movement, bridge_edges=graph.edges, bridge_nodes=graph.nodes, disconnected=graph.disconnected,
+        scale=LEGISLATURE,
+        passed=passed,
+        gates=fake_gates(passed, warn),
+        positions=positions,
+        party_trend=party_trend,
+        movement=movement,
+        bridge_edges=graph.edges,
+        bridge_nodes=graph.nodes,
+        disconnected=graph.disconnected,
         chamber_sessions=used,
-        sampler={"seconds": 754.2, "steps_per_draw": 31.5, "ess_per_second": 1.9, "chains": 4, "draws": 1000,
-                 "tune": 1000, "backend": "kernel"},
-        links=links, generated_at="2026-12-02T08:00:00+00:00",
-        excluded_reasons={node_id(f"{LEGISLATURE}.2009s", "house"): "no person links it to the largest bridge component"}
-        if with_orphan else {},
+        sampler={
+            "seconds": 754.2,
+            "steps_per_draw": 31.5,
+            "ess_per_second": 1.9,
+            "chains": 4,
+            "draws": 1000,
+            "tune": 1000,
+            "backend": "kernel",
+        },
+        links=links,
+        generated_at="2026-12-02T08:00:00+00:00",
+        excluded_reasons={
+            node_id(f"{LEGISLATURE}.2009s", "house"): "no person links it to the largest bridge component"
+        }
+        if with_orphan
+        else {},
     )
 
 

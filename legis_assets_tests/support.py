@@ -57,24 +57,31 @@ def matrix_from_sim(sim: simulate.SimulatedChamber, settings=matrix_mod.FilterSe
     return matrix_mod.build_vote_matrix(votes, sim.truth.select("legislator_slug", "party"), None, settings)
 
 
-def legislators_frame(*slugs: str, ocd: dict[str, str] | None = None, party: dict[str, str] | None = None) -> pl.DataFrame:
+def legislators_frame(
+    *slugs: str, ocd: dict[str, str] | None = None, party: dict[str, str] | None = None
+) -> pl.DataFrame:
     """A legislators frame as ingest gives it (empty ocd_id is null)."""
     ocd, party = ocd or {}, party or {}
-    return pl.DataFrame({
-        "legislator_slug": list(slugs),
-        "name": [s.split("_")[1].title() for s in slugs],
-        "full_name": [f"{s.split('_')[2].title()} {s.split('_')[1].title()}" for s in slugs],
-        "chamber": ["house" if s.startswith("rep_") else "senate" for s in slugs],
-        "party": [party.get(s, "Republican") for s in slugs],
-        "district": ["1"] * len(slugs),
-        "ocd_id": [ocd.get(s) for s in slugs],
-    }, schema_overrides={"ocd_id": pl.String})
+    return pl.DataFrame(
+        {
+            "legislator_slug": list(slugs),
+            "name": [s.split("_")[1].title() for s in slugs],
+            "full_name": [f"{s.split('_')[2].title()} {s.split('_')[1].title()}" for s in slugs],
+            "chamber": ["house" if s.startswith("rep_") else "senate" for s in slugs],
+            "party": [party.get(s, "Republican") for s in slugs],
+            "district": ["1"] * len(slugs),
+            "ocd_id": [ocd.get(s) for s in slugs],
+        },
+        schema_overrides={"ocd_id": pl.String},
+    )
 
 
 @functools.lru_cache(maxsize=1)
 def _real_inputs():
-    sessions = {f"{legislature}.{session}": ingest.read_session(SHARED_DATA / legislature / session)
-                for legislature, session in ingest.discover_sessions(SHARED_DATA)}
+    sessions = {
+        f"{legislature}.{session}": ingest.read_session(SHARED_DATA / legislature / session)
+        for legislature, session in ingest.discover_sessions(SHARED_DATA)
+    }
     return people.chamber_inputs(sessions)
 
 

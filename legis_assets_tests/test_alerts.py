@@ -1,7 +1,6 @@
 """Alerts on convergence failure: the pure alert path (legis_assets.automation) and the
 run-failure sensor on a real failed run (a tiny asset with a blocking ERROR check; no MCMC)."""
 
-
 import json
 import socket
 import threading
@@ -68,16 +67,33 @@ def closed_port_url() -> str:
 
 
 def record(**kw):
-    base = dict(session=SESSION, chamber="senate", asset="hierarchical_posterior", check="ess",
-                value=120.5, threshold=400.0, severity="ERROR", run_id="r1", timestamp=0.0)
+    base = dict(
+        session=SESSION,
+        chamber="senate",
+        asset="hierarchical_posterior",
+        check="ess",
+        value=120.5,
+        threshold=400.0,
+        severity="ERROR",
+        run_id="r1",
+        timestamp=0.0,
+    )
     return automation.alert_record(**{**base, **kw})
 
 
 def test_alert_record_fields():
     rec = record(value=float("nan"))
-    assert rec == {"session": SESSION, "chamber": "senate", "asset": "hierarchical_posterior", "check": "ess",
-                   "value": None, "threshold": 400.0, "severity": "error", "run_id": "r1",
-                   "time": "1970-01-01T00:00:00Z"}
+    assert rec == {
+        "session": SESSION,
+        "chamber": "senate",
+        "asset": "hierarchical_posterior",
+        "check": "ess",
+        "value": None,
+        "threshold": 400.0,
+        "severity": "error",
+        "run_id": "r1",
+        "time": "1970-01-01T00:00:00Z",
+    }
 
 
 def test_append_alert_writes_json_lines_once(tmp_path):
@@ -91,8 +107,7 @@ def test_append_alert_writes_json_lines_once(tmp_path):
 
 def test_append_alert_from_many_threads(tmp_path):
     path = tmp_path / "alerts.jsonl"
-    threads = [threading.Thread(target=automation.append_alert, args=(path, record(run_id=f"r{i}")))
-               for i in range(20)]
+    threads = [threading.Thread(target=automation.append_alert, args=(path, record(run_id=f"r{i}"))) for i in range(20)]
     for t in threads:
         t.start()
     for t in threads:
@@ -137,24 +152,41 @@ def test_deliver_alert_never_raises_on_unwritable_home(tmp_path, webhook):
     check_specs=[
         dg.AssetCheckSpec("ess", asset="hierarchical_posterior", blocking=True, partitions_def=session_chamber),
         dg.AssetCheckSpec("rhat", asset="hierarchical_posterior", blocking=True, partitions_def=session_chamber),
-        dg.AssetCheckSpec("divergences", asset="hierarchical_posterior", blocking=True,
-                          partitions_def=session_chamber),
+        dg.AssetCheckSpec("divergences", asset="hierarchical_posterior", blocking=True, partitions_def=session_chamber),
         dg.AssetCheckSpec("ebfmi", asset="hierarchical_posterior", partitions_def=session_chamber),
     ],
 )
 def fake_posterior(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Stands in for the MCMC asset: ESS and divergences fail (blocking ERROR), R-hat passes,
     E-BFMI fails (WARN)."""
-    return dg.MaterializeResult(check_results=[
-        dg.AssetCheckResult(check_name="ess", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                            metadata={"value": 37.5, "threshold": 400.0}),
-        dg.AssetCheckResult(check_name="rhat", passed=True, severity=dg.AssetCheckSeverity.ERROR,
-                            metadata={"value": 1.001, "threshold": 1.01}),
-        dg.AssetCheckResult(check_name="divergences", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                            metadata={"value": 3.0, "threshold": 0.0}),
-        dg.AssetCheckResult(check_name="ebfmi", passed=False, severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"value": 0.2, "threshold": 0.3}),
-    ])
+    return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="ess",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"value": 37.5, "threshold": 400.0},
+            ),
+            dg.AssetCheckResult(
+                check_name="rhat",
+                passed=True,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"value": 1.001, "threshold": 1.01},
+            ),
+            dg.AssetCheckResult(
+                check_name="divergences",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"value": 3.0, "threshold": 0.0},
+            ),
+            dg.AssetCheckResult(
+                check_name="ebfmi",
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"value": 0.2, "threshold": 0.3},
+            ),
+        ]
+    )
 
 
 @dg.asset(partitions_def=session_chamber)
@@ -170,8 +202,9 @@ def instance():
 
 
 def failed_run(instance, asset=fake_posterior):
-    result = dg.materialize([asset], partition_key=partition_key(SESSION, "senate"), instance=instance,
-                            raise_on_error=False)
+    result = dg.materialize(
+        [asset], partition_key=partition_key(SESSION, "senate"), instance=instance, raise_on_error=False
+    )
     return result
 
 
@@ -179,8 +212,11 @@ def alert(instance, result, home) -> None:
     """Evaluate the run-failure sensor for `result`'s failure, as the daemon does."""
     (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
     with dg.build_run_status_sensor_context(
-        sensor_name="convergence_failure_alert", dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=failure, resources={"legis": LegisResource(home=str(home))},
+        sensor_name="convergence_failure_alert",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure,
+        resources={"legis": LegisResource(home=str(home))},
     ) as ctx:
         convergence_failure_alert(ctx.for_run_failure())
 
@@ -192,7 +228,9 @@ def test_failed_error_checks_reads_the_runs_events(instance):
     (rec,) = failed_error_checks(instance, result.dagster_run)
     assert rec["check"] == "ess" and rec["value"] == 37.5 and rec["threshold"] == 400.0
     assert [(c["check"], c["value"], c["threshold"]) for c in rec["failed_checks"]] == [
-        ("ess", 37.5, 400.0), ("divergences", 3.0, 0.0)]
+        ("ess", 37.5, 400.0),
+        ("divergences", 3.0, 0.0),
+    ]
     assert (rec["session"], rec["chamber"], rec["partition"]) == (SESSION, "senate", "senate|" + SESSION)
 
 
@@ -204,10 +242,18 @@ def test_run_failure_sensor_writes_line_and_posts(instance, tmp_path, webhook, m
     lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])
-    assert {k: line[k] for k in ("session", "chamber", "asset", "check", "value", "threshold", "severity",
-                                 "run_id")} == {
-        "session": SESSION, "chamber": "senate", "asset": "hierarchical_posterior", "check": "ess",
-        "value": 37.5, "threshold": 400.0, "severity": "error", "run_id": result.run_id}
+    assert {
+        k: line[k] for k in ("session", "chamber", "asset", "check", "value", "threshold", "severity", "run_id")
+    } == {
+        "session": SESSION,
+        "chamber": "senate",
+        "asset": "hierarchical_posterior",
+        "check": "ess",
+        "value": 37.5,
+        "threshold": 400.0,
+        "severity": "error",
+        "run_id": result.run_id,
+    }
     assert abs(time.mktime(time.strptime(line["time"], "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(time.gmtime(t0))) < 120
     assert webhook.received == [line]
 
@@ -260,8 +306,13 @@ LAUNCH_TAGS = {
 def test_run_failure_sensor_alerts_once_whatever_launched_the_run(launch, instance, tmp_path, webhook, monkeypatch):
     """UI, schedule, data sensor and backfill runs all reach the run-failure sensor: one line, one POST."""
     monkeypatch.setenv("LEGIS_ALERT_WEBHOOK", webhook.url)
-    result = dg.materialize([fake_posterior], partition_key=partition_key(SESSION, "senate"), instance=instance,
-                            raise_on_error=False, tags=LAUNCH_TAGS[launch])
+    result = dg.materialize(
+        [fake_posterior],
+        partition_key=partition_key(SESSION, "senate"),
+        instance=instance,
+        raise_on_error=False,
+        tags=LAUNCH_TAGS[launch],
+    )
     assert not result.success
     alert(instance, result, tmp_path)
     alert(instance, result, tmp_path)  # delivered twice: still one
@@ -274,14 +325,27 @@ def _starved_cli_run(data_root, home, webhook, monkeypatch):
     from legis_assets_tests.reliability import support
 
     monkeypatch.setenv("LEGIS_ALERT_WEBHOOK", webhook.url)
-    code, out, err = support.run_cli(["run", "--data-dir", str(data_root), "--session", "simulated.2025-2026",
-                                      "--chamber", "senate", "--profile", "starved"], home)
+    code, out, err = support.run_cli(
+        [
+            "run",
+            "--data-dir",
+            str(data_root),
+            "--session",
+            "simulated.2025-2026",
+            "--chamber",
+            "senate",
+            "--profile",
+            "starved",
+        ],
+        home,
+    )
     return code, out, err
 
 
 @pytest.mark.slow
-def test_cli_run_with_a_failed_gate_alerts_once_and_the_sensor_adds_nothing(small_session_root, tmp_path, webhook,
-                                                                            monkeypatch):
+def test_cli_run_with_a_failed_gate_alerts_once_and_the_sensor_adds_nothing(
+    small_session_root, tmp_path, webhook, monkeypatch
+):
     """`legis-assets run` executes in process: no run-failure sensor ever sees its runs, so the CLI
     alerts itself, through the sensor's own delivery function. The sensor evaluated on the same
     failed run afterwards finds the alert already sent: no second line, no second POST."""
@@ -293,7 +357,11 @@ def test_cli_run_with_a_failed_gate_alerts_once_and_the_sensor_adds_nothing(smal
     assert len(lines) == 1, lines
     (line,) = lines
     assert (line["session"], line["chamber"], line["asset"], line["severity"]) == (
-        "simulated.2025-2026", "senate", "hierarchical_posterior", "error")
+        "simulated.2025-2026",
+        "senate",
+        "hierarchical_posterior",
+        "error",
+    )
     assert line["run_id"] in out and "alert for hierarchical_posterior" in out
     assert webhook.received == [line]
 
@@ -302,8 +370,11 @@ def test_cli_run_with_a_failed_gate_alerts_once_and_the_sensor_adds_nothing(smal
         assert run.status == dg.DagsterRunStatus.FAILURE
         (failure,) = inst.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
         with dg.build_run_status_sensor_context(
-            sensor_name="convergence_failure_alert", dagster_instance=inst, dagster_run=run,
-            dagster_event=failure.dagster_event, resources={"legis": LegisResource(home=str(home))},
+            sensor_name="convergence_failure_alert",
+            dagster_instance=inst,
+            dagster_run=run,
+            dagster_event=failure.dagster_event,
+            resources={"legis": LegisResource(home=str(home))},
         ) as ctx:
             convergence_failure_alert(ctx.for_run_failure())
     assert automation.read_alerts(home / "alerts.jsonl") == [line]

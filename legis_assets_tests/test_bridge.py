@@ -17,9 +17,15 @@ CA_A17, CA_S17, CA_S19 = "california.2017-2018:house", "california.2017-2018:sen
 #: ../shared/data/README.md, "Persons shared between chamber-sessions" (every pair of each legislature)
 README_SHARED = {
     US: {
-        (H97, S97): 0, (H97, S107): 15, (H97, H117): 4, (H97, S117): 3,
-        (S97, S107): 22, (S97, H117): 0, (S97, S117): 2,
-        (S107, H117): 0, (S107, S117): 16,
+        (H97, S97): 0,
+        (H97, S107): 15,
+        (H97, H117): 4,
+        (H97, S117): 3,
+        (S97, S107): 22,
+        (S97, H117): 0,
+        (S97, S117): 2,
+        (S107, H117): 0,
+        (S107, S117): 16,
         (H117, S117): 0,
     },
     "california": {(CA_A17, CA_S17): 0, (CA_A17, CA_S19): 3, (CA_S17, CA_S19): 31},
@@ -71,9 +77,12 @@ def test_threshold_and_kept_legislators():
     assert not bridge.bridge_graph(table).thin_edges.height  # 5 shared: not thin at the default threshold 5
     assert bridge.bridge_graph(table, thin_threshold=6).thin_edges.height == 1
     # the vote filters dropped two of them in the second session: 3 kept people bridge the sessions
-    kept = [(key, "senate", slug) for key in ("t.2001-2002", "t.2003-2004")
-            for slug in ("sen_a_a_1", "sen_b_b_2", "sen_c_c_3", "sen_d_d_4", "sen_e_e_5")
-            if not (key == "t.2003-2004" and slug in ("sen_d_d_4", "sen_e_e_5"))]
+    kept = [
+        (key, "senate", slug)
+        for key in ("t.2001-2002", "t.2003-2004")
+        for slug in ("sen_a_a_1", "sen_b_b_2", "sen_c_c_3", "sen_d_d_4", "sen_e_e_5")
+        if not (key == "t.2003-2004" and slug in ("sen_d_d_4", "sen_e_e_5"))
+    ]
     graph = bridge.bridge_graph(table, kept=kept)
     edge = graph.edges.row(0, named=True)
     assert (edge["shared"], edge["shared_all"], edge["thin"]) == (3, 5, True)
@@ -90,15 +99,25 @@ def test_threshold_and_kept_legislators():
 
 def test_people_shared_count_once_and_merged_people_bridge(tmp_path):
     # one person with two slugs in a chamber-session (a merged party switcher) counts once
-    table = _table(("t.2001-2002", "senate", ("sen_j_j_1", "sen_k_k_2")),
-                   ("t.2003-2004", "senate", ("sen_j_j_1", "sen_j_j_9", "sen_k_k_2")))
+    table = _table(
+        ("t.2001-2002", "senate", ("sen_j_j_1", "sen_k_k_2")),
+        ("t.2003-2004", "senate", ("sen_j_j_1", "sen_j_j_9", "sen_k_k_2")),
+    )
     overrides = tmp_path / "o.csv"
     overrides.write_text("action,id,other_id\nmerge,sen_j_j_1,sen_j_j_9\n")
-    votes = {("t.2003-2004", "senate"): pl.DataFrame({"vote_id": ["v1", "v2"],
-                                                      "legislator_slug": ["sen_j_j_1", "sen_j_j_9"]})}
-    merged = people.build_people([("t.2001-2002", "senate", legislators_frame("sen_j_j_1", "sen_k_k_2")),
-                                  ("t.2003-2004", "senate", legislators_frame("sen_j_j_1", "sen_j_j_9", "sen_k_k_2"))],
-                                 overrides=overrides, votes=votes)
+    votes = {
+        ("t.2003-2004", "senate"): pl.DataFrame(
+            {"vote_id": ["v1", "v2"], "legislator_slug": ["sen_j_j_1", "sen_j_j_9"]}
+        )
+    }
+    merged = people.build_people(
+        [
+            ("t.2001-2002", "senate", legislators_frame("sen_j_j_1", "sen_k_k_2")),
+            ("t.2003-2004", "senate", legislators_frame("sen_j_j_1", "sen_j_j_9", "sen_k_k_2")),
+        ],
+        overrides=overrides,
+        votes=votes,
+    )
     assert bridge.bridge_graph(table).nodes["n_people"].to_list() == [2, 3]
     graph = bridge.bridge_graph(merged)
     assert graph.nodes["n_people"].to_list() == [2, 2]
@@ -141,7 +160,8 @@ def test_real_bridge_counts_only_legislators_kept_by_the_vote_filters():
             part = ingest.chamber_tables(tables, chamber)
             if part.votes.height:
                 matrices[(f"{legislature}.{session}", chamber)] = matrix.build_vote_matrix(
-                    part.votes, part.legislators, part.rollcalls)
+                    part.votes, part.legislators, part.rollcalls
+                )
     kept = bridge.kept_from_matrices(matrices)
     assert kept.height == 84 + 42 + 41 and kept.columns == ["session_key", "chamber", "legislator_slug"]
     table = people.build_people([f for f in real_legislators() if f[0].startswith("california.")])

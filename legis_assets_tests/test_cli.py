@@ -20,8 +20,11 @@ def test_sql_prints_rows_and_reports_bad_queries(tmp_path, monkeypatch, capsys):
     assert err.startswith("error: no warehouse at ") and "Traceback" not in err
 
     Warehouse(tmp_path / "warehouse.duckdb").replace_partition(
-        "ideal_points", SessionKey.parse("simulated.91st_2025-2026"), "house",
-        pl.DataFrame({"legislator_slug": ["rep_a_1", "rep_b_1"], "mean": [-1.0, 1.0]}))
+        "ideal_points",
+        SessionKey.parse("simulated.91st_2025-2026"),
+        "house",
+        pl.DataFrame({"legislator_slug": ["rep_a_1", "rep_b_1"], "mean": [-1.0, 1.0]}),
+    )
     assert cli.main(["sql", "select legislator_slug, mean from ideal_points order by mean"]) == 0
     out = capsys.readouterr().out
     assert "rep_a_1" in out and "rep_b_1" in out
@@ -46,17 +49,32 @@ def test_run_refuses_bad_input_with_one_line_and_the_pipeline_exit_code(tmp_path
     header, rows = support.read_rows(support.csv_path(session_dir, "votes"))
     rows[10]["vote"] = "Yes"
     support.write_rows(support.csv_path(session_dir, "votes"), header, rows)
-    args = ["--data-dir", str(tmp_path / "data"), "--session", support.KEY, "--chamber", support.CHAMBER,
-            "--profile", "quick"]
+    args = [
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--session",
+        support.KEY,
+        "--chamber",
+        support.CHAMBER,
+        "--profile",
+        "quick",
+    ]
 
     pipeline_code, _, pipeline_err = support.run_cli(["pipeline", *args], tmp_path / "home-pipeline")
-    proc = subprocess.run(support.cli_command("run", *args), env=support.child_env(tmp_path / "home"),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        support.cli_command("run", *args),
+        env=support.child_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
     assert proc.returncode == pipeline_code == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    expected = f"error: {support.csv_path(session_dir, 'votes')}, line {support.line_of(10)}, column 'vote': " \
-               "unknown vote code 'Yes'"
+    expected = (
+        f"error: {support.csv_path(session_dir, 'votes')}, line {support.line_of(10)}, column 'vote': "
+        "unknown vote code 'Yes'"
+    )
     assert len(errors) == 1 and errors[0].startswith(expected), proc.stderr[-3000:]
     assert [line for line in pipeline_err.splitlines() if line.startswith("error: ")] == errors
     for stream in (proc.stdout, proc.stderr):

@@ -41,14 +41,20 @@ A, B, C = "leg.1st_2001-2002", "leg.2nd_2003-2004", "leg.3rd_2005-2006"
 
 def _matrix(members: list[tuple[str, str]], n_rc: int, seed: int) -> VoteMatrix:
     rng = np.random.default_rng(seed)
-    leg = pl.DataFrame({"legislator_slug": [m[0] for m in members], "name": [m[0][4:] for m in members],
-                        "party": [m[1] for m in members]})
+    leg = pl.DataFrame(
+        {
+            "legislator_slug": [m[0] for m in members],
+            "name": [m[0][4:] for m in members],
+            "party": [m[1] for m in members],
+        }
+    )
     rc = pl.DataFrame({"vote_id": [f"v{seed}_{j}" for j in range(n_rc)]})
     i, j = np.meshgrid(np.arange(len(members)), np.arange(n_rc), indexing="ij")
     keep = rng.random(i.shape) > 0.2
     keep[:, 0] = True
-    return VoteMatrix(leg, rc, i[keep].astype(np.int32), j[keep].astype(np.int32),
-                      rng.integers(0, 2, int(keep.sum())).astype(np.int8))
+    return VoteMatrix(
+        leg, rc, i[keep].astype(np.int32), j[keep].astype(np.int32), rng.integers(0, 2, int(keep.sum())).astype(np.int8)
+    )
 
 
 def _toy() -> list[ChamberSession]:
@@ -91,7 +97,9 @@ def test_data_global_rollcalls_and_votes(toy):
     assert np.array_equal(data.rollcall_cs[data.rc_idx], data.slot_cs[data.slot_idx])
     assert data.chamber_sessions["rollcall_start"].to_list() == [0, 3, 8, 10]
     # every observed cell, and only those, with its value
-    cells = {(data.slot_labels()[s], data.rollcall_ids[r]): int(y) for s, r, y in zip(data.slot_idx, data.rc_idx, data.y)}
+    cells = {
+        (data.slot_labels()[s], data.rollcall_ids[r]): int(y) for s, r, y in zip(data.slot_idx, data.rc_idx, data.y)
+    }
     expected = {}
     for row in data.slots.iter_rows(named=True):
         cs = by_label[f"{row['session_key']}/{row['chamber']}"]
@@ -133,10 +141,14 @@ def test_people_from_slugs_matches_slug_rule():
 # a small simulated legislature (core.simulate.simulate_legislature)
 # ---------------------------------------------------------------------------------------------
 
-SPECS_TINY = {"house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
-              "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1)}
-SPECS_RECOVERY = {"house": simulate.ChamberSpec(seats=40, n_rollcalls=150),
-                  "senate": simulate.ChamberSpec(seats=16, n_rollcalls=120, replacements=1)}
+SPECS_TINY = {
+    "house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
+    "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1),
+}
+SPECS_RECOVERY = {
+    "house": simulate.ChamberSpec(seats=40, n_rollcalls=150),
+    "senate": simulate.ChamberSpec(seats=16, n_rollcalls=120, replacements=1),
+}
 
 
 def _legislature(seed: int, specs, n_sessions: int = 3):
@@ -191,7 +203,12 @@ def test_kernel_equals_pymc(tiny, tiny_pymc, dense):
     lp_k, lp_p = [], []
     for _ in range(4):
         theta = np.concatenate([[rng.normal(-1, 0.7)], rng.normal(0, 1.5, K), rng.normal(0, 2, J), rng.normal(0, 1, J)])
-        point = {"tau_log__": theta[0], "xi": theta[1:1 + K], "alpha": theta[1 + K:1 + K + J], "beta": theta[1 + K + J:]}
+        point = {
+            "tau_log__": theta[0],
+            "xi": theta[1 : 1 + K],
+            "alpha": theta[1 + K : 1 + K + J],
+            "beta": theta[1 + K + J :],
+        }
         value, grad = km.logp_grad(theta)
         lp_k.append(value)
         lp_p.append(float(logp(point)))
@@ -304,8 +321,11 @@ def test_recovery_positions_and_gates(recovered, record_property):
     # every reported entry reaches the R-hat table
     assert set(params["group"].unique()) == set(GATE_VARS)
     assert params.height == sum(fit.idata.posterior[v].size // (4 * 2000) for v in GATE_VARS)
-    pos = positions(fit.idata, data).join(_truth_norm(truth).select("person_id", "session_key", "chamber", "z"),
-                                          on=["person_id", "session_key", "chamber"], how="left")
+    pos = positions(fit.idata, data).join(
+        _truth_norm(truth).select("person_id", "session_key", "chamber", "z"),
+        on=["person_id", "session_key", "chamber"],
+        how="left",
+    )
     assert pos.height == data.n_slots and pos["z"].null_count() == 0
     r = float(np.corrcoef(pos["mean"], pos["z"])[0, 1])
     coverage = float(((pos["hdi_low"] <= pos["z"]) & (pos["z"] <= pos["hdi_high"])).mean())
@@ -331,11 +351,13 @@ def test_recovery_party_gap_widens(recovered):
         assert last["mean"] > first["mean"], chamber
         # the posterior is sure of the direction
         d = post.sel(chamber_session=f"{last['session_key']}/{chamber}") - post.sel(
-            chamber_session=f"{first['session_key']}/{chamber}")
+            chamber_session=f"{first['session_key']}/{chamber}"
+        )
         assert float((d > 0).mean()) > 0.95, chamber
     # party means: Democrats left of Republicans in every chamber-session
-    means = trend.filter(pl.col("quantity") == "party_mean").pivot("party", index=["session_key", "chamber"],
-                                                                   values="mean")
+    means = trend.filter(pl.col("quantity") == "party_mean").pivot(
+        "party", index=["session_key", "chamber"], values="mean"
+    )
     assert (means["Republican"] > means["Democrat"]).all()
 
 

@@ -10,10 +10,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from legis_assets.definitions import defs
 from legis_assets.defs.assets import ALL_ASSETS
 from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
-from legis_assets.definitions import defs
 from legis_assets.storage import Warehouse, file_sha256
 from legis_assets_tests.support import REPO
 
@@ -23,16 +23,30 @@ SESSION = "simulated.2025-2026"
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"votes", "vote_matrix", "pca_init", "flat_posterior", "hierarchical_posterior",
-            "convergence_diagnostics", "ideal_points", "party_summary"} <= keys
+    assert {
+        "votes",
+        "vote_matrix",
+        "pca_init",
+        "flat_posterior",
+        "hierarchical_posterior",
+        "convergence_diagnostics",
+        "ideal_points",
+        "party_summary",
+    } <= keys
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert {"rhat", "ess", "divergences", "ebfmi", "agrees_with_flat"} <= checks
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # a fresh checkout has no instance directory yet
-    out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "passed validation" in out.stdout + out.stderr
 
@@ -56,8 +70,10 @@ def _materialize(instance, root, home, profile, chamber="senate", selection=None
 
 def _failure_message(result) -> str:
     failure = next(e for e in result.all_events if e.is_step_failure)
-    return f"{failure.step_failure_data.error.message if failure.step_failure_data.error else ''} " \
-           f"{failure.step_failure_data.user_failure_data}"
+    return (
+        f"{failure.step_failure_data.error.message if failure.step_failure_data.error else ''} "
+        f"{failure.step_failure_data.user_failure_data}"
+    )
 
 
 @pytest.fixture

@@ -18,8 +18,13 @@ DEPLOY = REPO / "deploy"
 INSTANCE_FILES = [DEPLOY / "k8s" / "dagster.yaml", DEPLOY / "celery" / "dagster.yaml"]
 RUN_CONFIGS = {"k8s": DEPLOY / "k8s" / "run_config.yaml", "celery": DEPLOY / "celery" / "run_config.yaml"}
 EXECUTOR_PACKAGES = {"k8s": "dagster_k8s", "celery": "dagster_celery"}
-PG_ENV = {"DAGSTER_PG_HOST": "db", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": "x",
-          "DAGSTER_CELERY_BROKER_URL": "pyamqp://guest@localhost//", "DAGSTER_CELERY_BACKEND_URL": "rpc://"}
+PG_ENV = {
+    "DAGSTER_PG_HOST": "db",
+    "DAGSTER_PG_USER": "dagster",
+    "DAGSTER_PG_PASSWORD": "x",
+    "DAGSTER_CELERY_BROKER_URL": "pyamqp://guest@localhost//",
+    "DAGSTER_CELERY_BACKEND_URL": "rpc://",
+}
 
 
 @pytest.fixture
@@ -40,7 +45,12 @@ def validate_instance_file(path: Path, tmp_path: Path) -> dict:
 def test_every_yaml_parses():
     files = sorted(DEPLOY.rglob("*.yaml"))
     assert {f.relative_to(DEPLOY).as_posix() for f in files} >= {
-        "k8s/values.yaml", "k8s/dagster.yaml", "k8s/run_config.yaml", "celery/dagster.yaml", "celery/run_config.yaml"}
+        "k8s/values.yaml",
+        "k8s/dagster.yaml",
+        "k8s/run_config.yaml",
+        "celery/dagster.yaml",
+        "celery/run_config.yaml",
+    }
     for f in files:
         docs = list(yaml.safe_load_all(f.read_text()))
         assert docs and all(isinstance(d, dict) for d in docs), f
@@ -111,8 +121,9 @@ def test_executor_from_env_default_and_errors(tmp_path):
 def _definitions_with(executor):
     from legis_assets.definitions import all_assets_job, defs
 
-    return dg.Definitions(assets=list(defs.assets), jobs=[all_assets_job], resources=dict(defs.resources),
-                          executor=executor)
+    return dg.Definitions(
+        assets=list(defs.assets), jobs=[all_assets_job], resources=dict(defs.resources), executor=executor
+    )
 
 
 @pytest.mark.parametrize("name", ["k8s", "celery"])

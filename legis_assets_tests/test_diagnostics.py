@@ -29,8 +29,11 @@ def posterior(seed=0, shift_chain=0.0, phi=0.0, diverging=0, energy_phi=0.0, ene
     """iid normal draws (or AR(1) with coefficient `phi`) for xi_norm and mu_party_norm; chain 0
     shifted by `shift_chain`; `diverging` divergent transitions; energy AR(1) with `energy_phi`."""
     rng = np.random.default_rng(seed)
-    xi = np.moveaxis(_ar1(rng, (CHAINS, len(LEGISLATORS), DRAWS), phi), 1, 2) if phi else \
-        rng.normal(size=(CHAINS, DRAWS, len(LEGISLATORS)))
+    xi = (
+        np.moveaxis(_ar1(rng, (CHAINS, len(LEGISLATORS), DRAWS), phi), 1, 2)
+        if phi
+        else rng.normal(size=(CHAINS, DRAWS, len(LEGISLATORS)))
+    )
     xi = xi * 0.2 + np.linspace(-1.5, 1.5, len(LEGISLATORS))
     xi[0] += shift_chain
     div = np.zeros((CHAINS, DRAWS), dtype=bool)
@@ -145,8 +148,17 @@ def test_parameter_table_one_row_per_scalar_and_group_table():
 def test_gates_frame_columns_and_rows():
     gates, _ = diagnostics.evaluate_gates(posterior(diverging=2), GATE_VARS, flat_r=0.99)
     frame = diagnostics.gates_frame(gates)
-    assert frame.columns == ["gate", "metric", "value", "threshold", "comparison", "severity", "passed", "status",
-                             "description"]
+    assert frame.columns == [
+        "gate",
+        "metric",
+        "value",
+        "threshold",
+        "comparison",
+        "severity",
+        "passed",
+        "status",
+        "description",
+    ]
     assert frame["gate"].to_list() == ["rhat", "ess", "divergences", "ebfmi", "agrees_with_flat"]
     row = frame.filter(pl.col("gate") == "divergences").row(0, named=True)
     assert (row["value"], row["threshold"], row["passed"], row["status"]) == (2.0, 0.0, False, "FAIL")

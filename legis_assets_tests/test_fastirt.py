@@ -31,10 +31,15 @@ def datasets(small_matrix):
 
 def _pymc_point(name: str, theta: np.ndarray, L: int, J: int) -> dict[str, np.ndarray]:
     if name == "flat":
-        return {"xi": theta[:L], "alpha": theta[L:L + J], "beta": theta[L + J:]}
+        return {"xi": theta[:L], "alpha": theta[L : L + J], "beta": theta[L + J :]}
     sampled = "xi_offset" if name == "hierarchical_noncentered" else "xi"  # the default is centred
-    return {"party_gap_log__": np.asarray(theta[0]), "sigma_within_log__": theta[1:3],
-            sampled: theta[3:3 + L], "alpha": theta[3 + L:3 + L + J], "beta": theta[3 + L + J:]}
+    return {
+        "party_gap_log__": np.asarray(theta[0]),
+        "sigma_within_log__": theta[1:3],
+        sampled: theta[3 : 3 + L],
+        "alpha": theta[3 + L : 3 + L + J],
+        "beta": theta[3 + L + J :],
+    }
 
 
 def _pymc_grad(model, dlogp, point: dict[str, np.ndarray]) -> np.ndarray:
@@ -43,7 +48,7 @@ def _pymc_grad(model, dlogp, point: dict[str, np.ndarray]) -> np.ndarray:
     parts, pos = {}, 0
     for var in model.value_vars:
         size = int(np.size(point[var.name]))
-        parts[var.name] = flat[pos:pos + size]
+        parts[var.name] = flat[pos : pos + size]
         pos += size
     return np.concatenate([np.atleast_1d(parts[k]) for k in point])
 
@@ -112,8 +117,14 @@ def test_c_callbacks_equal_logp_grad_and_expand(datasets, name, dense):
 
 def test_exp_neg_matches_numpy():
     rng = np.random.default_rng(0)
-    x = -np.concatenate([np.linspace(0.0, 760.0, 400_001), rng.exponential(3.0, 200_000),
-                         10.0 ** np.linspace(-320, 2.87, 20_001), [0.0, 5e-324, 708.0, 709.0, 1e300, np.inf]])
+    x = -np.concatenate(
+        [
+            np.linspace(0.0, 760.0, 400_001),
+            rng.exponential(3.0, 200_000),
+            10.0 ** np.linspace(-320, 2.87, 20_001),
+            [0.0, 5e-324, 708.0, 709.0, 1e300, np.inf],
+        ]
+    )
     out = np.empty_like(x)
     fastirt.exp_neg_array(x, out)
     ref = np.exp(x)
@@ -130,15 +141,29 @@ def test_short_nutpie_run_agrees_with_pymc_backend(small_matrix, datasets):
     init = np.array([scores[s] for s in data.legislator_ids])
     init = (init - init.mean()) / init.std()
     spec = models.get_model("hierarchical")
-    fits = {backend: sampling.fit(spec, data, init, sampling.SamplerSettings(
-                chains=2, tune=200, draws=200, seed=5, backend=backend), progress=lambda _: None)
-            for backend in ("kernel", "pymc")}
+    fits = {
+        backend: sampling.fit(
+            spec,
+            data,
+            init,
+            sampling.SamplerSettings(chains=2, tune=200, draws=200, seed=5, backend=backend),
+            progress=lambda _: None,
+        )
+        for backend in ("kernel", "pymc")
+    }
     kernel = fits["kernel"]
     assert kernel.backend == "kernel" and fits["pymc"].backend == "pymc"
     post = kernel.idata.posterior
     L, J = data.n_legislators, data.n_rollcalls
-    expected = {"party_gap": (), "mu_party": ("party",), "sigma_within": ("party",), "xi_offset": ("legislator",),
-                "xi": ("legislator",), "alpha": ("rollcall",), "beta": ("rollcall",)}
+    expected = {
+        "party_gap": (),
+        "mu_party": ("party",),
+        "sigma_within": ("party",),
+        "xi_offset": ("legislator",),
+        "xi": ("legislator",),
+        "alpha": ("rollcall",),
+        "beta": ("rollcall",),
+    }
     for var, dims in expected.items():
         assert post[var].dims == ("chain", "draw", *dims)
         assert np.all(np.isfinite(post[var].values))
@@ -153,8 +178,13 @@ def test_short_nutpie_run_agrees_with_pymc_backend(small_matrix, datasets):
     xi_p = fits["pymc"].idata.posterior["xi"].mean(("chain", "draw")).values
     assert np.corrcoef(xi_k, xi_p)[0, 1] > 0.99
     # the centred default and the reference's non-centred parameterisation: one posterior
-    nc = sampling.fit(models.get_model("hierarchical_noncentered"), data, init, sampling.SamplerSettings(
-        chains=2, tune=200, draws=200, seed=5, backend="kernel"), progress=lambda _: None)
+    nc = sampling.fit(
+        models.get_model("hierarchical_noncentered"),
+        data,
+        init,
+        sampling.SamplerSettings(chains=2, tune=200, draws=200, seed=5, backend="kernel"),
+        progress=lambda _: None,
+    )
     assert nc.backend == "kernel"
     xi_nc = nc.idata.posterior["xi_norm"].mean(("chain", "draw")).values
     assert np.corrcoef(post["xi_norm"].mean(("chain", "draw")).values, xi_nc)[0, 1] > 0.99
@@ -170,8 +200,13 @@ def test_default_is_sampled_centred_only_where_the_data_are_strong(datasets):
     data = datasets["hierarchical"]  # 30 seats x 60 roll calls: < CENTRED_MIN_VOTES per legislator
     spec = models.get_model("hierarchical")
     assert models.parameterisation_for(spec, data).name == "hierarchical_noncentered"
-    strong = models.hierarchical_data(matrix_from_sim(simulate.simulate_session(
-        seed=3, specs={"senate": simulate.ChamberSpec(seats=30, n_rollcalls=260)})["senate"]))
+    strong = models.hierarchical_data(
+        matrix_from_sim(
+            simulate.simulate_session(seed=3, specs={"senate": simulate.ChamberSpec(seats=30, n_rollcalls=260)})[
+                "senate"
+            ]
+        )
+    )
     assert models.parameterisation_for(spec, strong) is spec
     for other in ("flat", "hierarchical_reference", "hierarchical_noncentered"):
         assert models.parameterisation_for(models.get_model(other), data).name == other
@@ -220,7 +255,7 @@ def test_affine_frame_is_the_model(strong, name, dense):
         direct._packed()
         n_ge = int(np.count_nonzero(sign)) - int(np.sum(sign == 0))
 
-        def reference(theta):
+        def reference(theta, km=km, direct=direct, n_ge=n_ge):
             inner = fastirt._to_inner(theta, km.user_data)
             jac = (L - 1 + n_ge) * theta[h + 1]
             return direct.logp_grad(inner)[0] + jac + (0.0 if name == "flat" else (L + n_ge) * theta[0])
@@ -233,8 +268,12 @@ def test_affine_frame_is_the_model(strong, name, dense):
         _, grad = km.logp_grad(theta)
         idx = np.concatenate([np.arange(8), rng.choice(km.n_dim, 40, replace=False), [km.n_dim - 1]])
         eps = 1e-6
-        numeric = np.array([(km.logp_grad(theta + eps * e)[0] - km.logp_grad(theta - eps * e)[0]) / (2 * eps)
-                            for e in np.eye(km.n_dim)[idx]])
+        numeric = np.array(
+            [
+                (km.logp_grad(theta + eps * e)[0] - km.logp_grad(theta - eps * e)[0]) / (2 * eps)
+                for e in np.eye(km.n_dim)[idx]
+            ]
+        )
         assert np.allclose(grad[idx], numeric, rtol=1e-5, atol=1e-4)
         inner = fastirt._to_inner(theta, km.user_data)
         a, b = km.expand(theta), direct.expand(inner)
@@ -261,7 +300,7 @@ def test_affine_frame_callbacks_equal_logp_grad(strong, name):
     names = km.unconstrained_names()
     assert len(names) == km.n_dim == len(set(names))
     h = 0 if name == "flat" else 3
-    assert names[h:h + 2] == ["xi_frame_location", "xi_frame_log_scale"]
+    assert names[h : h + 2] == ["xi_frame_location", "xi_frame_log_scale"]
 
 
 def test_rollcall_signs_screen_only_clear_roll_calls(strong):
@@ -300,9 +339,16 @@ def test_affine_frame_posterior_agrees_with_direct_sampling(strong, name, tmp_pa
     reported quantity; the trace records the coordinates and the sign check."""
     data, init = _model_data(strong, name)
     spec = models.get_model(name)
-    fits = {frame: sampling.fit(spec, data, init, sampling.SamplerSettings(
-        chains=2, tune=300, draws=500, seed=7, low_rank_mass_matrix=True, frame=frame), progress=lambda _: None)
-        for frame in ("on", "off")}
+    fits = {
+        frame: sampling.fit(
+            spec,
+            data,
+            init,
+            sampling.SamplerSettings(chains=2, tune=300, draws=500, seed=7, low_rank_mass_matrix=True, frame=frame),
+            progress=lambda _: None,
+        )
+        for frame in ("on", "off")
+    }
     a, b = (fits[f].idata.posterior for f in ("on", "off"))
     assert a.attrs["sampling_coordinates"] == "affine frame" and b.attrs["sampling_coordinates"] == "direct"
     path = tmp_path / "trace.nc"
@@ -328,9 +374,18 @@ def test_frame_setting_auto_frames_flat_always_and_hierarchical_from_enough_legi
     flat, _ = _model_data(strong, "flat")
     assert data.n_legislators < fastirt.FRAME_MIN_LEGISLATORS  # 32: California-sized
     hier, flat_spec = models.get_model("hierarchical"), models.get_model("flat")
-    framed = {(spec.name, setting): sampling._compile(spec, d, init, "auto", setting)[2].framed
-              for spec, d in ((hier, data), (flat_spec, flat)) for setting in ("auto", "on", "off")}
-    assert framed == {("hierarchical", "auto"): False, ("hierarchical", "on"): True, ("hierarchical", "off"): False,
-                      ("flat", "auto"): True, ("flat", "on"): True, ("flat", "off"): False}
+    framed = {
+        (spec.name, setting): sampling._compile(spec, d, init, "auto", setting)[2].framed
+        for spec, d in ((hier, data), (flat_spec, flat))
+        for setting in ("auto", "on", "off")
+    }
+    assert framed == {
+        ("hierarchical", "auto"): False,
+        ("hierarchical", "on"): True,
+        ("hierarchical", "off"): False,
+        ("flat", "auto"): True,
+        ("flat", "on"): True,
+        ("flat", "off"): False,
+    }
     with pytest.raises(ValueError, match="frame setting"):
         sampling._compile(hier, data, init, "auto", "sometimes")

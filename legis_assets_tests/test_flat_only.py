@@ -57,8 +57,9 @@ CASES = {"one_party": "Republican", "no_party_labels": ""}
 
 def _matrix_with(parties: list[str]):
     m = matrix_from_sim(simulate.simulate_session(seed=11, specs=SMALL)["senate"])
-    return type(m)(m.legislators.with_columns(party=pl.Series(parties)), m.rollcalls, m.leg_idx, m.rc_idx,
-                   m.y, m.manifest)
+    return type(m)(
+        m.legislators.with_columns(party=pl.Series(parties)), m.rollcalls, m.leg_idx, m.rc_idx, m.y, m.manifest
+    )
 
 
 def test_feasibility_says_when_and_why_the_hierarchical_model_cannot_be_fitted():
@@ -73,15 +74,19 @@ def test_feasibility_says_when_and_why_the_hierarchical_model_cannot_be_fitted()
     assert not none.fitted and "nonpartisan" in none.reason
     # the Democrats cut down to MIN_POOLED_PARTY - 1: too few to pool
     dems = [i for i, p in enumerate(parties) if p == "Democrat"]
-    short = [("Independent" if p == "Democrat" and i not in dems[:models.MIN_POOLED_PARTY - 1] else p)
-             for i, p in enumerate(parties)]
+    short = [
+        ("Independent" if p == "Democrat" and i not in dems[: models.MIN_POOLED_PARTY - 1] else p)
+        for i, p in enumerate(parties)
+    ]
     few = models.hierarchical_feasibility(_matrix_with(short))
     assert not few.fitted and f"at least {models.MIN_POOLED_PARTY}" in few.reason and "Democrat 2" in few.reason
     with pytest.raises(Exception, match="only the flat model can be fitted"):
         models.hierarchical_data(_matrix_with(short))
     # exactly the minimum is enough
-    enough = [("Independent" if p == "Democrat" and i not in dems[:models.MIN_POOLED_PARTY] else p)
-              for i, p in enumerate(parties)]
+    enough = [
+        ("Independent" if p == "Democrat" and i not in dems[: models.MIN_POOLED_PARTY] else p)
+        for i, p in enumerate(parties)
+    ]
     assert models.hierarchical_feasibility(_matrix_with(enough)).fitted
 
 
@@ -152,12 +157,16 @@ def test_dagster_materializes_a_chamber_without_two_parties(case, tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("session", [SESSION])
         result = dg.materialize(
-            ALL_ASSETS, partition_key=partition_key(SESSION, "senate"), instance=instance,
+            ALL_ASSETS,
+            partition_key=partition_key(SESSION, "senate"),
+            instance=instance,
             resources={"legis": LegisResource(data_dir=str(root), home=str(home), profile="default", seed=1)},
-            raise_on_error=False)
+            raise_on_error=False,
+        )
     assert result.success
-    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == \
-        {a.key.to_user_string() for a in ALL_ASSETS}
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
+        a.key.to_user_string() for a in ALL_ASSETS
+    }
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     for gate in ("rhat", "ess", "divergences"):
         assert evaluations[gate].passed

@@ -30,11 +30,31 @@ from legis_assets_tests.support import SHARED_DATA, needs_shared
 
 #: shared/data/README.md, per chamber: legislators, parties, roll calls, vote rows
 REAL = {
-    ("us_congress", "97th_1981-1982", "house"): (442, {"Democrat": 246, "Republican": 195, "Independent": 1}, 812, 351_289),
-    ("us_congress", "97th_1981-1982", "senate"): (101, {"Democrat": 46, "Republican": 54, "Independent": 1}, 966, 96_572),
-    ("us_congress", "107th_2001-2002", "senate"): (102, {"Democrat": 50, "Republican": 50, "Independent": 2}, 633, 63_300),
+    ("us_congress", "97th_1981-1982", "house"): (
+        442,
+        {"Democrat": 246, "Republican": 195, "Independent": 1},
+        812,
+        351_289,
+    ),
+    ("us_congress", "97th_1981-1982", "senate"): (
+        101,
+        {"Democrat": 46, "Republican": 54, "Independent": 1},
+        966,
+        96_572,
+    ),
+    ("us_congress", "107th_2001-2002", "senate"): (
+        102,
+        {"Democrat": 50, "Republican": 50, "Independent": 2},
+        633,
+        63_300,
+    ),
     ("us_congress", "117th_2021-2022", "house"): (455, {"Democrat": 232, "Republican": 223}, 996, 428_883),
-    ("us_congress", "117th_2021-2022", "senate"): (102, {"Democrat": 49, "Republican": 51, "Independent": 2}, 949, 94_898),
+    ("us_congress", "117th_2021-2022", "senate"): (
+        102,
+        {"Democrat": 49, "Republican": 51, "Independent": 2},
+        949,
+        94_898,
+    ),
     ("california", "2017-2018", "house"): (85, {"Democrat": 61, "Republican": 23, "Independent": 1}, 4_179, 331_277),
     ("california", "2017-2018", "senate"): (42, {"Democrat": 28, "Republican": 14}, 3_751, 149_177),
     ("california", "2019-2020", "senate"): (43, {"Democrat": 30, "Republican": 13}, 2_505, 98_700),
@@ -44,57 +64,153 @@ REAL_SESSIONS = sorted({(leg, ses) for leg, ses, _ in REAL})
 # --- a small session in the scraper layout ---------------------------------------------------------
 
 SESSION = "91st_2025-2026"
-VOTES_HEADER = ["session", "bill_number", "bill_title", "vote_id", "vote_datetime", "vote_date", "chamber",
-                "motion", "legislator_name", "legislator_slug", "vote"]
-ROLLCALLS_HEADER = ["session", "bill_number", "bill_title", "vote_id", "vote_url", "vote_datetime", "vote_date",
-                    "chamber", "motion", "vote_type", "result", "short_title", "sponsor", "sponsor_slugs",
-                    "yea_count", "nay_count", "present_passing_count", "absent_not_voting_count",
-                    "not_voting_count", "total_votes", "passed"]
+VOTES_HEADER = [
+    "session",
+    "bill_number",
+    "bill_title",
+    "vote_id",
+    "vote_datetime",
+    "vote_date",
+    "chamber",
+    "motion",
+    "legislator_name",
+    "legislator_slug",
+    "vote",
+]
+ROLLCALLS_HEADER = [
+    "session",
+    "bill_number",
+    "bill_title",
+    "vote_id",
+    "vote_url",
+    "vote_datetime",
+    "vote_date",
+    "chamber",
+    "motion",
+    "vote_type",
+    "result",
+    "short_title",
+    "sponsor",
+    "sponsor_slugs",
+    "yea_count",
+    "nay_count",
+    "present_passing_count",
+    "absent_not_voting_count",
+    "not_voting_count",
+    "total_votes",
+    "passed",
+]
 LEGISLATORS_HEADER = ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"]
 HEADERS = {"votes": VOTES_HEADER, "rollcalls": ROLLCALLS_HEADER, "legislators": LEGISLATORS_HEADER}
-COUNTS = {"yea_count": "Yea", "nay_count": "Nay", "present_passing_count": "Present and Passing",
-          "absent_not_voting_count": "Absent and Not Voting", "not_voting_count": "Not Voting"}
+COUNTS = {
+    "yea_count": "Yea",
+    "nay_count": "Nay",
+    "present_passing_count": "Present and Passing",
+    "absent_not_voting_count": "Absent and Not Voting",
+    "not_voting_count": "Not Voting",
+}
 
 
 def base_rows() -> dict[str, list[dict]]:
     """Three House roll calls and one Senate roll call; three representatives, two senators."""
     legislators = [
-        dict(name="Adams", full_name="Ann Adams", legislator_slug="rep_adams_ann_1", chamber="House",
-             party="Republican", district="1", ocd_id="ocd-person/1"),
-        dict(name="Baker", full_name="Bob Baker - House Minority Leader", legislator_slug="rep_baker_bob_1",
-             chamber="House", party="Democrat", district="2"),
-        dict(name="Cole", full_name="Cy Cole", legislator_slug="rep_cole_cy_1", chamber="House", party="",
-             district="3"),
-        dict(name="Diaz", full_name="Dee Diaz", legislator_slug="sen_diaz_dee_1", chamber="Senate",
-             party="Republican", district="1"),
-        dict(name="Eng", full_name="Eve Eng", legislator_slug="sen_eng_eve_1", chamber="Senate", party="Democrat",
-             district="2"),
+        dict(
+            name="Adams",
+            full_name="Ann Adams",
+            legislator_slug="rep_adams_ann_1",
+            chamber="House",
+            party="Republican",
+            district="1",
+            ocd_id="ocd-person/1",
+        ),
+        dict(
+            name="Baker",
+            full_name="Bob Baker - House Minority Leader",
+            legislator_slug="rep_baker_bob_1",
+            chamber="House",
+            party="Democrat",
+            district="2",
+        ),
+        dict(
+            name="Cole", full_name="Cy Cole", legislator_slug="rep_cole_cy_1", chamber="House", party="", district="3"
+        ),
+        dict(
+            name="Diaz",
+            full_name="Dee Diaz",
+            legislator_slug="sen_diaz_dee_1",
+            chamber="Senate",
+            party="Republican",
+            district="1",
+        ),
+        dict(
+            name="Eng",
+            full_name="Eve Eng",
+            legislator_slug="sen_eng_eve_1",
+            chamber="Senate",
+            party="Democrat",
+            district="2",
+        ),
     ]
     rollcalls = [
-        dict(vote_id="je_20250301100000_1", vote_datetime="2025-03-01T10:00:00", vote_date="03/01/2025",
-             chamber="House", bill_number="HB 1", bill_title='A bill "quoted", with commas,\r\nand a newline',
-             motion="Final Action", vote_type="Final Action", result="Passed", passed="True"),
-        dict(vote_id="je_20250201100000_2", vote_datetime="2025-02-01T10:00:00", vote_date="02/01/2025",
-             chamber="House", bill_number="HB 2", motion="Motion to amend", passed="False"),
+        dict(
+            vote_id="je_20250301100000_1",
+            vote_datetime="2025-03-01T10:00:00",
+            vote_date="03/01/2025",
+            chamber="House",
+            bill_number="HB 1",
+            bill_title='A bill "quoted", with commas,\r\nand a newline',
+            motion="Final Action",
+            vote_type="Final Action",
+            result="Passed",
+            passed="True",
+        ),
+        dict(
+            vote_id="je_20250201100000_2",
+            vote_datetime="2025-02-01T10:00:00",
+            vote_date="02/01/2025",
+            chamber="House",
+            bill_number="HB 2",
+            motion="Motion to amend",
+            passed="False",
+        ),
         dict(vote_id="kf_3_2025_H", chamber="House", bill_number=""),
-        dict(vote_id="je_20250115100000_4", vote_datetime="2025-01-15T10:00:00", chamber="Senate",
-             bill_number="SB 1", motion="Emergency Final Action", passed="True"),
+        dict(
+            vote_id="je_20250115100000_4",
+            vote_datetime="2025-01-15T10:00:00",
+            chamber="Senate",
+            bill_number="SB 1",
+            motion="Emergency Final Action",
+            passed="True",
+        ),
     ]
     info = {r["vote_id"]: r for r in rollcalls}
     plan = {
         "je_20250301100000_1": [("rep_adams_ann_1", "Yea"), ("rep_baker_bob_1", "Nay"), ("rep_cole_cy_1", "Yea")],
-        "je_20250201100000_2": [("rep_adams_ann_1", "Nay"), ("rep_baker_bob_1", "Present and Passing"),
-                                ("rep_cole_cy_1", "Absent and Not Voting")],
+        "je_20250201100000_2": [
+            ("rep_adams_ann_1", "Nay"),
+            ("rep_baker_bob_1", "Present and Passing"),
+            ("rep_cole_cy_1", "Absent and Not Voting"),
+        ],
         "kf_3_2025_H": [("rep_adams_ann_1", "Yea"), ("rep_baker_bob_1", "Not Voting"), ("rep_cole_cy_1", "Nay")],
         "je_20250115100000_4": [("sen_diaz_dee_1", "Yea"), ("sen_eng_eve_1", "Nay")],
     }
     names = {leg["legislator_slug"]: leg["name"] for leg in legislators}
     votes = [
-        dict(session="91st (2025-2026)", vote_id=vid, chamber=info[vid]["chamber"],
-             bill_number=info[vid].get("bill_number", ""), bill_title=info[vid].get("bill_title", ""),
-             vote_datetime=info[vid].get("vote_datetime", ""), vote_date=info[vid].get("vote_date", ""),
-             motion=info[vid].get("motion", ""), legislator_name=names[slug], legislator_slug=slug, vote=vote)
-        for vid, pairs in plan.items() for slug, vote in pairs
+        dict(
+            session="91st (2025-2026)",
+            vote_id=vid,
+            chamber=info[vid]["chamber"],
+            bill_number=info[vid].get("bill_number", ""),
+            bill_title=info[vid].get("bill_title", ""),
+            vote_datetime=info[vid].get("vote_datetime", ""),
+            vote_date=info[vid].get("vote_date", ""),
+            motion=info[vid].get("motion", ""),
+            legislator_name=names[slug],
+            legislator_slug=slug,
+            vote=vote,
+        )
+        for vid, pairs in plan.items()
+        for slug, vote in pairs
     ]
     return {"votes": votes, "rollcalls": rollcalls, "legislators": legislators}
 
@@ -108,8 +224,15 @@ def csv_text(header: list[str], rows: list[dict], line_end: str = "\r\n") -> str
     return out.getvalue()
 
 
-def write_session(root: Path, rows: dict[str, list[dict]] | None = None, *, headers: dict | None = None,
-                  fix_counts: bool = True, line_end: str = "\r\n", name: str = SESSION) -> Path:
+def write_session(
+    root: Path,
+    rows: dict[str, list[dict]] | None = None,
+    *,
+    headers: dict | None = None,
+    fix_counts: bool = True,
+    line_end: str = "\r\n",
+    name: str = SESSION,
+) -> Path:
     """Write the three files (scraper layout, `\\r\\n` line ends); roll-call counts follow the votes."""
     rows = base_rows() if rows is None else rows
     headers = {**HEADERS, **(headers or {})}
@@ -157,22 +280,50 @@ def problems_text(tables: SessionTables) -> str:
 def test_clean_session_normalised(tmp_path):
     t = read_session(write_session(tmp_path))
     assert t.problems == []
-    assert t.votes.columns == ["vote_id", "legislator_slug", "legislator_name", "vote", "vote_value", "chamber",
-                               "bill_number", "motion", "vote_datetime", "vote_date"]
-    assert t.rollcalls.columns == ["vote_id", "chamber", "bill_number", "bill_title", "motion", "vote_type",
-                                   "result", "vote_datetime", "vote_date", "yea_count", "nay_count",
-                                   "present_passing_count", "absent_not_voting_count", "not_voting_count",
-                                   "passed", "order"]
-    assert t.legislators.columns == ["legislator_slug", "name", "full_name", "chamber", "party", "district",
-                                     "ocd_id"]
+    assert t.votes.columns == [
+        "vote_id",
+        "legislator_slug",
+        "legislator_name",
+        "vote",
+        "vote_value",
+        "chamber",
+        "bill_number",
+        "motion",
+        "vote_datetime",
+        "vote_date",
+    ]
+    assert t.rollcalls.columns == [
+        "vote_id",
+        "chamber",
+        "bill_number",
+        "bill_title",
+        "motion",
+        "vote_type",
+        "result",
+        "vote_datetime",
+        "vote_date",
+        "yea_count",
+        "nay_count",
+        "present_passing_count",
+        "absent_not_voting_count",
+        "not_voting_count",
+        "passed",
+        "order",
+    ]
+    assert t.legislators.columns == ["legislator_slug", "name", "full_name", "chamber", "party", "district", "ocd_id"]
     assert t.votes.schema["vote_value"] == pl.Int8
     assert all(t.votes.schema[c] == pl.String for c in t.votes.columns if c != "vote_value")
     assert t.rollcalls.schema["yea_count"] == pl.Int64 and t.rollcalls.schema["passed"] == pl.Boolean
     assert t.votes.height == 11 and t.rollcalls.height == 4 and t.legislators.height == 5
 
     values = dict(zip(t.votes["vote"], t.votes["vote_value"]))
-    assert values == {"Yea": 1, "Nay": 0, "Present and Passing": None, "Absent and Not Voting": None,
-                      "Not Voting": None}
+    assert values == {
+        "Yea": 1,
+        "Nay": 0,
+        "Present and Passing": None,
+        "Absent and Not Voting": None,
+        "Not Voting": None,
+    }
     assert set(t.votes["chamber"]) == {"house", "senate"} == set(t.rollcalls["chamber"])
 
     rc = {r["vote_id"]: r for r in t.rollcalls.iter_rows(named=True)}
@@ -183,7 +334,11 @@ def test_clean_session_normalised(tmp_path):
     assert rc["je_20250301100000_1"]["yea_count"] == 2
     # order: by vote_datetime (empty last), then vote_id
     assert {k: r["order"] for k, r in rc.items()} == {
-        "je_20250115100000_4": 0, "je_20250201100000_2": 1, "je_20250301100000_1": 2, "kf_3_2025_H": 3}
+        "je_20250115100000_4": 0,
+        "je_20250201100000_2": 1,
+        "je_20250301100000_1": 2,
+        "kf_3_2025_H": 3,
+    }
 
     legs = {r["legislator_slug"]: r for r in t.legislators.iter_rows(named=True)}
     assert legs["rep_baker_bob_1"]["full_name"] == "Bob Baker"
@@ -273,8 +428,7 @@ def test_missing_column_rename_hints(tmp_path):
     for v in rows["votes"]:
         v["slug"] = v["legislator_slug"]
     folder = write_session(tmp_path, rows, headers={"votes": header})
-    expect_error(folder, "'legislator_slug'", "column 'slug'", "must be called 'legislator_slug'", line=1,
-                 kind="votes")
+    expect_error(folder, "'legislator_slug'", "column 'slug'", "must be called 'legislator_slug'", line=1, kind="votes")
 
     header = ["Vote" if c == "vote" else c for c in VOTES_HEADER]
     folder = write_session(tmp_path / "b", headers={"votes": header})
@@ -406,7 +560,9 @@ def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chun
     cut = write_session(tmp_path / "cut", rows)
     path_of(cut, "votes").write_bytes(path_of(cut, "votes").read_bytes()[:-30])
     nul = write_session(tmp_path / "nul", rows)
-    path_of(nul, "legislators").write_bytes(path_of(nul, "legislators").read_bytes().replace(b"Cy Cole", b"Cy Co\x00le"))
+    path_of(nul, "legislators").write_bytes(
+        path_of(nul, "legislators").read_bytes().replace(b"Cy Cole", b"Cy Co\x00le")
+    )
     latin = write_session(tmp_path / "latin", rows)
     path_of(latin, "rollcalls").write_bytes(path_of(latin, "rollcalls").read_bytes().replace(b"HB 2", b"HB \xe92"))
     cases += [cut, nul, latin]
@@ -461,8 +617,14 @@ def test_unknown_vote_code(tmp_path):
     rows["votes"][6]["vote"] = "yea"
     folder = write_session(tmp_path, rows)
     # line 1 header; votes 1-3 take two lines each (quoted title with a newline): vote 5 is on line 9
-    err = expect_error(folder, "unknown vote code 'Aye'", "'Yea', 'Nay', 'Present and Passing', "
-                       "'Absent and Not Voting', 'Not Voting'", "1 more row", line=9, kind="votes")
+    err = expect_error(
+        folder,
+        "unknown vote code 'Aye'",
+        "'Yea', 'Nay', 'Present and Passing', 'Absent and Not Voting', 'Not Voting'",
+        "1 more row",
+        line=9,
+        kind="votes",
+    )
     assert err.column == "vote"
     rows["votes"][4]["vote"] = "Nay"
     folder = write_session(tmp_path / "b", rows)
@@ -503,8 +665,9 @@ def test_duplicate_conflicting_votes(tmp_path):
     dup["vote"] = "Nay"
     rows["votes"].append(dup)
     folder = write_session(tmp_path, rows)
-    err = expect_error(folder, "sen_diaz_dee_1", "two different votes", "'Yea' on line 14", "'Nay' on line 16",
-                       line=16, kind="votes")
+    err = expect_error(
+        folder, "sen_diaz_dee_1", "two different votes", "'Yea' on line 14", "'Nay' on line 16", line=16, kind="votes"
+    )
     assert err.column == "vote"
 
 
@@ -528,8 +691,14 @@ def test_vote_chamber_differs_from_rollcall(tmp_path):
     rows = base_rows()
     rows["votes"][7]["chamber"] = "Senate"
     folder = write_session(tmp_path, rows)
-    expect_error(folder, "the chamber is 'Senate'", "'kf_3_2025_H' is a House roll call",
-                 f"{SESSION}_rollcalls.csv line 5", line=12, kind="votes")
+    expect_error(
+        folder,
+        "the chamber is 'Senate'",
+        "'kf_3_2025_H' is a House roll call",
+        f"{SESSION}_rollcalls.csv line 5",
+        line=12,
+        kind="votes",
+    )
 
 
 def test_slug_prefix_disagrees_with_rollcall_chamber(tmp_path):

@@ -7,8 +7,9 @@ from legis_assets.core.schema import DataProblem
 
 
 def _votes(rows):
-    return pl.DataFrame(rows, schema={"vote_id": pl.String, "legislator_slug": pl.String, "vote_value": pl.Int8},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"vote_id": pl.String, "legislator_slug": pl.String, "vote_value": pl.Int8}, orient="row"
+    )
 
 
 def _legs(slugs, party="Republican"):
@@ -46,8 +47,16 @@ def test_legislators_with_too_few_votes_are_dropped_after_rollcall_filter():
 
 def test_absences_are_missing_never_nay():
     slugs = [f"rep_{i:02d}" for i in range(4)]
-    rows = [("rc1", slugs[0], 1), ("rc1", slugs[1], 0), ("rc1", slugs[2], None), ("rc1", slugs[3], 1),
-            ("rc2", slugs[0], 0), ("rc2", slugs[1], 1), ("rc2", slugs[2], 0), ("rc2", slugs[3], 1)]
+    rows = [
+        ("rc1", slugs[0], 1),
+        ("rc1", slugs[1], 0),
+        ("rc1", slugs[2], None),
+        ("rc1", slugs[3], 1),
+        ("rc2", slugs[0], 0),
+        ("rc2", slugs[1], 1),
+        ("rc2", slugs[2], 0),
+        ("rc2", slugs[3], 1),
+    ]
     m = build_vote_matrix(_votes(rows), _legs(slugs), settings=FilterSettings(min_minority=0.0, min_votes=1))
     dense = m.dense()
     row = m.legislators["legislator_slug"].to_list().index(slugs[2])

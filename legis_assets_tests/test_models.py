@@ -16,8 +16,11 @@ from legis_assets.core.schema import HIERARCHICAL_PARTIES, DataProblem
 from legis_assets_tests.support import matrix_from_sim
 
 #: a chamber with independents (about 15 % of the seats), so the hierarchical data leave some out
-SPEC = {"senate": simulate.ChamberSpec(seats=24, n_rollcalls=50, replacements=0,
-                                       party_shares={"Republican": 0.5, "Democrat": 0.35})}
+SPEC = {
+    "senate": simulate.ChamberSpec(
+        seats=24, n_rollcalls=50, replacements=0, party_shares={"Republican": 0.5, "Democrat": 0.35}
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +81,14 @@ def test_feasibility_reports_party_sizes_and_honours_min_members(matrix):
 
 
 def test_hierarchical_data_refuses_an_infeasible_chamber(matrix):
-    one = type(matrix)(matrix.legislators.with_columns(party=pl.lit("Republican")), matrix.rollcalls,
-                       matrix.leg_idx, matrix.rc_idx, matrix.y, matrix.manifest)
+    one = type(matrix)(
+        matrix.legislators.with_columns(party=pl.lit("Republican")),
+        matrix.rollcalls,
+        matrix.leg_idx,
+        matrix.rc_idx,
+        matrix.y,
+        matrix.manifest,
+    )
     with pytest.raises(DataProblem, match="no Democrat legislator"):
         models.hierarchical_data(one)
 
@@ -97,9 +106,15 @@ def _tiny(parties=("Democrat", "Republican"), sizes=(2, 6), n_rc=3) -> models.IR
     n = sum(sizes)
     leg = np.repeat(np.arange(n), n_rc)
     rc = np.tile(np.arange(n_rc), n)
-    return models.IRTData(leg_idx=leg, rc_idx=rc, y=(leg + rc) % 2, legislator_ids=[f"l{i}" for i in range(n)],
-                          rollcall_ids=[f"r{j}" for j in range(n_rc)],
-                          party_idx=np.repeat(np.arange(len(sizes)), sizes), parties=tuple(parties))
+    return models.IRTData(
+        leg_idx=leg,
+        rc_idx=rc,
+        y=(leg + rc) % 2,
+        legislator_ids=[f"l{i}" for i in range(n)],
+        rollcall_ids=[f"r{j}" for j in range(n_rc)],
+        party_idx=np.repeat(np.arange(len(sizes)), sizes),
+        parties=tuple(parties),
+    )
 
 
 def test_flat_model_variables_dims_and_priors():
@@ -148,7 +163,8 @@ def test_hierarchical_model_centred_party_means_at_minus_and_plus_gap_and_small_
     assert _logp(model, "party_gap", point) == pytest.approx(stats.halfnorm(scale=2.0).logpdf(gap))
     scales = [models.SIGMA_SCALE_SMALL, models.SIGMA_SCALE]
     assert _logp(model, "sigma_within", point) == pytest.approx(
-        sum(stats.halfnorm(scale=s).logpdf(v) for s, v in zip(scales, [0.3, 0.6])))
+        sum(stats.halfnorm(scale=s).logpdf(v) for s, v in zip(scales, [0.3, 0.6]))
+    )
     # centred: xi ~ N(mu_party[p], sigma_within[p]), xi_offset recorded as (xi - mu) / sigma
     xi = np.linspace(-1, 1, data.n_legislators)
     mu, sigma = np.array([-gap, gap])[data.party_idx], np.array([0.3, 0.6])[data.party_idx]
@@ -197,9 +213,15 @@ def test_get_model_knows_the_documented_models_and_refuses_others():
 
 def _votes_per_legislator(counts: list[int]) -> models.IRTData:
     leg = np.repeat(np.arange(len(counts)), counts)
-    return models.IRTData(leg_idx=leg, rc_idx=np.zeros_like(leg), y=np.zeros_like(leg),
-                          legislator_ids=[f"l{i}" for i in range(len(counts))], rollcall_ids=["r0"],
-                          party_idx=np.array([0, 1] * (len(counts) // 2)), parties=("Democrat", "Republican"))
+    return models.IRTData(
+        leg_idx=leg,
+        rc_idx=np.zeros_like(leg),
+        y=np.zeros_like(leg),
+        legislator_ids=[f"l{i}" for i in range(len(counts))],
+        rollcall_ids=["r0"],
+        party_idx=np.array([0, 1] * (len(counts) // 2)),
+        parties=("Democrat", "Republican"),
+    )
 
 
 def test_parameterisation_follows_the_median_votes_per_legislator():
@@ -221,10 +243,18 @@ def test_parameterisation_follows_the_median_votes_per_legislator():
 def _posterior(xi, mu, sigma, alpha, beta) -> az.InferenceData:
     return az.from_dict(
         posterior={"xi": xi, "mu_party": mu, "sigma_within": sigma, "alpha": alpha, "beta": beta},
-        coords={"legislator": [f"l{i}" for i in range(xi.shape[-1])], "party": ["Democrat", "Republican"],
-                "rollcall": [f"r{j}" for j in range(alpha.shape[-1])]},
-        dims={"xi": ["legislator"], "mu_party": ["party"], "sigma_within": ["party"], "alpha": ["rollcall"],
-              "beta": ["rollcall"]},
+        coords={
+            "legislator": [f"l{i}" for i in range(xi.shape[-1])],
+            "party": ["Democrat", "Republican"],
+            "rollcall": [f"r{j}" for j in range(alpha.shape[-1])],
+        },
+        dims={
+            "xi": ["legislator"],
+            "mu_party": ["party"],
+            "sigma_within": ["party"],
+            "alpha": ["rollcall"],
+            "beta": ["rollcall"],
+        },
     )
 
 
@@ -232,9 +262,13 @@ def _posterior(xi, mu, sigma, alpha, beta) -> az.InferenceData:
 def raw_draws():
     rng = np.random.default_rng(3)
     chains, draws, n, k = 2, 50, 9, 4
-    return (rng.normal(0.3, 1.7, (chains, draws, n)), rng.normal(0, 1, (chains, draws, 2)),
-            np.abs(rng.normal(0.5, 0.1, (chains, draws, 2))), rng.normal(0, 2, (chains, draws, k)),
-            rng.normal(1, 0.5, (chains, draws, k)))
+    return (
+        rng.normal(0.3, 1.7, (chains, draws, n)),
+        rng.normal(0, 1, (chains, draws, 2)),
+        np.abs(rng.normal(0.5, 0.1, (chains, draws, 2))),
+        rng.normal(0, 2, (chains, draws, k)),
+        rng.normal(1, 0.5, (chains, draws, k)),
+    )
 
 
 def test_xi_norm_has_mean_0_and_sd_1_in_every_draw(raw_draws):
@@ -272,8 +306,9 @@ def test_normalised_quantities_are_invariant_to_a_location_scale_change_per_draw
 
 def test_add_normalised_on_a_flat_posterior_adds_only_what_it_can():
     rng = np.random.default_rng(1)
-    idata = az.from_dict(posterior={"xi": rng.normal(size=(2, 10, 5))}, coords={"legislator": list("abcde")},
-                         dims={"xi": ["legislator"]})
+    idata = az.from_dict(
+        posterior={"xi": rng.normal(size=(2, 10, 5))}, coords={"legislator": list("abcde")}, dims={"xi": ["legislator"]}
+    )
     models.add_normalised(idata)
     assert "xi_norm" in idata.posterior
     assert not {"mu_party_norm", "sigma_within_norm", "alpha_norm", "beta_norm"} & set(idata.posterior.data_vars)

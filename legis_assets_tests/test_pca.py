@@ -9,7 +9,7 @@ from legis_assets_tests.support import REAL_CHAMBERS, matrix_from_sim, real_data
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pc1_recovers_simulated_ideal_points_with_republicans_positive(seed):
-    for chamber, sim in simulate.simulate_session(seed=seed).items():
+    for sim in simulate.simulate_session(seed=seed).values():
         init = pca.fit_pca_init(matrix_from_sim(sim))
         scores = init.scores
         assert abs(scores["pc1"].mean()) < 1e-9 and abs(scores["pc1"].std(ddof=0) - 1) < 1e-9

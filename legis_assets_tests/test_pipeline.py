@@ -19,8 +19,15 @@ from legis_assets.pipeline import GateFailure, Partition, Pipeline, Settings
 from legis_assets.storage import Warehouse
 
 SESSION = "simulated.2025-2026"
-ENV = ("LEGIS_DATA_DIR", "LEGIS_HOME", "LEGIS_PROFILE", "LEGIS_MODEL", "LEGIS_MIN_MINORITY", "LEGIS_MIN_VOTES",
-       "LEGIS_SEED")
+ENV = (
+    "LEGIS_DATA_DIR",
+    "LEGIS_HOME",
+    "LEGIS_PROFILE",
+    "LEGIS_MODEL",
+    "LEGIS_MIN_MINORITY",
+    "LEGIS_MIN_VOTES",
+    "LEGIS_SEED",
+)
 
 
 # --- Settings and Partition ---------------------------------------------------------------------
@@ -35,8 +42,15 @@ def test_settings_from_env_parses_every_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("LEGIS_MIN_VOTES", "7")
     monkeypatch.setenv("LEGIS_SEED", "123")
     s = Settings.from_env()
-    assert s == Settings(data_dir=tmp_path / "d", home=tmp_path / "h", profile="quick",
-                         model="hierarchical_noncentered", min_minority=0.1, min_votes=7, seed=123)
+    assert s == Settings(
+        data_dir=tmp_path / "d",
+        home=tmp_path / "h",
+        profile="quick",
+        model="hierarchical_noncentered",
+        min_minority=0.1,
+        min_votes=7,
+        seed=123,
+    )
     assert isinstance(s.min_minority, float) and isinstance(s.min_votes, int) and isinstance(s.seed, int)
     assert (s.filters.min_minority, s.filters.min_votes) == (0.1, 7)
     assert s.warehouse_path == tmp_path / "h" / "warehouse.duckdb"
@@ -107,7 +121,9 @@ def test_steps_need_their_inputs(data_root, tmp_path):
     assert list(out) == ["ingest", "vote_matrix"]
     assert out["vote_matrix"].metadata["hierarchical_model_possible"] is True
     wh = Warehouse(pipe.settings.warehouse_path)
-    assert wh.read_partition("vote_matrix", part.key, part.chamber).height == out["vote_matrix"].metadata["observations"]
+    assert (
+        wh.read_partition("vote_matrix", part.key, part.chamber).height == out["vote_matrix"].metadata["observations"]
+    )
     assert wh.read_partition("pca_init", part.key, part.chamber).is_empty()  # not run
 
 

@@ -16,8 +16,9 @@ PART = Partition.of("simulated.2025-2026", "senate")
 
 def _idata(seed: int, **attrs) -> az.InferenceData:
     rng = np.random.default_rng(seed)
-    idata = az.from_dict(posterior={"xi": rng.normal(size=(2, 50, 5))}, coords={"legislator": list("abcde")},
-                         dims={"xi": ["legislator"]})
+    idata = az.from_dict(
+        posterior={"xi": rng.normal(size=(2, 50, 5))}, coords={"legislator": list("abcde")}, dims={"xi": ["legislator"]}
+    )
     idata.posterior.attrs.update(attrs)
     return idata
 

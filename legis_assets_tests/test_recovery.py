@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
 from legis_assets.core import diagnostics, models, pca, sampling, simulate, summaries
@@ -15,8 +14,14 @@ from legis_assets_tests.support import SMALL, matrix_from_sim
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def fit_simulated(chamber: str, sim_seed: int, profile: str = "default", model: str = "hierarchical",
-                  sampler_seed: int = 42, use_pca: bool = True):
+def fit_simulated(
+    chamber: str,
+    sim_seed: int,
+    profile: str = "default",
+    model: str = "hierarchical",
+    sampler_seed: int = 42,
+    use_pca: bool = True,
+):
     sim = simulate.simulate_session(seed=sim_seed)[chamber]
     m = matrix_from_sim(sim)
     spec = models.get_model(model)
@@ -48,21 +53,35 @@ def recovery_numbers(sim, fit) -> dict:
 #: Senate-shaped simulation 101 sits at the coverage bound: its converged posterior covers 31-33 of
 #: 41 truths (0.756-0.805) depending on the sampler seed, centred or non-centred alike (measured
 #: 2026-11-26), so its result is recorded but not asserted; three other Senate seeds are.
-_AT_THE_BOUND = pytest.mark.xfail(reason="coverage 0.756-0.805 across sampler seeds on this simulated "
-                                         "chamber: at the 0.80 bound", strict=False)
+_AT_THE_BOUND = pytest.mark.xfail(
+    reason="coverage 0.756-0.805 across sampler seeds on this simulated chamber: at the 0.80 bound", strict=False
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chamber,sim_seed,sampler_seed", [
-    ("house", 101, 1), ("house", 202, 2), ("house", 303, 3),
-    ("senate", 202, 2), ("senate", 303, 3), ("senate", 404, 4),
-    pytest.param("senate", 101, 1, marks=_AT_THE_BOUND),
-])
+@pytest.mark.parametrize(
+    "chamber,sim_seed,sampler_seed",
+    [
+        ("house", 101, 1),
+        ("house", 202, 2),
+        ("house", 303, 3),
+        ("senate", 202, 2),
+        ("senate", 303, 3),
+        ("senate", 404, 4),
+        pytest.param("senate", 101, 1, marks=_AT_THE_BOUND),
+    ],
+)
 def test_default_model_recovers_truth_and_passes_gates(chamber, sim_seed, sampler_seed):
     sim, data, fit, gates = fit_simulated(chamber, sim_seed, sampler_seed=sampler_seed)
     numbers = recovery_numbers(sim, fit)
-    record = {"chamber": chamber, "sim_seed": sim_seed, "sampler_seed": sampler_seed, **numbers,
-              **{k: g.value for k, g in gates.items()}, **fit.timing()}
+    record = {
+        "chamber": chamber,
+        "sim_seed": sim_seed,
+        "sampler_seed": sampler_seed,
+        **numbers,
+        **{k: g.value for k, g in gates.items()},
+        **fit.timing(),
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "recovery.jsonl", "a") as handle:  # the numbers for the issue notes
         handle.write(json.dumps(record) + "\n")
@@ -93,8 +112,9 @@ def test_pca_init_keeps_chains_in_one_reflection_mode():
     for use_pca in (False, True):
         split = []
         for seed in (1, 2, 3):
-            sim, data, fit, gates = fit_simulated("senate", 5, profile="quick", model="flat",
-                                                  sampler_seed=seed, use_pca=use_pca)
+            sim, data, fit, gates = fit_simulated(
+                "senate", 5, profile="quick", model="flat", sampler_seed=seed, use_pca=use_pca
+            )
             split.append(gates["rhat"].value)
         results[use_pca] = split
     print("max R-hat without PCA init:", results[False], "with:", results[True])
@@ -125,8 +145,9 @@ def test_failed_gate_extends_sampling_once_with_doubled_tuning_and_draws():
     matrix = matrix_from_sim(sim)
     data = models.hierarchical_data(matrix)
     settings = sampling.get_profile("starved", extensions=1, seed=3)
-    fit, gates = sampling.fit_until_gates(models.get_model("hierarchical"), data, None, settings,
-                                          progress=lambda _: None)
+    fit, gates = sampling.fit_until_gates(
+        models.get_model("hierarchical"), data, None, settings, progress=lambda _: None
+    )
     assert fit.attempts == 2
     assert (fit.settings.tune, fit.settings.draws, fit.settings.seed) == (40, 40, 4)
     assert fit.idata.posterior.sizes["draw"] == 40

@@ -86,7 +86,7 @@ def test_explains_rank_and_scale(passing_doc: str) -> None:
 
 
 def test_headline_data_size_and_sampler(passing_doc: str) -> None:
-    headline = passing_doc[passing_doc.find('<section id="headline"'):passing_doc.find('<section id="ideal-points"')]
+    headline = passing_doc[passing_doc.find('<section id="headline"') : passing_doc.find('<section id="ideal-points"')]
     assert 'id="data-size"' in headline and 'id="gates"' in headline and 'id="sampler"' in headline
     assert "roll calls" in headline and "observations" in headline
     assert "31.5 s" in headline and "123,456" in headline  # sample time, gradient evaluations
@@ -158,19 +158,28 @@ def test_hostile_names_are_escaped(hostile_doc: str) -> None:
 
 
 def test_hostile_party_district_problem_and_dropped_slug_are_escaped() -> None:
-    ctx = make_report_context(15, names=["<script>alert(1)</script>"],
-                              parties=["Republican"] * 7 + ["Democrat"] * 6 + ["<b>Green</b>", "Independent"])
+    ctx = make_report_context(
+        15,
+        names=["<script>alert(1)</script>"],
+        parties=["Republican"] * 7 + ["Democrat"] * 6 + ["<b>Green</b>", "Independent"],
+    )
     ctx.ideal_points = ctx.ideal_points.with_columns(
-        district=pl.when(pl.col("legislator_slug") == "rep_member001_x_1").then(pl.lit("<iframe src=//evil>"))
-        .otherwise(pl.col("district")))
+        district=pl.when(pl.col("legislator_slug") == "rep_member001_x_1")
+        .then(pl.lit("<iframe src=//evil>"))
+        .otherwise(pl.col("district"))
+    )
     ctx.manifest["legislators_dropped"].append("<svg onload=alert(3)>")
     ctx.problems.append("</li><script>alert(4)</script>")
     doc = render_report(ctx)
     body = _strip_scripts(doc)
     for raw in ("<b>Green</b>", "<iframe", "<svg onload", "<script>alert", "</li><script>"):
         assert raw not in body
-    for escaped in ("&lt;b&gt;Green&lt;/b&gt;", "&lt;iframe src=//evil&gt;", "&lt;svg onload=alert(3)&gt;",
-                    "&lt;/li&gt;&lt;script&gt;alert(4)&lt;/script&gt;"):
+    for escaped in (
+        "&lt;b&gt;Green&lt;/b&gt;",
+        "&lt;iframe src=//evil&gt;",
+        "&lt;svg onload=alert(3)&gt;",
+        "&lt;/li&gt;&lt;script&gt;alert(4)&lt;/script&gt;",
+    ):
         assert escaped in doc
 
 
@@ -281,8 +290,9 @@ def test_renders_small_and_large_chambers(n: int) -> None:
 # a chamber without a hierarchical model (one party, none, a pooled party too small)
 
 
-def flat_only_context(n: int = 20, reason: str = "no Democrat legislator <left> after filtering",
-                      passed: bool = True) -> ReportContext:
+def flat_only_context(
+    n: int = 20, reason: str = "no Democrat legislator <left> after filtering", passed: bool = True
+) -> ReportContext:
     """The context the pipeline gives a chamber whose hierarchical model was not fitted: the flat
     posterior is the published one, its gates are the only (and the blocking) ones."""
     ctx = make_report_context(n, parties=["Republican"] * n, passed=True)
@@ -295,8 +305,9 @@ def flat_only_context(n: int = 20, reason: str = "no Democrat legislator <left> 
     ctx.ideal_points = summaries.flat_ideal_points(ctx.flat, legislators)
     ctx.party_summary = None
     ctx.gates = diagnostics.gates_frame(gates).with_columns(model=pl.lit("flat")).select("model", pl.exclude("model"))
-    ctx.parameters = params.with_columns(model=pl.lit("flat")).select("model", "group", "parameter", "rhat",
-                                                                      "ess_bulk", "ess_tail")
+    ctx.parameters = params.with_columns(model=pl.lit("flat")).select(
+        "model", "group", "parameter", "rhat", "ess_bulk", "ess_tail"
+    )
     ctx.sampler = {"flat": ctx.sampler["flat"]}
     ctx.built_from = {"run_id": "abc123", "flat_sha256": "f" * 64, "hierarchical_sha256": ""}
     return ctx
@@ -305,8 +316,10 @@ def flat_only_context(n: int = 20, reason: str = "no Democrat legislator <left> 
 def test_flat_only_report_says_the_hierarchical_model_was_not_fitted_and_why() -> None:
     doc = render_report(flat_only_context())
     text = html.unescape(doc)
-    assert "Hierarchical model not fitted: no Democrat legislator <left> after filtering; estimates are from " \
-           "the flat model" in text
+    assert (
+        "Hierarchical model not fitted: no Democrat legislator <left> after filtering; estimates are from "
+        "the flat model" in text
+    )
     assert "no Democrat legislator &lt;left&gt;" in doc  # the reason is escaped like every input
     # no party or shrinkage sections (nor their table-of-contents entries); the rest renumbered
     assert '<section id="party-posteriors"' not in doc and '<section id="shrinkage"' not in doc

@@ -49,11 +49,29 @@ def test_get_profile_overrides_without_touching_the_profile():
 
 
 def test_settings_to_dict_round_trip():
-    settings = sampling.SamplerSettings(chains=3, tune=11, draws=12, seed=5, cores=1, low_rank_mass_matrix=True,
-                                        backend="kernel", extensions=2, frame="off")
+    settings = sampling.SamplerSettings(
+        chains=3,
+        tune=11,
+        draws=12,
+        seed=5,
+        cores=1,
+        low_rank_mass_matrix=True,
+        backend="kernel",
+        extensions=2,
+        frame="off",
+    )
     record = settings.to_dict()
-    assert record == {"chains": 3, "tune": 11, "draws": 12, "seed": 5, "cores": 1, "low_rank_mass_matrix": True,
-                      "backend": "kernel", "extensions": 2, "frame": "off"}
+    assert record == {
+        "chains": 3,
+        "tune": 11,
+        "draws": 12,
+        "seed": 5,
+        "cores": 1,
+        "low_rank_mass_matrix": True,
+        "backend": "kernel",
+        "extensions": 2,
+        "frame": "off",
+    }
     assert sampling.SamplerSettings(**record) == settings
     assert set(record) == {f.name for f in dataclasses.fields(sampling.SamplerSettings)}
 
@@ -97,8 +115,15 @@ def test_a_tiny_flat_fit_returns_the_documented_trace(chamber):
     assert attrs["grad_evals"] == result.grad_evals > 0 and result.grad_evals_tune > 0
     assert result.model == "flat" and result.settings == settings and result.attempts == 1
     timing = result.timing()
-    assert set(timing) == {"backend", "attempts", "compile_seconds", "sample_seconds", "grad_evals",
-                           "grad_evals_draws", "seconds_per_grad"}
+    assert set(timing) == {
+        "backend",
+        "attempts",
+        "compile_seconds",
+        "sample_seconds",
+        "grad_evals",
+        "grad_evals_draws",
+        "seconds_per_grad",
+    }
     assert any("compiled" in msg for msg in messages) and any("sampled in" in msg for msg in messages)
 
 
@@ -142,8 +167,12 @@ def _fake_idata(good: bool) -> az.InferenceData:
     xi = rng.normal(size=(4, 1000, 3))
     if not good:
         xi[0] += 3.0  # one chain elsewhere: R-hat fails
-    idata = az.from_dict(posterior={"xi_norm": xi}, sample_stats={"diverging": np.zeros((4, 1000), bool)},
-                         coords={"legislator": ["a", "b", "c"]}, dims={"xi_norm": ["legislator"]})
+    idata = az.from_dict(
+        posterior={"xi_norm": xi},
+        sample_stats={"diverging": np.zeros((4, 1000), bool)},
+        coords={"legislator": ["a", "b", "c"]},
+        dims={"xi_norm": ["legislator"]},
+    )
     return idata
 
 
@@ -156,8 +185,15 @@ def stub_fit(monkeypatch):
     def fake(spec, data, init, settings, progress=None):
         calls.append(settings)
         good = len(calls) in passing
-        return sampling.FitResult(_fake_idata(good), spec.name, settings, compile_seconds=1.0,
-                                  sample_seconds=10.0 * len(calls), grad_evals_tune=100, grad_evals_draws=1000)
+        return sampling.FitResult(
+            _fake_idata(good),
+            spec.name,
+            settings,
+            compile_seconds=1.0,
+            sample_seconds=10.0 * len(calls),
+            grad_evals_tune=100,
+            grad_evals_draws=1000,
+        )
 
     monkeypatch.setattr(sampling, "fit", fake)
     return calls, passing
@@ -186,10 +222,12 @@ def test_extensions_double_tuning_and_draws_with_a_new_seed_and_add_up_the_cost(
 
 def test_extensions_stop_at_the_limit_and_return_the_failing_gates(stub_fit):
     calls, _ = stub_fit  # never passes
-    result, gates = sampling.fit_until_gates(models.get_model("flat"), None, None,
-                                             sampling.SamplerSettings(tune=10, draws=20, extensions=2))
+    result, gates = sampling.fit_until_gates(
+        models.get_model("flat"), None, None, sampling.SamplerSettings(tune=10, draws=20, extensions=2)
+    )
     assert len(calls) == 3 and result.attempts == 3
     assert not {g.name: g for g in gates}["rhat"].passed
-    none, _ = sampling.fit_until_gates(models.get_model("flat"), None, None,
-                                       sampling.SamplerSettings(tune=10, draws=20, extensions=0))
+    none, _ = sampling.fit_until_gates(
+        models.get_model("flat"), None, None, sampling.SamplerSettings(tune=10, draws=20, extensions=0)
+    )
     assert none.attempts == 1 and len(calls) == 4

@@ -51,8 +51,10 @@ from legis_assets.storage import Warehouse
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning", "ignore::dagster.BetaWarning")
 
 LEG = "testleg"
-SPECS = {"house": ChamberSpec(seats=40, n_rollcalls=120), "senate": ChamberSpec(seats=20, n_rollcalls=100,
-                                                                                 replacements=1)}
+SPECS = {
+    "house": ChamberSpec(seats=40, n_rollcalls=120),
+    "senate": ChamberSpec(seats=20, n_rollcalls=100, replacements=1),
+}
 LONELY = "92nd_2027-2028"  # Senate only, nobody from the earlier sessions
 SLUG = re.compile(r"\b((?:rep|sen)_[a-z]+_[a-z]+_)(\d+)\b")
 
@@ -88,8 +90,12 @@ def apply(instance, result) -> None:
 def build_sessions(instance, resource, keys) -> None:
     """The per-session graph the common scale reads (votes -> vote_matrix) for each partition."""
     for session_key, chamber in keys:
-        result = dg.materialize([votes, vote_matrix], partition_key=partition_key(session_key, chamber),
-                                instance=instance, resources={"legis": resource})
+        result = dg.materialize(
+            [votes, vote_matrix],
+            partition_key=partition_key(session_key, chamber),
+            instance=instance,
+            resources={"legis": resource},
+        )
         assert result.success
 
 
@@ -97,8 +103,14 @@ def scale_materialize(instance, resource, selection=None):
     # a run of checks alone is launched with the partition tag (as the UI does): Dagster's
     # execute_in_process refuses a partition_key when no asset is selected
     where = {"partition_key": LEG} if selection is None else {"tags": {"dagster/partition": LEG}}
-    return dg.materialize([*SCALE_ASSETS, inputs_current], instance=instance, resources={"legis": resource},
-                          selection=selection, raise_on_error=False, **where)
+    return dg.materialize(
+        [*SCALE_ASSETS, inputs_current],
+        instance=instance,
+        resources={"legis": resource},
+        selection=selection,
+        raise_on_error=False,
+        **where,
+    )
 
 
 def check_result(result, name: str):
@@ -121,8 +133,10 @@ def built(tmp_path_factory):
         tick = sensor_tick(instance, resource, evaluate_data_root)
         adds = {r.partitions_def_name: list(r.partition_keys) for r in tick.dynamic_partitions_requests}
         apply(instance, tick)
-        dims = [session_chamber.get_partition_key_from_str(str(r.partition_key)).keys_by_dimension
-                for r in tick.run_requests]
+        dims = [
+            session_chamber.get_partition_key_from_str(str(r.partition_key)).keys_by_dimension
+            for r in tick.run_requests
+        ]
         keys = [(d["session"], d["chamber"]) for d in dims]
         # the scale sensor waits while a session's vote matrix is not built
         build_sessions(instance, resource, keys[:-1])
@@ -131,8 +145,18 @@ def built(tmp_path_factory):
         before = sensor_tick(instance, resource, evaluate_common_scale)
         result = scale_materialize(instance, resource)
         after = sensor_tick(instance, resource, evaluate_common_scale)
-        yield {"root": root, "instance": instance, "resource": resource, "adds": adds, "keys": keys,
-               "waiting": waiting, "before": before, "result": result, "after": after, "sim": sim}
+        yield {
+            "root": root,
+            "instance": instance,
+            "resource": resource,
+            "adds": adds,
+            "keys": keys,
+            "waiting": waiting,
+            "before": before,
+            "result": result,
+            "after": after,
+            "sim": sim,
+        }
     mp.undo()
 
 
@@ -160,9 +184,14 @@ def test_sensor_registers_the_legislature_and_requests_one_rebuild(built):
 def test_whole_graph_tables_and_metadata(built):
     result = built["result"]
     assert result.success, [e.event_specific_data for e in result.all_events if e.is_step_failure]
-    assert {a.to_user_string() for m in result.get_asset_materialization_events()
-            for a in [m.asset_key]} >= {"people", "common_scale_posterior", "scale_positions", "scale_party_trend",
-                                         "scale_movement", "scale_diagnostics"}
+    assert {a.to_user_string() for m in result.get_asset_materialization_events() for a in [m.asset_key]} >= {
+        "people",
+        "common_scale_posterior",
+        "scale_positions",
+        "scale_party_trend",
+        "scale_movement",
+        "scale_diagnostics",
+    }
     gates = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert gates["rhat"] and gates["ess"] and gates["divergences"] and gates["inputs_current"]
 
@@ -179,8 +208,18 @@ def test_whole_graph_tables_and_metadata(built):
 
     wh = Warehouse(Path(built["resource"].home) / "warehouse.duckdb")
     positions = wh.read_scale(T_POSITIONS, LEG)
-    assert positions.columns == ["person_id", "session_key", "chamber", "legislator_slug", "name", "party", "mean",
-                                 "sd", "hdi_low", "hdi_high"]
+    assert positions.columns == [
+        "person_id",
+        "session_key",
+        "chamber",
+        "legislator_slug",
+        "name",
+        "party",
+        "mean",
+        "sd",
+        "hdi_low",
+        "hdi_high",
+    ]
     assert positions.height == meta["slots"] and positions["session_key"].n_unique() == 2
     assert (positions["hdi_low"] <= positions["mean"]).all() and (positions["mean"] <= positions["hdi_high"]).all()
     # Republicans right, on average, in every chamber-session
@@ -192,8 +231,15 @@ def test_whole_graph_tables_and_metadata(built):
     gap = trend.filter(pl.col("quantity") == "party_gap")
     assert gap.height == 4 and (gap["hdi_low"] > 0).all()
     moves = wh.read_scale(T_MOVEMENT, LEG)
-    assert moves.height > 0 and {"person_id", "from_session_key", "to_session_key", "mean", "hdi_low", "hdi_high",
-                                 "moved"} <= set(moves.columns)
+    assert moves.height > 0 and {
+        "person_id",
+        "from_session_key",
+        "to_session_key",
+        "mean",
+        "hdi_low",
+        "hdi_high",
+        "moved",
+    } <= set(moves.columns)
     # the House -> Senate movers are bridges, and their move is a row
     movers = set(built["sim"].chamber_movers)
     hs = moves.filter((pl.col("from_chamber") == "house") & (pl.col("to_chamber") == "senate"))
@@ -207,7 +253,8 @@ def test_whole_graph_tables_and_metadata(built):
     assert {"person_id", "session_key", "chamber", "legislator_slug"} <= set(people.columns)
     assert wh.read_scale(T_BRIDGE_EDGES, LEG).height == 10  # 5 chamber-sessions, every pair
     assert wh.read_scale(T_BRIDGE_NODES, LEG).filter(~pl.col("in_main"))["chamber_session"].to_list() == [
-        f"{LEG}.{LONELY}:senate"]
+        f"{LEG}.{LONELY}:senate"
+    ]
 
 
 @pytest.mark.slow
@@ -238,8 +285,9 @@ def test_inputs_current_flips_when_a_vote_matrix_changes_and_the_sensor_asks_aga
     original = votes_csv.read_text()
     try:
         lines = original.splitlines(keepends=True)
-        flipped = [lines[0]] + [ln.replace(",Yea\n", ",Nay\n") if i % 7 == 0 and ",House," in ln else ln
-                                for i, ln in enumerate(lines[1:])]
+        flipped = [lines[0]] + [
+            ln.replace(",Yea\n", ",Nay\n") if i % 7 == 0 and ",House," in ln else ln for i, ln in enumerate(lines[1:])
+        ]
         votes_csv.write_text("".join(flipped))
         build_sessions(instance, resource, [(f"{LEG}.{session}", "house")])
 
@@ -253,8 +301,12 @@ def test_inputs_current_flips_when_a_vote_matrix_changes_and_the_sensor_asks_aga
         (req,) = tick.run_requests
         assert req.run_key != built["before"].run_requests[0].run_key
         # not while a per-session run of this legislature is in progress (queued runs count too)
-        run = dg.DagsterRun(job_name="legis_all", run_id="0" * 32, status=dg.DagsterRunStatus.STARTED,
-                            tags={"dagster/partition": str(partition_key(f"{LEG}.{session}", "senate"))})
+        run = dg.DagsterRun(
+            job_name="legis_all",
+            run_id="0" * 32,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"dagster/partition": str(partition_key(f"{LEG}.{session}", "senate"))},
+        )
         instance.add_run(run)
         try:
             assert LEG in busy_legislatures(instance)
@@ -280,7 +332,9 @@ def test_a_removed_session_is_left_out_and_nothing_else_is_lost(built):
         current, diff, used = sp.inputs_status(LEG)
         assert not current
         assert diff.filter(pl.col("change") == "removed from the data root")["chamber_session"].sort().to_list() == [
-            f"{LEG}.{session}:house", f"{LEG}.{session}:senate"]
+            f"{LEG}.{session}:house",
+            f"{LEG}.{session}:senate",
+        ]
         rows = sp.current_inputs(LEG, load=False).rows
         assert session not in " ".join(rows["chamber_session"].to_list())
         # the session's own results stay in the warehouse
@@ -321,8 +375,14 @@ def test_definitions_load_with_the_scale_job():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def(SCALE_JOB_NAME)
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert {"people", "common_scale_posterior", "scale_positions", "scale_party_trend", "scale_movement",
-            "scale_diagnostics"} <= keys
+    assert {
+        "people",
+        "common_scale_posterior",
+        "scale_positions",
+        "scale_party_trend",
+        "scale_movement",
+        "scale_diagnostics",
+    } <= keys
     assert not keys & {"votes", "vote_matrix", "hierarchical_posterior"}
     assert common_scale_posterior.op.pool == "mcmc"
     specs = {s.name: s for s in common_scale_posterior.check_specs}
@@ -346,11 +406,19 @@ def test_failed_scale_gates_block_keep_the_last_trace_and_alert(tmp_path, monkey
         Pipeline(settings).vote_matrix(part)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("legislature", ["leg2"])
-        result = dg.materialize([*SCALE_ASSETS, inputs_current], partition_key="leg2", instance=instance,
-                                resources={"legis": resource}, raise_on_error=False)
+        result = dg.materialize(
+            [*SCALE_ASSETS, inputs_current],
+            partition_key="leg2",
+            instance=instance,
+            resources={"legis": resource},
+            raise_on_error=False,
+        )
         assert not result.success
-        failed = {e.check_name for e in result.get_asset_check_evaluations()
-                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
+        failed = {
+            e.check_name
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        }
         assert failed and failed <= {"rhat", "ess", "divergences"}
         done = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
         assert "scale_positions" not in done and "scale_diagnostics" not in done

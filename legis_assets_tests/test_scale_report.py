@@ -107,7 +107,7 @@ def test_title_and_chamber_sessions_used(passing_ctx, passing_doc: str) -> None:
     assert f"<title>Common scale: {LEGISLATURE}</title>" in passing_doc
     headline = _section(passing_doc, "headline")
     used = passing_ctx.chamber_sessions
-    assert headline.count("<tr><td dir=\"auto\">") == used.height
+    assert headline.count('<tr><td dir="auto">') == used.height
     for key in used["session_key"].unique().to_list():
         assert f'<code dir="auto">{key}</code>' in headline
     assert "86th_2013-2014 \u00b7 Senate" in headline
@@ -159,8 +159,10 @@ def test_disconnected_chamber_sessions_are_named_as_left_out(passing_ctx, passin
 def test_party_trends_table_and_gap(passing_ctx, passing_doc: str) -> None:
     section = _section(passing_doc, "party-trends")
     assert section.count("<tr") - 1 == passing_ctx.party_trend.height  # minus the header row
-    assert section.count("party gap (R \u2212 D)") == passing_ctx.party_trend.filter(
-        pl.col("quantity") == "party_gap").height
+    assert (
+        section.count("party gap (R \u2212 D)")
+        == passing_ctx.party_trend.filter(pl.col("quantity") == "party_gap").height
+    )
     assert 'id="gap-summary"' in section and "House</strong>: the party gap went from" in section
     assert section.count('<img src="data:image/png;base64,') == 1
 
@@ -169,8 +171,14 @@ def test_who_moved_lists_moves_biggest_first(passing_ctx, passing_doc: str) -> N
     section = _section(passing_doc, "movers")
     mv = passing_ctx.movement
     assert section.count("<tr data-search=") == mv.height
-    sizes = [float(v) for v in re.findall(r'<td class="num" data-sort="([^"]*)">[^<]*</td>\s*<td class="num" '
-                                          r'data-sort="[^"]*">[^<]* to ', section)]
+    sizes = [
+        float(v)
+        for v in re.findall(
+            r'<td class="num" data-sort="([^"]*)">[^<]*</td>\s*<td class="num" '
+            r'data-sort="[^"]*">[^<]* to ',
+            section,
+        )
+    ]
     assert len(sizes) == mv.height
     assert [abs(v) for v in sizes] == sorted((abs(v) for v in sizes), reverse=True)
     n_moved = int(mv["moved"].sum())
@@ -183,8 +191,9 @@ def test_who_moved_lists_moves_biggest_first(passing_ctx, passing_doc: str) -> N
 
 
 def test_top_movers_only_counts_real_moves() -> None:
-    mv = pl.DataFrame({"person_id": ["a", "b", "c", "c"], "mean": [2.0, -0.5, 0.1, -1.0],
-                       "moved": [False, True, True, True]})
+    mv = pl.DataFrame(
+        {"person_id": ["a", "b", "c", "c"], "mean": [2.0, -0.5, 0.1, -1.0], "moved": [False, True, True, True]}
+    )
     assert scale_figures.top_movers(mv) == ["c", "b"]
     assert scale_figures.top_movers(mv.with_columns(moved=pl.lit(False))) == []
 
@@ -231,8 +240,18 @@ def test_thin_bridges_are_marked() -> None:
 
 def test_convergence_section_shows_sampler(passing_doc: str) -> None:
     section = _section(passing_doc, "convergence")
-    for text in ("total time", "12 min 34 s", "leapfrog steps per draw", "31.5", "bulk ESS per second", "1.90",
-                 "chains", "kept draws per chain", "1,000", "kernel"):
+    for text in (
+        "total time",
+        "12 min 34 s",
+        "leapfrog steps per draw",
+        "31.5",
+        "bulk ESS per second",
+        "1.90",
+        "chains",
+        "kept draws per chain",
+        "1,000",
+        "kernel",
+    ):
         assert text in section, text
     assert section.count('class="status status-') == 5
 
@@ -240,8 +259,10 @@ def test_convergence_section_shows_sampler(passing_doc: str) -> None:
 def test_links_to_each_chamber_session_report(passing_ctx, passing_doc: str) -> None:
     section = _section(passing_doc, "sessions")
     hrefs = re.findall(r'<a href="([^"]*)"', section)
-    expected = {f"../{k.split('.', 1)[1]}/{c}/report.html"
-                for k, c in passing_ctx.chamber_sessions.select("session_key", "chamber").iter_rows()}
+    expected = {
+        f"../{k.split('.', 1)[1]}/{c}/report.html"
+        for k, c in passing_ctx.chamber_sessions.select("session_key", "chamber").iter_rows()
+    }
     expected.add("../2009s/house/report.html")  # the left-out one still has its own report
     assert set(hrefs) == expected
     assert session_report_link("kansas.91st_2025-2026", "House") == "../91st_2025-2026/house/report.html"
@@ -250,8 +271,12 @@ def test_links_to_each_chamber_session_report(passing_ctx, passing_doc: str) -> 
 def test_explicit_links_and_unsafe_links_dropped() -> None:
     ctx = make_scale_context(20, with_orphan=False)
     ids = ctx.chamber_sessions["chamber_session"].to_list()
-    ctx.links = {ids[0]: "javascript:alert(1)", ids[1]: "https://evil.example/x", ids[2]: "//evil.example/x",
-                 ids[3]: "../custom/path.html?x=1&y=\"2\""}
+    ctx.links = {
+        ids[0]: "javascript:alert(1)",
+        ids[1]: "https://evil.example/x",
+        ids[2]: "//evil.example/x",
+        ids[3]: '../custom/path.html?x=1&y="2"',
+    }
     doc = render_scale_report(ctx)
     hrefs = re.findall(r'<a href="([^"]*)"', _section(doc, "sessions"))
     assert hrefs == ["../custom/path.html?x=1&amp;y=&#34;2&#34;"]
@@ -262,8 +287,18 @@ def test_explicit_links_and_unsafe_links_dropped() -> None:
 
 
 def test_safe_link() -> None:
-    for bad in ("javascript:alert(1)", "JaVaScRiPt:x", " http://x", "https://x", "//x", "data:text/html,x",
-                "\\\\server\\x", "a\nb", "", None):
+    for bad in (
+        "javascript:alert(1)",
+        "JaVaScRiPt:x",
+        " http://x",
+        "https://x",
+        "//x",
+        "data:text/html,x",
+        "\\\\server\\x",
+        "a\nb",
+        "",
+        None,
+    ):
         assert safe_link(bad) is None, bad
     for good in ("../91st/house/report.html", "report.html", "#headline", "a b.html"):
         assert safe_link(good) == good
@@ -308,8 +343,9 @@ def test_hostile_names_are_escaped(hostile_doc: str) -> None:
 def test_hostile_party_session_and_gate_names_are_escaped() -> None:
     ctx = make_scale_context(20, passed=False)
     bad = "<b onmouseover=alert(5)>x</b>"
-    ctx.positions = ctx.positions.with_columns(party=pl.when(pl.col("person_id") == "slug:p0001").then(pl.lit(bad))
-                                               .otherwise(pl.col("party")))
+    ctx.positions = ctx.positions.with_columns(
+        party=pl.when(pl.col("person_id") == "slug:p0001").then(pl.lit(bad)).otherwise(pl.col("party"))
+    )
     ctx.gates = ctx.gates.with_columns(metric=pl.lit(bad), description=pl.lit(bad))
     ctx.disconnected = ctx.disconnected + [f"{LEGISLATURE}.<i>evil</i>:house"]
     ctx.sampler = {**ctx.sampler, bad: bad}
@@ -448,8 +484,10 @@ def test_from_common_with_the_real_core_outputs() -> None:
     from legis_assets.report.scale import sampler_info
     from legis_assets_tests.support import matrix_from_sim
 
-    specs = {"house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
-             "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1)}
+    specs = {
+        "house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
+        "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1),
+    }
     sim = simulate.simulate_legislature(seed=7, n_sessions=3, specs=specs)
     css, legs = [], []
     for session, chambers in sim.sessions.items():
@@ -458,24 +496,44 @@ def test_from_common_with_the_real_core_outputs() -> None:
             legs.append((f"sim.{session}", chamber, part.truth))
     data = build_common_data(css, build_people(legs))
     truth = sim.truth.with_columns(session_key=pl.lit("sim.") + pl.col("session"))
-    xi_true = data.slots.join(truth.select("session_key", "chamber", "legislator_slug", "xi_true"),
-                              on=["session_key", "chamber", "legislator_slug"], how="left")["xi_true"].fill_null(0.0)
+    xi_true = data.slots.join(
+        truth.select("session_key", "chamber", "legislator_slug", "xi_true"),
+        on=["session_key", "chamber", "legislator_slug"],
+        how="left",
+    )["xi_true"].fill_null(0.0)
     rng = np.random.default_rng(0)
     chains, draws = 2, 200
     xi = xi_true.to_numpy()[None, None, :] + rng.normal(0, 0.15, (chains, draws, data.n_slots))
     idata = az.from_dict(
         posterior={"xi": xi, "tau": np.abs(rng.normal(0.2, 0.02, (chains, draws)))},
         sample_stats={"diverging": np.zeros((chains, draws), bool), "energy": rng.normal(0, 1, (chains, draws))},
-        coords={"slot": data.slot_labels()}, dims={"xi": ["slot"]})
+        coords={"slot": data.slot_labels()},
+        dims={"xi": ["slot"]},
+    )
     add_common_normalised(idata, data)
-    idata.posterior.attrs.update(compile_seconds=3.0, sample_seconds=40.0, grad_evals=64_000, attempts=1,
-                                 backend="kernel", settings_chains="2", settings_tune="200", settings_draws="200",
-                                 settings_profile="default")
+    idata.posterior.attrs.update(
+        compile_seconds=3.0,
+        sample_seconds=40.0,
+        grad_evals=64_000,
+        attempts=1,
+        backend="kernel",
+        settings_chains="2",
+        settings_tune="200",
+        settings_draws="200",
+        settings_profile="default",
+    )
     gates, _ = evaluate_common_gates(idata, data)
     gf = gates_frame(gates)
     ctx = ScaleReportContext.from_common(
-        "sim", data, gf, positions(idata, data), party_trend(idata, data), movement(idata, data),
-        sampler=sampler_info(idata.posterior.attrs, gf), generated_at="2026-12-02T08:00:00+00:00")
+        "sim",
+        data,
+        gf,
+        positions(idata, data),
+        party_trend(idata, data),
+        movement(idata, data),
+        sampler=sampler_info(idata.posterior.attrs, gf),
+        generated_at="2026-12-02T08:00:00+00:00",
+    )
     assert ctx.passed == all(g.passed for g in gates if g.severity == "error")
     assert ctx.chamber_sessions.height == data.chamber_sessions.height
     assert ctx.sampler["seconds"] == 43.0 and ctx.sampler["chains"] == 2
@@ -487,8 +545,10 @@ def test_from_common_with_the_real_core_outputs() -> None:
     assert _section(doc, "trajectories").count("<tr data-search=") == pos.height
     assert _section(doc, "movers").count("<tr data-search=") == ctx.movement.height
     assert len(_data_block(doc)["people"]) == pos["person_id"].n_unique()
-    assert len(re.findall(r'<a href="\.\./[^"]+/(house|senate)/report\.html"', _section(doc, "sessions"))) \
+    assert (
+        len(re.findall(r'<a href="\.\./[^"]+/(house|senate)/report\.html"', _section(doc, "sessions")))
         == data.chamber_sessions.height + data.excluded.height
+    )
     # the chamber movers of the simulation show as chamber changes
     if sim.chamber_movers:
         assert 'class="tag">changed chamber<' in doc

@@ -31,26 +31,44 @@ def instance():
 def evaluate(instance, data_root: Path):
     # `with`: the context opens its own handle on the instance; leaving it closes that handle
     with dg.build_schedule_context(
-            instance=instance, resources={"legis": LegisResource(data_dir=str(data_root))},
-            scheduled_execution_time=dt.datetime(2031, 3, 1, 3, 0, tzinfo=dt.timezone.utc)) as ctx:
+        instance=instance,
+        resources={"legis": LegisResource(data_dir=str(data_root))},
+        scheduled_execution_time=dt.datetime(2031, 3, 1, 3, 0, tzinfo=dt.UTC),
+    ) as ctx:
         return schedules.current_session_rebuild(ctx)
 
 
 def test_session_sort_key_orders_by_years_then_name():
     keys = ["kansas.90th_2023-2024", "kansas.2024s", "kansas.91st_2025-2026", "kansas.notes", "kansas.84th_2011-2012"]
     assert sorted(keys, key=automation.session_sort_key) == [
-        "kansas.notes", "kansas.84th_2011-2012", "kansas.90th_2023-2024", "kansas.2024s", "kansas.91st_2025-2026"]
+        "kansas.notes",
+        "kansas.84th_2011-2012",
+        "kansas.90th_2023-2024",
+        "kansas.2024s",
+        "kansas.91st_2025-2026",
+    ]
 
 
 def test_current_sessions_newest_per_legislature_or_override():
-    registered = ["kansas.90th_2023-2024", "kansas.91st_2025-2026", "california.2019-2020",
-                  "us_congress.97th_1981-1982", "us_congress.117th_2021-2022", "us_congress.107th_2001-2002"]
+    registered = [
+        "kansas.90th_2023-2024",
+        "kansas.91st_2025-2026",
+        "california.2019-2020",
+        "us_congress.97th_1981-1982",
+        "us_congress.117th_2021-2022",
+        "us_congress.107th_2001-2002",
+    ]
     assert automation.current_sessions(registered) == [
-        "california.2019-2020", "kansas.91st_2025-2026", "us_congress.117th_2021-2022"]
+        "california.2019-2020",
+        "kansas.91st_2025-2026",
+        "us_congress.117th_2021-2022",
+    ]
     assert automation.current_sessions(["kansas.90th_2023-2024"]) == ["kansas.90th_2023-2024"]
     assert automation.current_sessions([]) == []
     assert automation.current_sessions(registered, " kansas.90th_2023-2024 ,california.2019-2020") == [
-        "kansas.90th_2023-2024", "california.2019-2020"]
+        "kansas.90th_2023-2024",
+        "california.2019-2020",
+    ]
     with pytest.raises(ValueError):
         automation.current_sessions(registered, "../etc")
 
@@ -99,7 +117,9 @@ def test_schedule_override_by_env(instance, tmp_path, monkeypatch):
     monkeypatch.setenv("LEGIS_CURRENT_SESSION", "kansas.90th_2023-2024")
     requests = evaluate(instance, tmp_path)
     assert sorted(str(r.partition_key) for r in requests) == [
-        "house|kansas.90th_2023-2024", "senate|kansas.90th_2023-2024"]
+        "house|kansas.90th_2023-2024",
+        "senate|kansas.90th_2023-2024",
+    ]
     monkeypatch.setenv("LEGIS_CURRENT_SESSION", "kansas.89th_2021-2022")
     skipped = evaluate(instance, tmp_path)
     assert isinstance(skipped, dg.SkipReason) and "not a registered session" in skipped.skip_message

@@ -2,20 +2,35 @@ from pathlib import Path
 
 import pytest
 
-from legis_assets.core.schema import InputError, InvalidSessionKey, SessionKey, validate_chamber, LegisError
+from legis_assets.core.schema import InputError, InvalidSessionKey, LegisError, SessionKey, validate_chamber
 
 
-@pytest.mark.parametrize("key", ["kansas.91st_2025-2026", "us_congress.117th_2021-2022", "california.2019-2020",
-                                 "kansas.2024s"])
+@pytest.mark.parametrize(
+    "key", ["kansas.91st_2025-2026", "us_congress.117th_2021-2022", "california.2019-2020", "kansas.2024s"]
+)
 def test_valid_session_keys_round_trip(key):
     parsed = SessionKey.parse(key)
     assert parsed.key == key
     assert parsed.directory(Path("/data")) == Path("/data") / parsed.legislature / parsed.session
 
 
-@pytest.mark.parametrize("key", ["../../etc", "kansas/../..", "kansas..91st", "kansas.91st/../x", "Kansas.91st",
-                                 "kansas.", ".91st", "kansas.91st\n", "kansas.91 st", "", "kansas.a|b",
-                                 "x" * 50 + ".91st"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../../etc",
+        "kansas/../..",
+        "kansas..91st",
+        "kansas.91st/../x",
+        "Kansas.91st",
+        "kansas.",
+        ".91st",
+        "kansas.91st\n",
+        "kansas.91 st",
+        "",
+        "kansas.a|b",
+        "x" * 50 + ".91st",
+    ],
+)
 def test_hostile_session_keys_are_refused(key):
     with pytest.raises(InvalidSessionKey) as err:
         SessionKey.parse(key)

@@ -53,8 +53,9 @@ def no_stability_wait(monkeypatch):
 
 def tick(instance, data_root: Path, cursor: str | None) -> dg.SensorResult:
     # `with`: the context opens its own handle on the instance; leaving it closes that handle
-    with dg.build_sensor_context(instance=instance, cursor=cursor,
-                                 resources={"legis": LegisResource(data_dir=str(data_root))}) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"legis": LegisResource(data_dir=str(data_root))}
+    ) as ctx:
         return session_data_sensor(ctx)
 
 
@@ -83,7 +84,10 @@ def test_scan_new_unchanged_changed_removed(tmp_path):
     assert first.changed == first.new == ["kansas.91st_2025-2026"]
     state = first.sessions["kansas.91st_2025-2026"]
     assert state.gen == 1 and sorted(state.files) == [
-        "91st_2025-2026_legislators.csv", "91st_2025-2026_rollcalls.csv", "91st_2025-2026_votes.csv"]
+        "91st_2025-2026_legislators.csv",
+        "91st_2025-2026_rollcalls.csv",
+        "91st_2025-2026_votes.csv",
+    ]
 
     again = automation.scan_data_root(root, first.sessions, stable_seconds=0)
     assert again.changed == [] and again.sessions["kansas.91st_2025-2026"].gen == 1
@@ -161,8 +165,7 @@ def test_stray_files_do_not_trigger(tmp_path):
 
 
 def test_cursor_round_trip_and_garbage():
-    state = {"kansas.91st_2025-2026": automation.SessionState(
-        {"a.csv": automation.FileState(3, 10, "ab" * 32)}, gen=2)}
+    state = {"kansas.91st_2025-2026": automation.SessionState({"a.csv": automation.FileState(3, 10, "ab" * 32)}, gen=2)}
     text = automation.dump_cursor(state)
     assert json.loads(text)["sessions"]["kansas.91st_2025-2026"] == {"gen": 2, "files": {"a.csv": [3, 10, "ab" * 32]}}
     back = automation.load_cursor(text)
@@ -227,16 +230,21 @@ def test_sensor_requests_exactly_the_changed_partitions(instance, tmp_path):
     votes.write_text("".join(votes.read_text().splitlines(keepends=True)[:-1]))
     write(root, "california", "2019-2020", chambers=("house", "senate"), seed=2)
     second = tick(instance, root, first.cursor)
-    assert requested(second) == sorted([
-        key("kansas", "91st_2025-2026", "senate"),
-        key("california", "2019-2020", "house"),
-        key("california", "2019-2020", "senate"),
-    ])
+    assert requested(second) == sorted(
+        [
+            key("kansas", "91st_2025-2026", "senate"),
+            key("california", "2019-2020", "house"),
+            key("california", "2019-2020", "senate"),
+        ]
+    )
     # the 91st and kansas are already registered
     assert added(second) == {"session": ["california.2019-2020"], "legislature": ["california"]}
     apply(instance, second)
     assert sorted(instance.get_dynamic_partitions("session")) == [
-        "california.2019-2020", "kansas.90th_2023-2024", "kansas.91st_2025-2026"]
+        "california.2019-2020",
+        "kansas.90th_2023-2024",
+        "kansas.91st_2025-2026",
+    ]
     assert sorted(instance.get_dynamic_partitions("legislature")) == ["california", "kansas"]
     assert tick(instance, root, second.cursor).run_requests == []
 
@@ -259,8 +267,9 @@ def test_run_keys_are_stable_across_a_lost_cursor_update(instance, tmp_path):
 def test_sensor_waits_for_stable_files(instance, tmp_path, monkeypatch):
     root = tmp_path / "data"
     write(root, "kansas", "91st_2025-2026")
-    with dg.build_sensor_context(instance=instance, cursor=None,
-                                 resources={"legis": LegisResource(data_dir=str(root))}) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, cursor=None, resources={"legis": LegisResource(data_dir=str(root))}
+    ) as ctx:
         waiting = evaluate_data_root(ctx, LegisResource(data_dir=str(root)), stable_seconds=30)
     assert waiting.run_requests == [] and "waiting for kansas.91st_2025-2026" in waiting.skip_reason.skip_message
     assert automation.load_cursor(waiting.cursor) == {}

@@ -48,8 +48,9 @@ def test_bundled_example_legislature_is_what_the_simulator_writes(tmp_path):
     from legis_assets_tests.support import REPO
 
     example = REPO / "data" / "simulated"
-    sim = simulate.simulate_legislature(seed=simulate.EXAMPLE_SEED, n_sessions=3, start_year=2021,
-                                        specs=simulate.EXAMPLE)
+    sim = simulate.simulate_legislature(
+        seed=simulate.EXAMPLE_SEED, n_sessions=3, start_year=2021, specs=simulate.EXAMPLE
+    )
     written = simulate.write_legislature(sim, tmp_path / "simulated", compact_votes=True)
     assert [d.name for d in written] == sorted(d.name for d in example.iterdir())
     for session_dir in written:
@@ -69,6 +70,7 @@ def test_true_ideal_points_follow_the_party_structure():
 
 
 # --- a legislature over several sessions (the common scale) ---------------------------------------
+
 
 def _legislature(seed: int = 7) -> simulate.SimulatedLegislature:
     return simulate.simulate_legislature(seed=seed)
@@ -92,7 +94,8 @@ def test_legislature_is_reproducible_and_small():
             # the chamber's truth and the legislature's truth agree
             rows = part.filter(pl.col("chamber") == chamber).sort("legislator_slug")
             assert rows.select("legislator_slug", "party", "xi_true", "person_id").equals(
-                sim.truth.sort("legislator_slug").select("legislator_slug", "party", "xi_true", "person_id"))
+                sim.truth.sort("legislator_slug").select("legislator_slug", "party", "xi_true", "person_id")
+            )
     # one row per person and session; a person sits in one chamber per session
     assert not a.truth.select("person_id", "session").is_duplicated().any()
 
@@ -127,21 +130,28 @@ def test_legislature_truth_drifts_moves_and_widens():
         chambers = dict(zip(rows["session_index"], rows["chamber"]))
         assert chambers[t - 1] == "house" and chambers[t] == "senate"
         slugs = dict(zip(rows["session_index"], rows["legislator_slug"]))
-        assert slugs[t - 1].startswith("rep_") and slugs[t] == "sen_" + slugs[t - 1][len("rep_"):]
+        assert slugs[t - 1].startswith("rep_") and slugs[t] == "sen_" + slugs[t - 1][len("rep_") :]
     assert not set(sim.chamber_movers) & set(sim.big_movers)
     # the party gap widens: generating means +-0.9 -> +-1.3, and the drawn positions follow
     means = sim.party_means.filter(pl.col("party") == "Republican")["mean"].to_list()
     assert means == pytest.approx([0.9, 1.1, 1.3])
-    gap = (sim.truth.filter(pl.col("party").is_in(["Democrat", "Republican"]))
-           .group_by("session_index", "party").agg(pl.col("xi_true").mean())
-           .pivot("party", index="session_index", values="xi_true").sort("session_index")
-           .select(pl.col("Republican") - pl.col("Democrat")).to_series().to_list())
+    gap = (
+        sim.truth.filter(pl.col("party").is_in(["Democrat", "Republican"]))
+        .group_by("session_index", "party")
+        .agg(pl.col("xi_true").mean())
+        .pivot("party", index="session_index", values="xi_true")
+        .sort("session_index")
+        .select(pl.col("Republican") - pl.col("Democrat"))
+        .to_series()
+        .to_list()
+    )
     assert gap[0] < gap[1] < gap[2] and gap[2] - gap[0] > 0.5
 
 
 def test_legislature_options_change_the_truth():
-    still = simulate.simulate_legislature(seed=3, n_sessions=2, drift_sd=0.0, big_movers=0, house_to_senate=0,
-                                          party_gap=(1.0, 1.0))
+    still = simulate.simulate_legislature(
+        seed=3, n_sessions=2, drift_sd=0.0, big_movers=0, house_to_senate=0, party_gap=(1.0, 1.0)
+    )
     returning = still.truth.filter(pl.col("step").is_not_null())
     assert returning.height > 50 and returning["step"].abs().max() < 1e-12
     assert still.chamber_movers == [] and still.big_movers == []

@@ -1,10 +1,11 @@
 import multiprocessing as mp
 import os
 
+import duckdb
 import polars as pl
 import pytest
 
-from legis_assets.core.schema import SessionKey
+from legis_assets.core.schema import LegisError, SessionKey
 from legis_assets.storage import Warehouse, artifact_dir, file_sha256, write_atomic
 
 KEY = SessionKey("kansas", "91st_2025-2026")
@@ -21,8 +22,11 @@ def test_replace_partition_replaces_only_that_partition(tmp_path):
     assert wh.read_partition("t", KEY, "senate")["a"].to_list() == [9]
     assert wh.read_partition("t", OTHER, "house")["a"].to_list() == [7]
     total = wh.query("SELECT session_key, chamber, count(*) AS n FROM t GROUP BY ALL ORDER BY ALL")
-    assert total.rows() == [("kansas.90th_2023-2024", "house", 1), ("kansas.91st_2025-2026", "house", 2),
-                            ("kansas.91st_2025-2026", "senate", 1)]
+    assert total.rows() == [
+        ("kansas.90th_2023-2024", "house", 1),
+        ("kansas.91st_2025-2026", "house", 2),
+        ("kansas.91st_2025-2026", "senate", 1),
+    ]
 
 
 def test_new_columns_are_added_to_an_existing_table(tmp_path):
@@ -36,7 +40,7 @@ def test_new_columns_are_added_to_an_existing_table(tmp_path):
 def test_failed_write_keeps_the_previous_rows(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     wh.replace_partition("t", KEY, "house", pl.DataFrame({"a": [1, 2]}))
-    with pytest.raises(Exception):  # incompatible type: the INSERT fails inside the transaction
+    with pytest.raises(duckdb.Error):  # incompatible type: the INSERT fails inside the transaction
         wh.replace_partition("t", KEY, "house", pl.DataFrame({"a": ["not an int"]}))
     assert sorted(wh.read_partition("t", KEY, "house")["a"].to_list()) == [1, 2]
 
@@ -91,7 +95,7 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(tmp_path):
 
 def test_artifact_dir_is_inside_home(tmp_path):
     assert artifact_dir("traces", KEY, "house", tmp_path) == tmp_path / "traces" / "kansas" / "91st_2025-2026" / "house"
-    with pytest.raises(Exception):
+    with pytest.raises(LegisError):
         artifact_dir("traces", KEY, "../x", tmp_path)
 
 

@@ -14,8 +14,15 @@ from legis_assets.core import summaries
 CHAINS, DRAWS, SD = 4, 500, 0.1
 #: hierarchical legislators (3 Democrats, 3 Republicans) with well-separated known means
 HIER = {"d1": -1.5, "d2": -1.0, "d3": -0.5, "r1": 0.5, "r2": 1.0, "r3": 1.5}
-PARTY = {"d1": "Democrat", "d2": "Democrat", "d3": "Democrat", "r1": "Republican", "r2": "Republican",
-         "r3": "Republican", "ind": "Independent"}
+PARTY = {
+    "d1": "Democrat",
+    "d2": "Democrat",
+    "d3": "Democrat",
+    "r1": "Republican",
+    "r2": "Republican",
+    "r3": "Republican",
+    "ind": "Independent",
+}
 
 
 def _idata(means: dict[str, float], sd: float = SD, seed: int = 0, var: str = "xi_norm") -> az.InferenceData:
@@ -27,16 +34,30 @@ def _idata(means: dict[str, float], sd: float = SD, seed: int = 0, var: str = "x
 
 
 def _legislators(slugs) -> pl.DataFrame:
-    return pl.DataFrame({"legislator_slug": list(slugs), "name": [s.upper() for s in slugs],
-                         "party": [PARTY[s] for s in slugs], "district": [f"D{i}" for i, _ in enumerate(slugs)],
-                         "extra": [0] * len(slugs)})
+    return pl.DataFrame(
+        {
+            "legislator_slug": list(slugs),
+            "name": [s.upper() for s in slugs],
+            "party": [PARTY[s] for s in slugs],
+            "district": [f"D{i}" for i, _ in enumerate(slugs)],
+            "extra": [0] * len(slugs),
+        }
+    )
 
 
 def test_ideal_point_table_means_hdis_and_ranks():
     means = {"b": 0.3, "a": -0.7, "c": 1.2, "d": -2.0}  # not in rank order
     table = summaries.ideal_point_table(_idata(means))
-    assert table.columns == ["legislator_slug", "xi_mean", "xi_sd", "xi_hdi_low", "xi_hdi_high", "rank", "rank_low",
-                             "rank_high"]
+    assert table.columns == [
+        "legislator_slug",
+        "xi_mean",
+        "xi_sd",
+        "xi_hdi_low",
+        "xi_hdi_high",
+        "rank",
+        "rank_low",
+        "rank_high",
+    ]
     assert table["legislator_slug"].to_list() == list(means)
     np.testing.assert_allclose(table["xi_mean"], list(means.values()), atol=1e-9)
     np.testing.assert_allclose(table["xi_sd"], SD, rtol=1e-3)
@@ -71,7 +92,9 @@ def test_flat_estimates_on_the_same_scale_map_exactly_and_independents_keep_thei
     rows = {r["legislator_slug"]: r for r in table.iter_rows(named=True)}
     for slug, v in HIER.items():
         assert rows[slug]["model"] == "hierarchical"
-        assert rows[slug]["xi_flat"] == pytest.approx(v, abs=1e-9) and rows[slug]["shrinkage"] == pytest.approx(0, abs=1e-9)
+        assert rows[slug]["xi_flat"] == pytest.approx(v, abs=1e-9) and rows[slug]["shrinkage"] == pytest.approx(
+            0, abs=1e-9
+        )
         assert rows[slug]["flat_mean"] == pytest.approx(flat_means[slug])
     ind = rows["ind"]
     assert ind["model"] == "flat" and ind["xi_mean"] is None and ind["shrinkage"] is None
@@ -113,8 +136,10 @@ def _party_idata(mu, sigma, norm: bool = True, seed: int = 0) -> az.InferenceDat
     shape = (CHAINS, DRAWS, 2)
     suffix = "_norm" if norm else ""
     return az.from_dict(
-        posterior={f"mu_party{suffix}": np.asarray(mu) + rng.normal(0, 0.02, shape),
-                   f"sigma_within{suffix}": np.asarray(sigma) + rng.normal(0, 0.01, shape)},
+        posterior={
+            f"mu_party{suffix}": np.asarray(mu) + rng.normal(0, 0.02, shape),
+            f"sigma_within{suffix}": np.asarray(sigma) + rng.normal(0, 0.01, shape),
+        },
         coords={"party": ["Democrat", "Republican"]},
         dims={f"mu_party{suffix}": ["party"], f"sigma_within{suffix}": ["party"]},
     )
@@ -125,8 +150,14 @@ def test_party_summary_rows_and_icc():
     table = summaries.party_summary(_party_idata([-1.0, 1.0], [0.5, 0.5]), sizes)
     assert table.columns == list(summaries.PARTY_SUMMARY_SCHEMA)
     assert table.select("parameter", "party").rows() == [
-        ("mu_party", "Democrat"), ("mu_party", "Republican"), ("sigma_within", "Democrat"),
-        ("sigma_within", "Republican"), ("var_between", None), ("var_within", None), ("icc", None)]
+        ("mu_party", "Democrat"),
+        ("mu_party", "Republican"),
+        ("sigma_within", "Democrat"),
+        ("sigma_within", "Republican"),
+        ("var_between", None),
+        ("var_within", None),
+        ("icc", None),
+    ]
     row = {(r["parameter"], r["party"]): r for r in table.iter_rows(named=True)}
     assert row[("mu_party", "Democrat")]["mean"] == pytest.approx(-1.0, abs=0.01)
     assert row[("mu_party", "Republican")]["n_legislators"] == 30

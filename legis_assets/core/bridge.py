@@ -98,13 +98,15 @@ def bridge_graph(
     if thin_threshold < 1:
         raise ValueError(f"thin_threshold must be at least 1, got {thin_threshold}")
     rows = people.select(
-        "person_id", "session_key", "chamber", "legislator_slug",
+        "person_id",
+        "session_key",
+        "chamber",
+        "legislator_slug",
         *(["session_order"] if "session_order" in people.columns else []),
     )
     rows = rows.with_columns(pl.concat_str("session_key", pl.lit(":"), "chamber").alias("node"))
     node_rows = rows.select("node", "session_key", "chamber").unique()
-    order = sorted(node_rows.iter_rows(named=True),
-                   key=lambda r: (session_sort_key(r["session_key"]), r["chamber"]))
+    order = sorted(node_rows.iter_rows(named=True), key=lambda r: (session_sort_key(r["session_key"]), r["chamber"]))
     names = [r["node"] for r in order]
     index = {name: i for i, name in enumerate(names)}
     n = len(names)
@@ -112,20 +114,25 @@ def bridge_graph(
     if kept is not None:
         if not isinstance(kept, pl.DataFrame):
             kept = pl.DataFrame(list(kept), schema=["session_key", "chamber", "legislator_slug"], orient="row")
-        kept_rows = rows.join(kept.select("session_key", "chamber", "legislator_slug").unique(),
-                              on=["session_key", "chamber", "legislator_slug"], how="semi")
+        kept_rows = rows.join(
+            kept.select("session_key", "chamber", "legislator_slug").unique(),
+            on=["session_key", "chamber", "legislator_slug"],
+            how="semi",
+        )
     else:
         kept_rows = rows
 
     shared = _pair_counts(kept_rows, index)
     shared_all = _pair_counts(rows, index) if kept is not None else shared
     iu, ju = np.triu_indices(n, k=1)
-    edges = pl.DataFrame({
-        "a": [names[i] for i in iu],
-        "b": [names[j] for j in ju],
-        "shared": shared[iu, ju].astype(np.int64),
-        "shared_all": shared_all[iu, ju].astype(np.int64),
-    }).with_columns(((pl.col("shared") > 0) & (pl.col("shared") < thin_threshold)).alias("thin"))
+    edges = pl.DataFrame(
+        {
+            "a": [names[i] for i in iu],
+            "b": [names[j] for j in ju],
+            "shared": shared[iu, ju].astype(np.int64),
+            "shared_all": shared_all[iu, ju].astype(np.int64),
+        }
+    ).with_columns(((pl.col("shared") > 0) & (pl.col("shared") < thin_threshold)).alias("thin"))
 
     n_people = kept_rows.group_by("node").agg(pl.col("person_id").n_unique().alias("n"))
     people_of = dict(zip(n_people["node"].to_list(), n_people["n"].to_list()))
@@ -141,21 +148,28 @@ def bridge_graph(
     sizes = np.array([len(ranked[c]) for c in component], dtype=np.int64) if n else np.array([], np.int64)
     max_shared = shared.max(axis=1) if n else np.array([], np.int64)
     session_rank = {k: i for i, k in enumerate(sorted({r["session_key"] for r in order}, key=session_sort_key))}
-    nodes = pl.DataFrame({
-        "chamber_session": names,
-        "session_key": [r["session_key"] for r in order],
-        "chamber": [r["chamber"] for r in order],
-        "session_order": [session_rank[r["session_key"]] for r in order],
-        "n_people": [int(people_of.get(name, 0)) for name in names],
-        "max_shared": max_shared.astype(np.int64),
-        "component": component,
-        "component_size": sizes,
-    }, schema_overrides={"session_order": pl.Int64}).with_columns(
+    nodes = pl.DataFrame(
+        {
+            "chamber_session": names,
+            "session_key": [r["session_key"] for r in order],
+            "chamber": [r["chamber"] for r in order],
+            "session_order": [session_rank[r["session_key"]] for r in order],
+            "n_people": [int(people_of.get(name, 0)) for name in names],
+            "max_shared": max_shared.astype(np.int64),
+            "component": component,
+            "component_size": sizes,
+        },
+        schema_overrides={"session_order": pl.Int64},
+    ).with_columns(
         (pl.col("component") == 0).alias("in_main"),
         ((pl.col("max_shared") > 0) & (pl.col("max_shared") < thin_threshold)).alias("thin_only"),
     )
-    return BridgeGraph(edges=edges, nodes=nodes, components=[[names[i] for i in members] for members in ranked],
-                       thin_threshold=thin_threshold)
+    return BridgeGraph(
+        edges=edges,
+        nodes=nodes,
+        components=[[names[i] for i in members] for members in ranked],
+        thin_threshold=thin_threshold,
+    )
 
 
 def kept_from_matrices(matrices: Mapping[tuple[str, str], VoteMatrix]) -> pl.DataFrame:
@@ -164,9 +178,14 @@ def kept_from_matrices(matrices: Mapping[tuple[str, str], VoteMatrix]) -> pl.Dat
     `matrices`: ``{(session_key, chamber): matrix.build_vote_matrix(...)}``; returns session_key,
     chamber, legislator_slug of every legislator the filters kept.
     """
-    frames = [m.legislators.select(pl.lit(key).alias("session_key"), pl.lit(chamber).alias("chamber"),
-                                   pl.col("legislator_slug").cast(pl.String))
-              for (key, chamber), m in matrices.items()]
+    frames = [
+        m.legislators.select(
+            pl.lit(key).alias("session_key"),
+            pl.lit(chamber).alias("chamber"),
+            pl.col("legislator_slug").cast(pl.String),
+        )
+        for (key, chamber), m in matrices.items()
+    ]
     schema = {"session_key": pl.String, "chamber": pl.String, "legislator_slug": pl.String}
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
 
@@ -179,8 +198,10 @@ def _pair_counts(rows: pl.DataFrame, index: dict[str, int]) -> np.ndarray:
         return np.zeros((n, n), dtype=np.int64)
     persons = {p: k for k, p in enumerate(pairs["person_id"].unique().sort().to_list())}
     incidence = coo_matrix(
-        (np.ones(pairs.height), ([index[x] for x in pairs["node"].to_list()],
-                                 [persons[p] for p in pairs["person_id"].to_list()])),
+        (
+            np.ones(pairs.height),
+            ([index[x] for x in pairs["node"].to_list()], [persons[p] for p in pairs["person_id"].to_list()]),
+        ),
         shape=(n, len(persons)),
     ).tocsr()
     counts = (incidence @ incidence.T).toarray().astype(np.int64)

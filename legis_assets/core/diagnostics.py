@@ -80,14 +80,27 @@ def parameter_table(idata: az.InferenceData, var_names: tuple[str, ...]) -> pl.D
         eb = ess_bulk[var].values.ravel()
         et = ess_tail[var].values.ravel()
         dims = [d for d in posterior[var].dims if d not in ("chain", "draw")]
-        labels = (
-            [str(v) for v in posterior[var][dims[0]].values] if dims else [var]
-        )
+        labels = [str(v) for v in posterior[var][dims[0]].values] if dims else [var]
         for label, ri, ebi, eti in zip(labels, r, eb, et):
-            rows.append({"group": var, "parameter": f"{var}[{label}]" if dims else var,
-                         "rhat": float(ri), "ess_bulk": float(ebi), "ess_tail": float(eti)})
-    return pl.DataFrame(rows, schema={"group": pl.String, "parameter": pl.String, "rhat": pl.Float64,
-                                      "ess_bulk": pl.Float64, "ess_tail": pl.Float64})
+            rows.append(
+                {
+                    "group": var,
+                    "parameter": f"{var}[{label}]" if dims else var,
+                    "rhat": float(ri),
+                    "ess_bulk": float(ebi),
+                    "ess_tail": float(eti),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "group": pl.String,
+            "parameter": pl.String,
+            "rhat": pl.Float64,
+            "ess_bulk": pl.Float64,
+            "ess_tail": pl.Float64,
+        },
+    )
 
 
 def group_table(params: pl.DataFrame) -> pl.DataFrame:
@@ -126,18 +139,55 @@ def evaluate_gates(
     xi = params.filter(pl.col("group") == gate_vars[0])
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     gates = [
-        Gate("rhat", "max R-hat (" + ", ".join(gate_vars) + ")", float(params["rhat"].max()), RHAT_MAX, "<",
-             "error", "chains agree (rank-normalised split R-hat, Vehtari et al. 2021)"),
-        Gate("ess", f"min bulk ESS ({gate_vars[0]})", float(xi["ess_bulk"].min()), ESS_MIN, ">", "error",
-             f"enough independent draws for every ideal point (min tail ESS {float(xi['ess_tail'].min()):.0f})"),
-        Gate("divergences", "divergent transitions", float(n_div), DIVERGENCES_MAX, "<=", "error",
-             "no region of the posterior the sampler could not explore"),
-        Gate("ebfmi", "min E-BFMI over chains", min_ebfmi(idata), EBFMI_MIN, ">", "warn",
-             "momentum resampling explores the energy distribution (Betancourt 2016)"),
+        Gate(
+            "rhat",
+            "max R-hat (" + ", ".join(gate_vars) + ")",
+            float(params["rhat"].max()),
+            RHAT_MAX,
+            "<",
+            "error",
+            "chains agree (rank-normalised split R-hat, Vehtari et al. 2021)",
+        ),
+        Gate(
+            "ess",
+            f"min bulk ESS ({gate_vars[0]})",
+            float(xi["ess_bulk"].min()),
+            ESS_MIN,
+            ">",
+            "error",
+            f"enough independent draws for every ideal point (min tail ESS {float(xi['ess_tail'].min()):.0f})",
+        ),
+        Gate(
+            "divergences",
+            "divergent transitions",
+            float(n_div),
+            DIVERGENCES_MAX,
+            "<=",
+            "error",
+            "no region of the posterior the sampler could not explore",
+        ),
+        Gate(
+            "ebfmi",
+            "min E-BFMI over chains",
+            min_ebfmi(idata),
+            EBFMI_MIN,
+            ">",
+            "warn",
+            "momentum resampling explores the energy distribution (Betancourt 2016)",
+        ),
     ]
     if flat_r is not None:
-        gates.append(Gate("agrees_with_flat", "abs(r) hierarchical vs flat xi", float(flat_r), FLAT_AGREEMENT_MIN,
-                          ">", "warn", "the party-pooled estimates agree with the independent flat model"))
+        gates.append(
+            Gate(
+                "agrees_with_flat",
+                "abs(r) hierarchical vs flat xi",
+                float(flat_r),
+                FLAT_AGREEMENT_MIN,
+                ">",
+                "warn",
+                "the party-pooled estimates agree with the independent flat model",
+            )
+        )
     return gates, params
 
 

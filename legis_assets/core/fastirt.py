@@ -146,9 +146,16 @@ _H_OFF_VOTE, _H_OFF_LEG, _H_OFF_RC, _H_OFF_PARTY, _H_OFF_SIG, _H_OFF_SIGN, _H_OF
 HEADER = 16
 
 
-def pack_user_data(kind: int, cells: "VoteCells", n_dim: int, n_expanded: int,
-                   party: np.ndarray | None = None, sig_scale: np.ndarray | None = None,
-                   sign: np.ndarray | None = None, affine: np.ndarray | None = None) -> np.ndarray:
+def pack_user_data(
+    kind: int,
+    cells: VoteCells,
+    n_dim: int,
+    n_expanded: int,
+    party: np.ndarray | None = None,
+    sig_scale: np.ndarray | None = None,
+    sign: np.ndarray | None = None,
+    affine: np.ndarray | None = None,
+) -> np.ndarray:
     """One contiguous float64 array: header, then the votes and (hierarchical) party data.
 
     dense layout: vote[i * J + j] = +1 (Yea), -1 (Nay), 0 (no vote) for every cell;
@@ -186,7 +193,16 @@ def pack_user_data(kind: int, cells: "VoteCells", n_dim: int, n_expanded: int,
         add(_H_OFF_AFFINE, np.asarray(affine, dtype=np.float64))
     header = np.zeros(HEADER)
     header[[_H_MAGIC, _H_KIND, _H_LAYOUT, _H_L, _H_J, _H_NCELL, _H_NDIM, _H_NEXP, _H_TOTAL]] = (
-        _MAGIC, kind, layout, L, J, len(cells.y), n_dim, n_expanded, pos)
+        _MAGIC,
+        kind,
+        layout,
+        L,
+        J,
+        len(cells.y),
+        n_dim,
+        n_expanded,
+        pos,
+    )
     for key, off in offsets.items():
         header[key] = off
     # left writeable: a read-only array would be a different Numba type (a second compilation)
@@ -240,8 +256,14 @@ def _dense_lik(xi, alpha, beta, vote, g_xi, g_alpha, g_beta):
         base = i * n_rc
         for start in range(0, n_rc, _CHUNK):
             stop = min(start + _CHUNK, n_rc)
-            ll, g = _dense_chunk(xi[i], alpha[start:stop], beta[start:stop], vote[base + start:base + stop],
-                                 g_alpha[start:stop], g_beta[start:stop])
+            ll, g = _dense_chunk(
+                xi[i],
+                alpha[start:stop],
+                beta[start:stop],
+                vote[base + start : base + stop],
+                g_alpha[start:stop],
+                g_beta[start:stop],
+            )
             total += ll
             acc += g
         g_xi[i] += acc
@@ -295,8 +317,8 @@ def _sparse_lik(xi, alpha, beta, leg, rc, y, g_xi, g_alpha, g_beta):
     total = 0.0
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        e = eta[:stop - start]
-        r = res[:stop - start]
+        e = eta[: stop - start]
+        r = res[: stop - start]
         _sparse_eta(xi, alpha, beta, leg[start:stop], rc[start:stop], e)
         total += _sparse_chunk(e, y[start:stop], r)
         _sparse_scatter(xi, beta, leg[start:stop], rc[start:stop], r, g_xi, g_alpha, g_beta)
@@ -391,7 +413,7 @@ def _centred_prior(theta, grad, xi, gap, sig0, sig1, party, sig_scale):
 def _party_params(theta, ud, L):
     """gap, sigma_within (2) from their log-scale entries theta[0:3], and the party index."""
     op = int(ud[_H_OFF_PARTY])
-    return math.exp(theta[0]), math.exp(theta[1]), math.exp(theta[2]), ud[op:op + L].view(np.int64)
+    return math.exp(theta[0]), math.exp(theta[1]), math.exp(theta[2]), ud[op : op + L].view(np.int64)
 
 
 @numba.njit(**_JIT)
@@ -423,9 +445,9 @@ def _affine_parts(theta, ud, h):
     `affine_frame`), applied in O(L)."""
     L = int(ud[_H_L])
     oaf = int(ud[_H_OFF_AFFINE])
-    y0 = ud[oaf:oaf + L]
-    va = ud[oaf + L:oaf + 2 * L]
-    vb = ud[oaf + 2 * L:oaf + 3 * L]
+    y0 = ud[oaf : oaf + L]
+    va = ud[oaf + L : oaf + 2 * L]
+    vb = ud[oaf + 2 * L : oaf + 3 * L]
     yhat = np.zeros(L)
     for k in range(L - 2):
         yhat[2 + k] = theta[h + 2 + k]
@@ -534,8 +556,8 @@ def _framed_logp_grad(theta, grad, ud):
             g_s -= gsnd * inner[a0 + J + j] + gf * bh * m / es
             g_m += gf * bh / es
             n_ge -= 1
-    va = ud[oaf + L:oaf + 2 * L]
-    vb = ud[oaf + 2 * L:oaf + 3 * L]
+    va = ud[oaf + L : oaf + 2 * L]
+    vb = ud[oaf + 2 * L : oaf + 3 * L]
     _reflect(g_y, va, g_y)
     _reflect(g_y, vb, g_y)
     for k in range(L - 2):
@@ -565,8 +587,8 @@ def _logp_grad(theta, grad, ud, kind):
     elif kind == KIND_HIER_C:  # centred: xi is sampled directly
         a0 = 3 + L
         gap, sig0, sig1, party = _party_params(theta, ud, L)
-        xi = theta[3:3 + L]
-        g_xi = grad[3:3 + L]
+        xi = theta[3 : 3 + L]
+        g_xi = grad[3 : 3 + L]
     else:  # non-centred: xi from the offsets
         a0 = 3 + L
         gap, sig0, sig1, party = _party_params(theta, ud, L)
@@ -579,38 +601,48 @@ def _logp_grad(theta, grad, ud, kind):
         g_xi = np.zeros(L)
     osn = int(ud[_H_OFF_SIGN])
     if osn > 0:  # roll calls with sign[j] != 0 are sampled as (cutpoint, log |beta|)
-        sign = ud[osn:osn + J]
-        alpha, beta = _rc_params(theta[a0:a0 + J], theta[a0 + J:a0 + 2 * J], sign)
+        sign = ud[osn : osn + J]
+        alpha, beta = _rc_params(theta[a0 : a0 + J], theta[a0 + J : a0 + 2 * J], sign)
         g_alpha = np.zeros(J)
         g_beta = np.zeros(J)
     else:
         sign = ud[0:0]
-        alpha = theta[a0:a0 + J]
-        beta = theta[a0 + J:a0 + 2 * J]
-        g_alpha = grad[a0:a0 + J]
-        g_beta = grad[a0 + J:a0 + 2 * J]
+        alpha = theta[a0 : a0 + J]
+        beta = theta[a0 + J : a0 + 2 * J]
+        g_alpha = grad[a0 : a0 + J]
+        g_beta = grad[a0 + J : a0 + 2 * J]
     ov = int(ud[_H_OFF_VOTE])
     if int(ud[_H_LAYOUT]) == LAYOUT_DENSE:
-        total = _dense_lik(xi, alpha, beta, ud[ov:ov + L * J], g_xi, g_alpha, g_beta)
+        total = _dense_lik(xi, alpha, beta, ud[ov : ov + L * J], g_xi, g_alpha, g_beta)
     else:
         n = int(ud[_H_NCELL])
         ol = int(ud[_H_OFF_LEG])
         orc = int(ud[_H_OFF_RC])
-        total = _sparse_lik(xi, alpha, beta, ud[ol:ol + n].view(np.int64), ud[orc:orc + n].view(np.int64),
-                            ud[ov:ov + n], g_xi, g_alpha, g_beta)
+        total = _sparse_lik(
+            xi,
+            alpha,
+            beta,
+            ud[ol : ol + n].view(np.int64),
+            ud[orc : orc + n].view(np.int64),
+            ud[ov : ov + n],
+            g_xi,
+            g_alpha,
+            g_beta,
+        )
     if kind == KIND_FLAT:
         total += _normal_prior(xi, 1.0, g_xi)
     elif kind == KIND_HIER_C:
         osg = int(ud[_H_OFF_SIG])
-        total += _centred_prior(theta, grad, xi, gap, sig0, sig1, party, ud[osg:osg + 2])
+        total += _centred_prior(theta, grad, xi, gap, sig0, sig1, party, ud[osg : osg + 2])
     else:
         osg = int(ud[_H_OFF_SIG])
-        total += _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, theta[3:3 + L], party,
-                                      ud[osg:osg + 2])
+        total += _hier_prior_backprop(theta, grad, g_xi, gap, sig0, sig1, theta[3 : 3 + L], party, ud[osg : osg + 2])
     total += _normal_prior(alpha, ALPHA_SCALE, g_alpha)
     total += _normal_prior(beta, BETA_SCALE, g_beta)
     if osn > 0:
-        total += _rc_backprop(theta[a0:a0 + J], beta, sign, g_alpha, g_beta, grad[a0:a0 + J], grad[a0 + J:a0 + 2 * J])
+        total += _rc_backprop(
+            theta[a0 : a0 + J], beta, sign, g_alpha, g_beta, grad[a0 : a0 + J], grad[a0 + J : a0 + 2 * J]
+        )
     return total
 
 
@@ -659,7 +691,7 @@ def expand_core(theta, out, ud):
     if kind == KIND_FLAT or kind == KIND_FLAT_S:
         for k in range(L):
             out[k] = theta[k]
-        _expand_rc(theta[L:L + J], theta[L + J:L + 2 * J], out[L:L + 2 * J], ud)
+        _expand_rc(theta[L : L + J], theta[L + J : L + 2 * J], out[L : L + 2 * J], ud)
         return
     gap, sig0, sig1, party = _party_params(theta, ud, L)
     # party_gap, mu_party (2), sigma_within (2), xi_offset (L), xi (L), alpha (J), beta (J)
@@ -678,7 +710,7 @@ def expand_core(theta, out, ud):
             off = theta[3 + i]
             out[5 + i] = off
             out[5 + L + i] = gap + sig1 * off if party[i] == 1 else -gap + sig0 * off
-    _expand_rc(theta[3 + L:3 + L + J], theta[3 + L + J:3 + L + 2 * J], out[5 + 2 * L:5 + 2 * L + 2 * J], ud)
+    _expand_rc(theta[3 + L : 3 + L + J], theta[3 + L + J : 3 + L + 2 * J], out[5 + 2 * L : 5 + 2 * L + 2 * J], ud)
 
 
 @numba.njit(**_JIT)
@@ -686,7 +718,7 @@ def _expand_rc(first, second, out, ud):
     J = first.shape[0]
     osn = int(ud[_H_OFF_SIGN])
     if osn > 0:
-        alpha, beta = _rc_params(first, second, ud[osn:osn + J])
+        alpha, beta = _rc_params(first, second, ud[osn : osn + J])
     else:
         alpha, beta = first, second
     for j in range(J):
@@ -698,10 +730,20 @@ def _expand_rc(first, second, out, ud):
 # C callbacks for nutpie (signatures of nutpie.compile_pymc._make_c_logp_func / _make_c_expand_func)
 # ---------------------------------------------------------------------------------------------
 
-_LOGP_SIG = nb_types.int64(nb_types.uint64, nb_types.CPointer(nb_types.double), nb_types.CPointer(nb_types.double),
-                           nb_types.CPointer(nb_types.double), nb_types.voidptr)
-_EXPAND_SIG = nb_types.int64(nb_types.uint64, nb_types.uint64, nb_types.CPointer(nb_types.double),
-                             nb_types.CPointer(nb_types.double), nb_types.voidptr)
+_LOGP_SIG = nb_types.int64(
+    nb_types.uint64,
+    nb_types.CPointer(nb_types.double),
+    nb_types.CPointer(nb_types.double),
+    nb_types.CPointer(nb_types.double),
+    nb_types.voidptr,
+)
+_EXPAND_SIG = nb_types.int64(
+    nb_types.uint64,
+    nb_types.uint64,
+    nb_types.CPointer(nb_types.double),
+    nb_types.CPointer(nb_types.double),
+    nb_types.voidptr,
+)
 
 
 def _c_logp(dim, x_ptr, grad_ptr, logp_ptr, user_data):
@@ -752,8 +794,7 @@ def c_callbacks():
         if _CFUNCS is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", numba.NumbaWarning)
-                _CFUNCS = (numba.cfunc(_LOGP_SIG, cache=True)(_c_logp),
-                           numba.cfunc(_EXPAND_SIG, cache=True)(_c_expand))
+                _CFUNCS = (numba.cfunc(_LOGP_SIG, cache=True)(_c_logp), numba.cfunc(_EXPAND_SIG, cache=True)(_c_expand))
         return _CFUNCS
 
 
@@ -778,7 +819,7 @@ class VoteCells:
     dense_mask: np.ndarray | None = None
 
     @classmethod
-    def from_data(cls, data: IRTData, dense: bool | None = None) -> "VoteCells":
+    def from_data(cls, data: IRTData, dense: bool | None = None) -> VoteCells:
         n_leg, n_rc = data.n_legislators, data.n_rollcalls
         fill = len(data.y) / max(n_leg * n_rc, 1)
         dense = fill >= DENSE_MIN_FILL if dense is None else dense
@@ -817,10 +858,19 @@ class KernelModel:
         if self.name == "flat":
             kind = KIND_FLAT_S if self.framed else KIND_FLAT
         else:
-            kind = KIND_HIER if self.name == "hierarchical_noncentered" else (
-                KIND_HIER_S if self.framed else KIND_HIER_C)
-        packed = pack_user_data(kind, self.cells, self.n_dim, self.n_expanded, self.party, self.sig_scale,
-                                self.sign, affine_frame(self.frame_group)[0] if self.framed else None)
+            kind = (
+                KIND_HIER if self.name == "hierarchical_noncentered" else (KIND_HIER_S if self.framed else KIND_HIER_C)
+            )
+        packed = pack_user_data(
+            kind,
+            self.cells,
+            self.n_dim,
+            self.n_expanded,
+            self.party,
+            self.sig_scale,
+            self.sign,
+            affine_frame(self.frame_group)[0] if self.framed else None,
+        )
         object.__setattr__(self, "user_data", packed)
         return packed
 
@@ -853,7 +903,7 @@ class KernelModel:
         out, pos = {}, 0
         for name, shape in zip(names, shapes):
             size = int(np.prod(shape))
-            out[name] = flat[pos:pos + size].reshape(shape)
+            out[name] = flat[pos : pos + size].reshape(shape)
             pos += size
         return out
 
@@ -866,7 +916,7 @@ class KernelModel:
         if init is None:  # no PCA start: every variable jittered (the reference's "from zeros" run)
             return theta
         h = 0 if self.name == "flat" else 3
-        theta[h:h + L] = affine_coords(init, self.frame_group) if self.framed else init
+        theta[h : h + L] = affine_coords(init, self.frame_group) if self.framed else init
         return theta
 
     def var_shapes(self) -> tuple[list[str], list[tuple], dict[str, tuple[str, ...]]]:
@@ -878,8 +928,14 @@ class KernelModel:
         else:
             names = ["party_gap", "mu_party", "sigma_within", "xi_offset", "xi", "alpha", "beta"]
             shapes = [(), (2,), (2,), (L,), (L,), (J,), (J,)]
-            dims = {"mu_party": ("party",), "sigma_within": ("party",), "xi_offset": ("legislator",),
-                    "xi": ("legislator",), "alpha": ("rollcall",), "beta": ("rollcall",)}
+            dims = {
+                "mu_party": ("party",),
+                "sigma_within": ("party",),
+                "xi_offset": ("legislator",),
+                "xi": ("legislator",),
+                "alpha": ("rollcall",),
+                "beta": ("rollcall",),
+            }
         return names, shapes, dims
 
     def unconstrained_names(self) -> list[str]:
@@ -893,7 +949,8 @@ class KernelModel:
             head = ["party_gap_log__", "sigma_within_in_frame_log___0", "sigma_within_in_frame_log___1"] + frame
         else:
             head = ["party_gap_log__", "sigma_within_log___0", "sigma_within_log___1"] + [
-                f"{'xi' if self.centred else 'xi_offset'}_{i}" for i in range(L)]
+                f"{'xi' if self.centred else 'xi_offset'}_{i}" for i in range(L)
+            ]
         sign = np.zeros(J) if self.sign is None else self.sign
         tag = "_in_frame" if self.framed else ""
         first = [f"cutpoint{tag}_{j}" if sign[j] else f"alpha{tag}_{j}" for j in range(J)]
@@ -977,7 +1034,7 @@ def rollcall_signs(data: IRTData, x: np.ndarray, min_root: float = SIGN_MIN_ROOT
     r, i = data.rc_idx, data.leg_idx
     y = data.y.astype(float)
     xv = np.asarray(x, dtype=float)[i]
-    ia, ib = 1.0 / _SCREEN_ALPHA_SCALE ** 2, 1.0 / _SCREEN_BETA_SCALE ** 2
+    ia, ib = 1.0 / _SCREEN_ALPHA_SCALE**2, 1.0 / _SCREEN_BETA_SCALE**2
 
     def fit(free_beta: bool):
         a, b = np.zeros(J), np.zeros(J)
@@ -991,7 +1048,7 @@ def rollcall_signs(data: IRTData, x: np.ndarray, min_root: float = SIGN_MIN_ROOT
                 gb = np.bincount(r, res * xv, J) - b * ib
                 hbb = np.bincount(r, w * xv * xv, J) + ib
                 hab = -np.bincount(r, w * xv, J)
-                det = haa * hbb - hab ** 2
+                det = haa * hbb - hab**2
                 da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
             else:
                 da, db = ga / haa, np.zeros(J)
@@ -1030,8 +1087,13 @@ def sign_check(beta_draws: np.ndarray, sign: np.ndarray) -> float:
 FRAME_MIN_LEGISLATORS = 60
 
 
-def kernel_model(name: str, data: IRTData, dense: bool | None = None,
-                 frame_init: np.ndarray | None = None, frame_min_legislators: int = 0) -> KernelModel:
+def kernel_model(
+    name: str,
+    data: IRTData,
+    dense: bool | None = None,
+    frame_init: np.ndarray | None = None,
+    frame_min_legislators: int = 0,
+) -> KernelModel:
     """The kernel model of `name`. With `frame_init` (the PCA start), the flat and the centred
     hierarchical model are sampled in the affine frame (`_to_inner_parts`), their clearly signed roll
     calls as (cutpoint, log |beta|): the same posterior, in coordinates where it mixes faster.
@@ -1049,8 +1111,11 @@ def kernel_model(name: str, data: IRTData, dense: bool | None = None,
         if len(data.parties) != 2:
             raise ValueError("the hierarchical kernel needs exactly two parties")
         party = data.party_idx.astype(np.int64)
-        group = party if (frame_init is not None and name == "hierarchical"
-                          and data.n_legislators >= frame_min_legislators) else None
+        group = (
+            party
+            if (frame_init is not None and name == "hierarchical" and data.n_legislators >= frame_min_legislators)
+            else None
+        )
         sig_scale, n_dim = _sigma_scales(data).astype(np.float64), L + 2 * J + 3
     sign = None
     if group is not None and frame_orders_parties(frame_init, group):

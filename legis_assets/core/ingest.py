@@ -31,9 +31,9 @@ import codecs
 import csv
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -96,12 +96,30 @@ _BOM = b"\xef\xbb\xbf"
 _VALID_CODES = ", ".join(repr(code) for code in VOTE_CODES)
 
 VOTES_OUTPUT = (
-    "vote_id", "legislator_slug", "legislator_name", "vote", "vote_value", "chamber",
-    "bill_number", "motion", "vote_datetime", "vote_date",
+    "vote_id",
+    "legislator_slug",
+    "legislator_name",
+    "vote",
+    "vote_value",
+    "chamber",
+    "bill_number",
+    "motion",
+    "vote_datetime",
+    "vote_date",
 )
 ROLLCALLS_OUTPUT = (
-    "vote_id", "chamber", "bill_number", "bill_title", "motion", "vote_type", "result",
-    "vote_datetime", "vote_date", *COUNT_COLUMNS, "passed", "order",
+    "vote_id",
+    "chamber",
+    "bill_number",
+    "bill_title",
+    "motion",
+    "vote_type",
+    "result",
+    "vote_datetime",
+    "vote_date",
+    *COUNT_COLUMNS,
+    "passed",
+    "order",
 )
 LEGISLATORS_OUTPUT = ("legislator_slug", "name", "full_name", "chamber", "party", "district", "ocd_id")
 
@@ -155,8 +173,9 @@ class SessionTables:
 # ---------------------------------------------------------------------------------------------
 
 
-def session_files(session_dir: Path, *, data_root: Path | None = None,
-                  allow_outside_root: bool | None = None) -> dict[str, Path]:
+def session_files(
+    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool | None = None
+) -> dict[str, Path]:
     """The votes, roll-call and legislators files of a session directory (all must exist).
 
     The folder and each file must resolve (symbolic links followed) to a place inside `data_root`
@@ -193,8 +212,9 @@ def session_files(session_dir: Path, *, data_root: Path | None = None,
     return files
 
 
-def read_session(session_dir: Path, *, data_root: Path | None = None,
-                 allow_outside_root: bool | None = None) -> SessionTables:
+def read_session(
+    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool | None = None
+) -> SessionTables:
     """Read and validate the three files of one session directory (all chambers).
 
     `data_root` and `allow_outside_root`: see :func:`session_files` (symbolic links that leave the
@@ -263,12 +283,17 @@ def _refuse_outside_root(path: Path, data_root: Path, what: str) -> None:
         where = f"resolves to {target}"
     elif link == Path(os.path.abspath(path)):
         where = f"is a symbolic link to {os.readlink(link)}" + (
-            f" (resolved: {target})" if str(target) != os.readlink(link) else "")
+            f" (resolved: {target})" if str(target) != os.readlink(link) else ""
+        )
     else:
         where = f"resolves to {target} through the symbolic link {link} -> {os.readlink(link)}"
-    raise OutsideDataRoot(path, (
-        f"this {what} {where}, which is outside the data root {root}; refused: only folders and files "
-        f"inside the data root are read (set {schema.ALLOW_OUTSIDE_ROOT_ENV}=1 to follow links that leave it)"))
+    raise OutsideDataRoot(
+        path,
+        (
+            f"this {what} {where}, which is outside the data root {root}; refused: only folders and files "
+            f"inside the data root are read (set {schema.ALLOW_OUTSIDE_ROOT_ENV}=1 to follow links that leave it)"
+        ),
+    )
 
 
 def _first_link(path: Path, data_root: Path) -> Path | None:
@@ -305,8 +330,13 @@ def _load_legislators(path: Path, problems: list[Problem]) -> pl.DataFrame:
     file = str(path)
 
     empty = df.filter(pl.col("legislator_slug") == "")
-    _report_rows(problems, file, empty, "legislator_slug",
-                 lambda r: "the legislator_slug is empty; the row was ignored (it cannot be joined to any vote)")
+    _report_rows(
+        problems,
+        file,
+        empty,
+        "legislator_slug",
+        lambda r: "the legislator_slug is empty; the row was ignored (it cannot be joined to any vote)",
+    )
     df = df.filter(pl.col("legislator_slug") != "")
     df = _dedupe(df, ["legislator_slug"], [c for c in df.columns if c != _LINE], file, "legislator", problems)
 
@@ -316,18 +346,38 @@ def _load_legislators(path: Path, problems: list[Problem]) -> pl.DataFrame:
         _raise_first(file, bad, "chamber", lambda r: f"unknown chamber {r['chamber']!r}; expected 'House' or 'Senate'")
     unknown = df.filter((pl.col("chamber") == "") & prefix_chamber.is_null())
     if unknown.height:
-        _raise_first(file, unknown, "chamber", lambda r: (
-            f"the chamber of legislator {r['legislator_slug']!r} is empty and the slug does not start "
-            "with 'rep_' (House) or 'sen_' (Senate); fill in 'House' or 'Senate'"))
-    _report_rows(problems, file, df.filter(pl.col("chamber") == ""), "chamber", lambda r: (
-        f"the chamber of legislator {r['legislator_slug']!r} is empty; taken from the slug prefix"))
-    chamber = (pl.when(pl.col("chamber") == "").then(prefix_chamber)
-               .otherwise(pl.col("chamber").replace_strict(_CHAMBER_OF_VALUE, default=None)))
+        _raise_first(
+            file,
+            unknown,
+            "chamber",
+            lambda r: (
+                f"the chamber of legislator {r['legislator_slug']!r} is empty and the slug does not start "
+                "with 'rep_' (House) or 'sen_' (Senate); fill in 'House' or 'Senate'"
+            ),
+        )
+    _report_rows(
+        problems,
+        file,
+        df.filter(pl.col("chamber") == ""),
+        "chamber",
+        lambda r: f"the chamber of legislator {r['legislator_slug']!r} is empty; taken from the slug prefix",
+    )
+    chamber = (
+        pl.when(pl.col("chamber") == "")
+        .then(prefix_chamber)
+        .otherwise(pl.col("chamber").replace_strict(_CHAMBER_OF_VALUE, default=None))
+    )
     df = df.with_columns(chamber.alias("chamber"))
-    _report_rows(problems, file, df.filter(prefix_chamber.is_not_null() & (prefix_chamber != pl.col("chamber"))),
-                 "chamber", lambda r: (
-                     f"legislator {r['legislator_slug']!r} is listed in the {CHAMBERS[r['chamber']]} but the slug "
-                     "prefix says otherwise; chamber analyses select legislators by slug prefix"))
+    _report_rows(
+        problems,
+        file,
+        df.filter(prefix_chamber.is_not_null() & (prefix_chamber != pl.col("chamber"))),
+        "chamber",
+        lambda r: (
+            f"legislator {r['legislator_slug']!r} is listed in the {CHAMBERS[r['chamber']]} but the slug "
+            "prefix says otherwise; chamber analyses select legislators by slug prefix"
+        ),
+    )
 
     party = pl.col("party").str.strip_chars().str.to_lowercase()
     party_expr = pl.lit(INDEPENDENT)
@@ -343,10 +393,14 @@ def _load_legislators(path: Path, problems: list[Problem]) -> pl.DataFrame:
 
 
 def _load_rollcalls(path: Path, problems: list[Problem]) -> pl.DataFrame:
-    df = _read_csv(path, ROLLCALLS_COLUMNS, checks=(
-        (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every roll call needs an id"),
-        _CHAMBER_CHECK,
-    ))
+    df = _read_csv(
+        path,
+        ROLLCALLS_COLUMNS,
+        checks=(
+            (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every roll call needs an id"),
+            _CHAMBER_CHECK,
+        ),
+    )
     file = str(path)
     df = _dedupe(df, ["vote_id"], [c for c in df.columns if c != _LINE], file, "roll call", problems)
 
@@ -361,8 +415,9 @@ def _load_rollcalls(path: Path, problems: list[Problem]) -> pl.DataFrame:
         if bad.height:
             first = bad.row(0, named=True)
             more = f" ({bad.height} rows have such values)" if bad.height > 1 else ""
-            problems.append(Problem(file, first[_LINE], name,
-                                    f"{first[name]!r} is not a count (a whole number); ignored{more}"))
+            problems.append(
+                Problem(file, first[_LINE], name, f"{first[name]!r} is not a count (a whole number); ignored{more}")
+            )
         columns.append(pl.when(parsed >= 0).then(parsed).otherwise(None).alias(name))
 
     if "passed" in df.columns:
@@ -371,10 +426,20 @@ def _load_rollcalls(path: Path, problems: list[Problem]) -> pl.DataFrame:
         if bad.height:
             first = bad.row(0, named=True)
             more = f" ({bad.height} rows have such values)" if bad.height > 1 else ""
-            problems.append(Problem(file, first[_LINE], "passed",
-                                    f"{first['passed']!r} is not True or False; read as unknown{more}"))
-        columns.append(pl.when(passed == "true").then(True).when(passed == "false").then(False)
-                       .otherwise(None).cast(pl.Boolean).alias("passed"))
+            problems.append(
+                Problem(
+                    file, first[_LINE], "passed", f"{first['passed']!r} is not True or False; read as unknown{more}"
+                )
+            )
+        columns.append(
+            pl.when(passed == "true")
+            .then(True)
+            .when(passed == "false")
+            .then(False)
+            .otherwise(None)
+            .cast(pl.Boolean)
+            .alias("passed")
+        )
     else:
         columns.append(pl.lit(None, pl.Boolean).alias("passed"))
 
@@ -391,22 +456,38 @@ def _load_votes(
     file = str(path)
     rollcalls_name = files["rollcalls"].name
     legislators_name = files["legislators"].name
-    df = _read_csv(path, VOTES_COLUMNS, checks=(
-        _CHAMBER_CHECK,
-        (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every vote row needs one"),
-        (~pl.col("vote").is_in(list(VOTE_CODES)), "vote", lambda r: (
-            (f"unknown vote code {r['vote']!r}" if r["vote"] else "the vote is empty")
-            + f"{_code_hint(r['vote'])}; the valid codes are {_VALID_CODES}")),
-    ))
+    df = _read_csv(
+        path,
+        VOTES_COLUMNS,
+        checks=(
+            _CHAMBER_CHECK,
+            (pl.col("vote_id") == "", "vote_id", lambda r: "the vote_id is empty; every vote row needs one"),
+            (
+                ~pl.col("vote").is_in(list(VOTE_CODES)),
+                "vote",
+                lambda r: (
+                    (f"unknown vote code {r['vote']!r}" if r["vote"] else "the vote is empty")
+                    + f"{_code_hint(r['vote'])}; the valid codes are {_VALID_CODES}"
+                ),
+            ),
+        ),
+    )
     if "legislator_name" not in df.columns:
         df = df.with_columns(pl.lit("").alias("legislator_name"))
 
     df = df.with_columns(pl.col("chamber").replace_strict(_CHAMBER_OF_VALUE).alias("chamber"))
 
     empty_slug = df.filter(pl.col("legislator_slug") == "")
-    _report_rows(problems, file, empty_slug, "legislator_slug", lambda r: (
-        f"the legislator_slug is empty (legislator name {r.get('legislator_name') or ''!r}, roll call "
-        f"{r['vote_id']!r}); the row was dropped because it cannot be joined to a legislator"))
+    _report_rows(
+        problems,
+        file,
+        empty_slug,
+        "legislator_slug",
+        lambda r: (
+            f"the legislator_slug is empty (legislator name {r.get('legislator_name') or ''!r}, roll call "
+            f"{r['vote_id']!r}); the row was dropped because it cannot be joined to a legislator"
+        ),
+    )
     df = df.filter(pl.col("legislator_slug") != "")
     df = _dedupe(df, ["vote_id", "legislator_slug"], ["vote"], file, "vote", problems)
 
@@ -417,19 +498,41 @@ def _load_votes(
         *(pl.col(c).alias(f"_rc_{c}") for c in ("bill_number", "motion", "vote_datetime", "vote_date")),
     )
     df = df.join(rc, on="vote_id", how="left", maintain_order="left")
-    _fail_if(file, df, pl.col("_rc_line").is_null(), "vote_id", lambda r: (
-        f"roll call {r['vote_id']!r} is not in {rollcalls_name}; every vote row's vote_id must be listed there"))
-    _fail_if(file, df, pl.col("chamber") != pl.col("_rc_chamber"), "chamber", lambda r: (
-        f"the chamber is {CHAMBERS[r['chamber']]!r} but roll call {r['vote_id']!r} is a "
-        f"{CHAMBERS[r['_rc_chamber']]} roll call ({rollcalls_name} line {r['_rc_line']})"))
+    _fail_if(
+        file,
+        df,
+        pl.col("_rc_line").is_null(),
+        "vote_id",
+        lambda r: (
+            f"roll call {r['vote_id']!r} is not in {rollcalls_name}; every vote row's vote_id must be listed there"
+        ),
+    )
+    _fail_if(
+        file,
+        df,
+        pl.col("chamber") != pl.col("_rc_chamber"),
+        "chamber",
+        lambda r: (
+            f"the chamber is {CHAMBERS[r['chamber']]!r} but roll call {r['vote_id']!r} is a "
+            f"{CHAMBERS[r['_rc_chamber']]} roll call ({rollcalls_name} line {r['_rc_line']})"
+        ),
+    )
     expected_prefix = pl.col("_rc_chamber").replace_strict(SLUG_PREFIX)
-    _fail_if(file, df, ~pl.col("legislator_slug").str.starts_with(expected_prefix), "legislator_slug", lambda r: (
-        f"legislator {r['legislator_slug']!r} votes on {CHAMBERS[r['_rc_chamber']]} roll call {r['vote_id']!r}, "
-        f"but {CHAMBERS[r['_rc_chamber']]} members' slugs start with {SLUG_PREFIX[r['_rc_chamber']]!r} "
-        "('rep_' = House, 'sen_' = Senate)"))
+    _fail_if(
+        file,
+        df,
+        ~pl.col("legislator_slug").str.starts_with(expected_prefix),
+        "legislator_slug",
+        lambda r: (
+            f"legislator {r['legislator_slug']!r} votes on {CHAMBERS[r['_rc_chamber']]} roll call {r['vote_id']!r}, "
+            f"but {CHAMBERS[r['_rc_chamber']]} members' slugs start with {SLUG_PREFIX[r['_rc_chamber']]!r} "
+            "('rep_' = House, 'sen_' = Senate)"
+        ),
+    )
 
-    _check_counts(rollcalls, pl.concat([df.select("vote_id", "vote"), empty_slug.select("vote_id", "vote")]),
-                  files, problems)
+    _check_counts(
+        rollcalls, pl.concat([df.select("vote_id", "vote"), empty_slug.select("vote_id", "vote")]), files, problems
+    )
 
     # legislators who vote but are not in the legislators file: keep them as Independents
     missing = (
@@ -439,9 +542,16 @@ def _load_votes(
         .sort(_LINE)
     )
     if missing.height:
-        _report_rows(problems, file, missing, "legislator_slug", lambda r: (
-            f"legislator {r['legislator_slug']!r} is not in {legislators_name}; their votes are kept and they "
-            "are treated as an Independent (party unknown)"))
+        _report_rows(
+            problems,
+            file,
+            missing,
+            "legislator_slug",
+            lambda r: (
+                f"legislator {r['legislator_slug']!r} is not in {legislators_name}; their votes are kept and they "
+                "are treated as an Independent (party unknown)"
+            ),
+        )
         added = missing.select(
             "legislator_slug",
             pl.col("legislator_name").alias("name"),
@@ -456,14 +566,17 @@ def _load_votes(
     votes = df.with_columns(
         _text(df, "legislator_name"),
         pl.col("vote").replace_strict({"Yea": 1, "Nay": 0}, default=None, return_dtype=pl.Int8).alias("vote_value"),
-        *(pl.coalesce(_text(df, c), pl.col(f"_rc_{c}")).alias(c)
-          for c in ("bill_number", "motion", "vote_datetime", "vote_date")),
+        *(
+            pl.coalesce(_text(df, c), pl.col(f"_rc_{c}")).alias(c)
+            for c in ("bill_number", "motion", "vote_datetime", "vote_date")
+        ),
     )
     return votes, legislators
 
 
-def _check_counts(rollcalls: pl.DataFrame, votes: pl.DataFrame, files: dict[str, Path],
-                  problems: list[Problem]) -> None:
+def _check_counts(
+    rollcalls: pl.DataFrame, votes: pl.DataFrame, files: dict[str, Path], problems: list[Problem]
+) -> None:
     """Roll-call count columns that disagree with the votes file -> Problem (DATA.md 3.2, 6)."""
     counted = votes.group_by("vote_id").agg(
         *((pl.col("vote") == code).sum().cast(pl.Int64).alias(f"_n_{col}") for col, code in COUNT_COLUMNS.items()),
@@ -473,9 +586,7 @@ def _check_counts(rollcalls: pl.DataFrame, votes: pl.DataFrame, files: dict[str,
     joined = rollcalls.join(counted, on="vote_id", how="left", maintain_order="left").with_columns(
         *(pl.col(f"_n_{c}").fill_null(0) for c in checked)
     )
-    disagree = pl.any_horizontal(
-        *(pl.col(c).is_not_null() & (pl.col(c) != pl.col(f"_n_{c}")) for c in checked)
-    )
+    disagree = pl.any_horizontal(*(pl.col(c).is_not_null() & (pl.col(c) != pl.col(f"_n_{c}")) for c in checked))
     bad = joined.filter(disagree)
     votes_name = files["votes"].name
 
@@ -495,8 +606,9 @@ def _check_counts(rollcalls: pl.DataFrame, votes: pl.DataFrame, files: dict[str,
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | None = None,
-              checks: tuple[RowCheck, ...] = ()) -> pl.DataFrame:
+def _read_csv(
+    path: Path, required: tuple[str, ...], aliases: dict[str, str] | None = None, checks: tuple[RowCheck, ...] = ()
+) -> pl.DataFrame:
     """All columns as strings ("" for empty) plus `_line`; `aliases` maps a column to its older name.
 
     `checks` are row checks (condition, column, describe) that make the file fatal when any row meets
@@ -525,7 +637,7 @@ def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | N
     needed = sorted(header.index(name) for name in checked) if checked <= set(header) else None
     for first, last, lo, hi in batches:
         # once the file is refused, the later batches are parsed only to count: the checked columns
-        df = _parse_batch(path, data[start + lo:start + hi], header, last - first, needed if refused else None)
+        df = _parse_batch(path, data[start + lo : start + hi], header, last - first, needed if refused else None)
         df = df.with_columns(pl.Series(_LINE, lines[first:last], dtype=pl.Int64))
         for name, old in aliases.items():
             if name not in df.columns and old in df.columns:
@@ -552,19 +664,29 @@ def _read_csv(path: Path, required: tuple[str, ...], aliases: dict[str, str] | N
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
 
 
-def _parse_batch(path: Path, chunk: bytes, header: list[str], n_rows: int,
-                 columns: list[int] | None = None) -> pl.DataFrame:
+def _parse_batch(
+    path: Path, chunk: bytes, header: list[str], n_rows: int, columns: list[int] | None = None
+) -> pl.DataFrame:
     """Whole records (no header line) parsed by polars as strings: all columns, or those at `columns`."""
     try:
-        df = pl.read_csv(chunk, has_header=False, infer_schema=False, empty_string_is_null=False,
-                         raise_if_empty=False, columns=columns)
+        df = pl.read_csv(
+            chunk,
+            has_header=False,
+            infer_schema=False,
+            empty_string_is_null=False,
+            raise_if_empty=False,
+            columns=columns,
+        )
     except Exception as exc:  # noqa: BLE001 - polars' parser may reject what the scan let through
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"the file could not be read as CSV ({reason})") from exc
     names = header if columns is None else [header[i] for i in columns]
     if df.height != n_rows or df.width != len(names):
-        raise InputError(path, f"the file could not be read as CSV: found {df.height} rows x {df.width} columns "
-                               f"where {n_rows} rows x {len(names)} columns were expected")
+        raise InputError(
+            path,
+            f"the file could not be read as CSV: found {df.height} rows x {df.width} columns "
+            f"where {n_rows} rows x {len(names)} columns were expected",
+        )
     df.columns = names
     return df
 
@@ -592,28 +714,42 @@ def _read_header(path: Path) -> list[str]:
     except OSError as exc:
         raise InputError(path, f"the file cannot be read ({exc.strerror or exc})") from exc
     if not head:
-        raise InputError(path, "the file is empty (0 bytes); expected a header line with the column names "
-                               "followed by one line per row")
+        raise InputError(
+            path,
+            "the file is empty (0 bytes); expected a header line with the column names followed by one line per row",
+        )
     end = head.find(b"\n")
     if end < 0 and len(head) >= HEADER_LIMIT:
-        raise InputError(path, f"the first line is longer than {HEADER_LIMIT // 1024} KB, so it is not a CSV "
-                               "header line; this does not look like a CSV file", row=1)
+        raise InputError(
+            path,
+            f"the first line is longer than {HEADER_LIMIT // 1024} KB, so it is not a CSV "
+            "header line; this does not look like a CSV file",
+            row=1,
+        )
     raw = head if end < 0 else head[:end]
     if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+        raw = raw[len(_BOM) :]
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"the header line is not UTF-8 text (byte 0x{raw[exc.start]:02x} cannot be decoded); "
-                               "this does not look like a CSV file, or it was saved in another encoding "
-                               "(save it as UTF-8)", row=1) from None
+        raise InputError(
+            path,
+            f"the header line is not UTF-8 text (byte 0x{raw[exc.start]:02x} cannot be decoded); "
+            "this does not look like a CSV file, or it was saved in another encoding "
+            "(save it as UTF-8)",
+            row=1,
+        ) from None
     if "\x00" in text:
         raise InputError(path, "the header line contains NUL bytes; this does not look like a CSV text file", row=1)
     if "\r" in text:
-        raise InputError(path, "lines end with a bare carriage return (old Mac format); save the file with "
-                               "Windows (CR LF) or Unix (LF) line ends", row=1)
+        raise InputError(
+            path,
+            "lines end with a bare carriage return (old Mac format); save the file with "
+            "Windows (CR LF) or Unix (LF) line ends",
+            row=1,
+        )
     if not text.strip():
         raise InputError(path, "the first line (the header) is empty; expected the column names", row=1)
     try:
@@ -622,8 +758,11 @@ def _read_header(path: Path) -> list[str]:
         raise InputError(path, f"the header line is not valid CSV ({exc})", row=1) from None
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
-        raise InputError(path, "the header names these columns more than once: "
-                               + ", ".join(repr(name) for name in duplicated), row=1)
+        raise InputError(
+            path,
+            "the header names these columns more than once: " + ", ".join(repr(name) for name in duplicated),
+            row=1,
+        )
     return header
 
 
@@ -635,26 +774,30 @@ def _check_columns(path: Path, header: list[str], required: tuple[str, ...], ali
     for name in missing:
         for col in header:
             if col != name and col.strip().lower() in {name.lower(), (aliases.get(name) or name).lower()}:
-                hints.append(f"column {col!r} looks like {name!r} (column names must match exactly, "
-                             "including upper/lower case and spaces)")
+                hints.append(
+                    f"column {col!r} looks like {name!r} (column names must match exactly, "
+                    "including upper/lower case and spaces)"
+                )
         if name in aliases:
             hints.append(f"older files call {name!r} {aliases[name]!r}; either name is accepted")
         elif name == "legislator_slug" and "slug" in header:
-            hints.append("this file has a column 'slug': it must be called 'legislator_slug' here "
-                         "(only the legislators file accepts the older name 'slug')")
+            hints.append(
+                "this file has a column 'slug': it must be called 'legislator_slug' here "
+                "(only the legislators file accepts the older name 'slug')"
+            )
     shown = ", ".join(repr(c) for c in header[:30]) + (", ..." if len(header) > 30 else "")
     if len(shown) > 400:
         shown = shown[:400] + "..."
     plural = "s" if len(missing) > 1 else ""
-    message = (f"missing required column{plural} {', '.join(repr(c) for c in missing)}; "
-               f"the header has {shown}")
+    message = f"missing required column{plural} {', '.join(repr(c) for c in missing)}; the header has {shown}"
     if hints:
         message += ". " + "; ".join(hints)
     raise InputError(path, message, row=1)
 
 
-def _scan(path: Path, data: bytes, start: int, end: int, header: list[str]
-          ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def _scan(
+    path: Path, data: bytes, start: int, end: int, header: list[str]
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Check that ``data[start:end]`` + a final line end is UTF-8 CSV text with the header's shape.
 
     Returns each data record's first physical line, and batches of whole records to parse:
@@ -690,14 +833,15 @@ def _scan(path: Path, data: bytes, start: int, end: int, header: list[str]
         if e == n:
             nl = np.append(nl, n)
 
+        # the two closures are called only within this iteration (B023 does not apply)
         def line_of(pos: int) -> int:
-            return lines_before + int(np.searchsorted(nl, pos)) + 1
+            return lines_before + int(np.searchsorted(nl, pos)) + 1  # noqa: B023
 
         def outside(pos: np.ndarray) -> np.ndarray:
             """The positions that are not inside quotes."""
-            if not q.size:
-                return pos[:0] if parity else pos
-            return pos[(np.searchsorted(q, pos) + parity) % 2 == 0]
+            if not q.size:  # noqa: B023
+                return pos[:0] if parity else pos  # noqa: B023
+            return pos[(np.searchsorted(q, pos) + parity) % 2 == 0]  # noqa: B023
 
         ends = outside(nl)
         commas = outside(np.flatnonzero(block == 44) + s)
@@ -718,36 +862,60 @@ def _scan(path: Path, data: bytes, start: int, end: int, header: list[str]
             found: list[tuple[int, int, str | None, str]] = []  # (position, line, column, problem)
             pending = len(decoder.getstate()[0])
             try:
-                decoder.decode(data[start + s:start + e], e == n)
+                decoder.decode(data[start + s : start + e], e == n)
             except UnicodeDecodeError as exc:
                 pos = s - pending + exc.start
-                found.append((pos, line_of(pos), None,
-                              f"the file is not valid UTF-8 text: byte 0x{exc.object[exc.start]:02x} on this line "
-                              "cannot be decoded (was it saved as Windows-1252 / Latin-1, e.g. by Excel?); save "
-                              "the file with UTF-8 encoding"))
+                found.append(
+                    (
+                        pos,
+                        line_of(pos),
+                        None,
+                        f"the file is not valid UTF-8 text: byte 0x{exc.object[exc.start]:02x} on this line "
+                        "cannot be decoded (was it saved as Windows-1252 / Latin-1, e.g. by Excel?); save "
+                        "the file with UTF-8 encoding",
+                    )
+                )
             nul = np.flatnonzero(block == 0)
             if nul.size:
                 pos = int(nul[0]) + s
                 k = int(np.searchsorted(ends, pos))  # records of the block that end before it
                 field = int(np.searchsorted(commas, pos)) - (int(before[k - 1]) if k else -record_commas)
-                found.append((pos, line_of(pos), header[field] if field < n_columns else None,
-                              "a NUL byte (0x00) in this value: a CSV text file never holds NUL bytes, so the "
-                              "file is corrupted (or it is not a text file); fix or re-create the file"))
+                found.append(
+                    (
+                        pos,
+                        line_of(pos),
+                        header[field] if field < n_columns else None,
+                        "a NUL byte (0x00) in this value: a CSV text file never holds NUL bytes, so the "
+                        "file is corrupted (or it is not a text file); fix or re-create the file",
+                    )
+                )
             if q.size:
-                opens, closes = q[parity::2], q[1 - parity::2]
+                opens, closes = q[parity::2], q[1 - parity :: 2]
                 bad_open = opens[(opens > 0) & ~np.isin(a[np.maximum(opens - 1, 0)], (44, 10, 34))]
                 bad_close = closes[(closes + 1 < n) & ~np.isin(a[np.minimum(closes + 1, n - 1)], (44, 13, 10, 34))]
                 for bad in (bad_open, bad_close):
                     if bad.size:
-                        found.append((int(bad[0]), line_of(int(bad[0])), None,
-                                      "misplaced quote character (\"): a value containing quotes must be wrapped "
-                                      "in quotes as a whole, with each quote inside it doubled (\"\")"))
+                        found.append(
+                            (
+                                int(bad[0]),
+                                line_of(int(bad[0])),
+                                None,
+                                'misplaced quote character ("): a value containing quotes must be wrapped '
+                                'in quotes as a whole, with each quote inside it doubled ("")',
+                            )
+                        )
             returns = outside(np.flatnonzero(block == 13) + s)
             stray = returns[(returns + 1 < n) & (a[np.minimum(returns + 1, n - 1)] != 10)]
             if stray.size:
-                found.append((int(stray[0]), line_of(int(stray[0])), None,
-                              "a carriage return (CR) in the middle of a line outside quotes; values containing "
-                              "line breaks must be quoted"))
+                found.append(
+                    (
+                        int(stray[0]),
+                        line_of(int(stray[0])),
+                        None,
+                        "a carriage return (CR) in the middle of a line outside quotes; values containing "
+                        "line breaks must be quoted",
+                    )
+                )
             if bad_fields.size:
                 i = int(bad_fields[0])
                 length = int(ends[i] - starts[i])
@@ -790,9 +958,12 @@ def _scan(path: Path, data: bytes, start: int, end: int, header: list[str]
             problem += f"; {more_wrong} more line(s) have the wrong number of fields"
         raise InputError(path, problem, row=line)
     if in_quotes:
-        raise InputError(path, "a quoted value starts on this line but its closing quote (\") is missing; "
-                               "the file may be cut off, or a quote inside a value is not doubled (\"\")",
-                         row=last_quote_line)
+        raise InputError(
+            path,
+            'a quoted value starts on this line but its closing quote (") is missing; '
+            'the file may be cut off, or a quote inside a value is not doubled ("")',
+            row=last_quote_line,
+        )
     lines = np.concatenate(line_parts) if line_parts else np.empty(0, dtype=np.int64)
     batches = []
     first, lo = 1, body_start or n
@@ -833,7 +1004,8 @@ def _with_order(rollcalls: pl.DataFrame) -> pl.DataFrame:
     """Add `order`: 0-based position by vote_datetime (empty last), then vote_id (DATA.md 4.2)."""
     index = "__index"
     order = (
-        rollcalls.select("vote_id", "vote_datetime").with_row_index(index)
+        rollcalls.select("vote_id", "vote_datetime")
+        .with_row_index(index)
         .sort(["vote_datetime", "vote_id"], nulls_last=True, maintain_order=True)
         .with_row_index("order")
         .sort(index)
@@ -844,9 +1016,14 @@ def _with_order(rollcalls: pl.DataFrame) -> pl.DataFrame:
 
 
 #: a roll call's or vote row's chamber must be House or Senate (a row check of `_read_csv`)
-_CHAMBER_CHECK: RowCheck = (~pl.col("chamber").is_in(list(_CHAMBER_OF_VALUE)), "chamber", lambda r: (
-    (f"unknown chamber {r['chamber']!r}" if r["chamber"] else "the chamber is empty")
-    + "; expected 'House' or 'Senate'"))
+_CHAMBER_CHECK: RowCheck = (
+    ~pl.col("chamber").is_in(list(_CHAMBER_OF_VALUE)),
+    "chamber",
+    lambda r: (
+        (f"unknown chamber {r['chamber']!r}" if r["chamber"] else "the chamber is empty")
+        + "; expected 'House' or 'Senate'"
+    ),
+)
 
 
 def _code_hint(value: str) -> str:
@@ -859,8 +1036,10 @@ def _code_hint(value: str) -> str:
 def _fail_if(file: str, df: pl.DataFrame, condition: pl.Expr, column: str | None, describe) -> None:
     """InputError naming the first row (by line) that meets `condition` and how many more do; only
     that row is materialised, not every failing one."""
-    stats = df.select(condition.fill_null(False).sum().alias("n"),
-                      pl.col(_LINE).filter(condition.fill_null(False)).min().alias("line"))
+    stats = df.select(
+        condition.fill_null(False).sum().alias("n"),
+        pl.col(_LINE).filter(condition.fill_null(False)).min().alias("line"),
+    )
     count = int(stats["n"][0] or 0)
     if not count:
         return
@@ -888,18 +1067,21 @@ def _report_rows(problems: list[Problem], file: str, rows: pl.DataFrame, column:
     for r in rows.head(MAX_LISTED).iter_rows(named=True):
         problems.append(Problem(file, r[_LINE], column, describe(r)))
     if rows.height > MAX_LISTED:
-        problems.append(Problem(file, None, column,
-                                f"... and {rows.height - MAX_LISTED} more row(s) with the same kind of problem"))
+        problems.append(
+            Problem(file, None, column, f"... and {rows.height - MAX_LISTED} more row(s) with the same kind of problem")
+        )
 
 
-def _dedupe(df: pl.DataFrame, key: list[str], compare: list[str], file: str, what: str,
-            problems: list[Problem]) -> pl.DataFrame:
+def _dedupe(
+    df: pl.DataFrame, key: list[str], compare: list[str], file: str, what: str, problems: list[Problem]
+) -> pl.DataFrame:
     """Rows repeated on `key`: identical on `compare` -> keep the first + Problem; else InputError."""
     repeated = df.filter(pl.struct(key).is_duplicated())
     if not repeated.height:
         return df
-    groups = (repeated.group_by(key).agg(pl.struct(compare).n_unique().alias("__variants"),
-                                         pl.col(_LINE).min().alias("__first")))
+    groups = repeated.group_by(key).agg(
+        pl.struct(compare).n_unique().alias("__variants"), pl.col(_LINE).min().alias("__first")
+    )
     conflicts = groups.filter(pl.col("__variants") > 1).sort("__first")
     key_text = lambda r: ", ".join(f"{k} {r[k]!r}" for k in key)  # noqa: E731
     if conflicts.height:
@@ -908,22 +1090,34 @@ def _dedupe(df: pl.DataFrame, key: list[str], compare: list[str], file: str, wha
         first = rows.row(0, named=True)
         other = next(r for r in rows.iter_rows(named=True) if any(r[c] != first[c] for c in compare))
         if compare == ["vote"]:
-            problem = (f"legislator {first['legislator_slug']!r} has two different votes on roll call "
-                       f"{first['vote_id']!r}: {first['vote']!r} on line {first[_LINE]} and {other['vote']!r} "
-                       f"on line {other[_LINE]}; a legislator votes once per roll call")
+            problem = (
+                f"legislator {first['legislator_slug']!r} has two different votes on roll call "
+                f"{first['vote_id']!r}: {first['vote']!r} on line {first[_LINE]} and {other['vote']!r} "
+                f"on line {other[_LINE]}; a legislator votes once per roll call"
+            )
             column = "vote"
         else:
             differing = [c for c in compare if first[c] != other[c]]
-            problem = (f"{what} with {key_text(first)} appears on line {first[_LINE]} and again on line "
-                       f"{other[_LINE]} with different values (column(s) {', '.join(differing)}); "
-                       f"{'/'.join(key)} must be unique")
+            problem = (
+                f"{what} with {key_text(first)} appears on line {first[_LINE]} and again on line "
+                f"{other[_LINE]} with different values (column(s) {', '.join(differing)}); "
+                f"{'/'.join(key)} must be unique"
+            )
             column = differing[0] if len(differing) == 1 else None
         if conflicts.height > 1:
             problem += f" ({conflicts.height - 1} more conflicting duplicate(s))"
         raise InputError(file, problem, row=other[_LINE], column=column)
     later = repeated.filter(~pl.struct(key).is_first_distinct()).join(
-        groups.select(*key, "__first"), on=key, how="left", maintain_order="left")
-    _report_rows(problems, file, later, None, lambda r: (
-        f"duplicate row: {key_text(r)} already appears on line {r['__first']} with the same "
-        f"{'vote' if compare == ['vote'] else 'values'}; the repeated row was ignored"))
+        groups.select(*key, "__first"), on=key, how="left", maintain_order="left"
+    )
+    _report_rows(
+        problems,
+        file,
+        later,
+        None,
+        lambda r: (
+            f"duplicate row: {key_text(r)} already appears on line {r['__first']} with the same "
+            f"{'vote' if compare == ['vote'] else 'values'}; the repeated row was ignored"
+        ),
+    )
     return df.filter(pl.struct(key).is_first_distinct())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from legis_assets.core.schema import DataProblem, INDEPENDENT
+from legis_assets.core.schema import INDEPENDENT, DataProblem
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ class VoteMatrix:
         )
 
     @classmethod
-    def from_long_frame(cls, long: pl.DataFrame, legislators: pl.DataFrame, rollcalls: pl.DataFrame,
-                        manifest: dict | None = None) -> "VoteMatrix":
+    def from_long_frame(
+        cls, long: pl.DataFrame, legislators: pl.DataFrame, rollcalls: pl.DataFrame, manifest: dict | None = None
+    ) -> VoteMatrix:
         """Inverse of `long_frame` (legislators / rollcalls in index order)."""
         return cls(
             legislators=legislators,
@@ -97,9 +98,11 @@ def build_vote_matrix(
     raw_rc = cast["vote_id"].n_unique()
     yn = cast.filter(pl.col("vote_value").is_not_null())
 
-    rc_stats = yn.group_by("vote_id").agg(
-        n=pl.len(), share_yea=pl.col("vote_value").cast(pl.Float64).mean()
-    ).with_columns(minority_share=pl.min_horizontal("share_yea", 1 - pl.col("share_yea")))
+    rc_stats = (
+        yn.group_by("vote_id")
+        .agg(n=pl.len(), share_yea=pl.col("vote_value").cast(pl.Float64).mean())
+        .with_columns(minority_share=pl.min_horizontal("share_yea", 1 - pl.col("share_yea")))
+    )
     kept_rc = rc_stats.filter(pl.col("minority_share") >= settings.min_minority)
     no_yn = raw_rc - rc_stats.height
     lopsided = rc_stats.height - kept_rc.height
@@ -129,17 +132,23 @@ def build_vote_matrix(
     yn = yn.join(still_split.select("vote_id"), on="vote_id", how="semi")
 
     # row order: legislators by slug; column order: roll calls in time order
-    leg_info_cols = [c for c in ("legislator_slug", "name", "full_name", "party", "district") if c in legislators.columns]
+    leg_info_cols = [
+        c for c in ("legislator_slug", "name", "full_name", "party", "district") if c in legislators.columns
+    ]
     leg_table = (
         kept_leg.select("legislator_slug", "n_votes")
-        .join(legislators.select(leg_info_cols).unique("legislator_slug", keep="first"), on="legislator_slug", how="left")
+        .join(
+            legislators.select(leg_info_cols).unique("legislator_slug", keep="first"), on="legislator_slug", how="left"
+        )
         .with_columns(pl.col("party").fill_null(INDEPENDENT))
         .sort("legislator_slug")
     )
     rc_table = still_split.select("vote_id").join(rc_stats, on="vote_id", how="left")
     if rollcalls is not None and "order" in rollcalls.columns:
         rc_cols = [c for c in ("vote_id", "order", "bill_number", "motion", "vote_datetime") if c in rollcalls.columns]
-        rc_table = rc_table.join(rollcalls.select(rc_cols), on="vote_id", how="left").sort("order", "vote_id", nulls_last=True)
+        rc_table = rc_table.join(rollcalls.select(rc_cols), on="vote_id", how="left").sort(
+            "order", "vote_id", nulls_last=True
+        )
     else:
         rc_table = rc_table.sort("vote_id")
     rc_table = rc_table.rename({"n": "n_yea_nay"})

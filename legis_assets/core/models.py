@@ -37,7 +37,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from legis_assets.core.matrix import VoteMatrix
-from legis_assets.core.schema import DataProblem, HIERARCHICAL_PARTIES
+from legis_assets.core.schema import HIERARCHICAL_PARTIES, DataProblem
 
 SMALL_GROUP = 5
 #: fewest legislators (after the filters) each pooled party needs for the hierarchical model: a
@@ -100,8 +100,9 @@ class Feasibility:
     party_sizes: dict[str, int]
 
 
-def hierarchical_feasibility(matrix: VoteMatrix, parties: tuple[str, ...] = HIERARCHICAL_PARTIES,
-                             min_members: int = MIN_POOLED_PARTY) -> Feasibility:
+def hierarchical_feasibility(
+    matrix: VoteMatrix, parties: tuple[str, ...] = HIERARCHICAL_PARTIES, min_members: int = MIN_POOLED_PARTY
+) -> Feasibility:
     """The hierarchical model pools `parties`; it needs each of them with at least `min_members`
     legislators in the (filtered) vote matrix. The reason says which party is missing or short."""
     codes = matrix.party_codes(parties)
@@ -109,17 +110,29 @@ def hierarchical_feasibility(matrix: VoteMatrix, parties: tuple[str, ...] = HIER
     pooled = " and ".join(parties)
     if not any(sizes.values()):
         labels = sorted(set(matrix.legislators["party"].to_list()))
-        return Feasibility(False, f"no legislator belongs to a pooled party ({pooled}); parties in the chamber: "
-                                  f"{', '.join(labels) or 'none'} (a nonpartisan chamber)", sizes)
+        return Feasibility(
+            False,
+            f"no legislator belongs to a pooled party ({pooled}); parties in the chamber: "
+            f"{', '.join(labels) or 'none'} (a nonpartisan chamber)",
+            sizes,
+        )
     missing = [p for p in parties if sizes[p] == 0]
     if missing:
-        return Feasibility(False, f"the hierarchical model pools {pooled}, but this chamber has no "
-                                  f"{', '.join(missing)} legislator left after filtering (one party only)", sizes)
+        return Feasibility(
+            False,
+            f"the hierarchical model pools {pooled}, but this chamber has no "
+            f"{', '.join(missing)} legislator left after filtering (one party only)",
+            sizes,
+        )
     short = [p for p in parties if sizes[p] < min_members]
     if short:
         detail = ", ".join(f"{p} {sizes[p]}" for p in short)
-        return Feasibility(False, f"the hierarchical model needs at least {min_members} legislators in each pooled "
-                                  f"party after filtering; this chamber has {detail}", sizes)
+        return Feasibility(
+            False,
+            f"the hierarchical model needs at least {min_members} legislators in each pooled "
+            f"party after filtering; this chamber has {detail}",
+            sizes,
+        )
     return Feasibility(True, "", sizes)
 
 
@@ -219,8 +232,7 @@ def build_hierarchical(data: IRTData) -> pm.Model:
         mu_party = _party_gap_means(data)
         sigma_within = pm.HalfNormal("sigma_within", sigma=_sigma_scales(data), dims="party")
         xi = pm.Normal("xi", mu_party[data.party_idx], sigma_within[data.party_idx], dims="legislator")
-        pm.Deterministic("xi_offset", (xi - mu_party[data.party_idx]) / sigma_within[data.party_idx],
-                         dims="legislator")
+        pm.Deterministic("xi_offset", (xi - mu_party[data.party_idx]) / sigma_within[data.party_idx], dims="legislator")
         alpha = pm.Normal("alpha", 0.0, 5.0, dims="rollcall")
         beta = pm.Normal("beta", 0.0, 1.0, dims="rollcall")
         _likelihood(xi, alpha, beta, data)
@@ -261,20 +273,34 @@ class ModelSpec:
 NORMALISED_GATES = ("xi_norm", "mu_party_norm", "sigma_within_norm")
 
 MODELS: dict[str, ModelSpec] = {
-    "flat": ModelSpec("flat", build_flat, False, "xi", ("xi_norm",),
-                      "2PL IRT, xi ~ N(0, 1), no party structure"),
-    "hierarchical": ModelSpec("hierarchical", build_hierarchical, True, "xi", NORMALISED_GATES,
-                              "party-pooled 2PL IRT, party means at -gap/+gap (location identified in the model), "
-                              "ideal points sampled centred; gates and estimates on ideal points standardised "
-                              "per draw (scale identified)"),
-    "hierarchical_noncentered": ModelSpec("hierarchical_noncentered", build_hierarchical_noncentered, True,
-                                          "xi_offset", NORMALISED_GATES,
-                                          "the default model parameterised non-centred (xi_offset sampled), as "
-                                          "in the reference experiment"),
-    "hierarchical_reference": ModelSpec("hierarchical_reference", build_hierarchical_reference, True, "xi_offset",
-                                        ("xi", "mu_party", "sigma_within"),
-                                        "reference experiment model as written, mu_party = sort(N(0, 2)); gates on "
-                                        "the raw parameters, which drift along the location/scale ridge"),
+    "flat": ModelSpec("flat", build_flat, False, "xi", ("xi_norm",), "2PL IRT, xi ~ N(0, 1), no party structure"),
+    "hierarchical": ModelSpec(
+        "hierarchical",
+        build_hierarchical,
+        True,
+        "xi",
+        NORMALISED_GATES,
+        "party-pooled 2PL IRT, party means at -gap/+gap (location identified in the model), "
+        "ideal points sampled centred; gates and estimates on ideal points standardised "
+        "per draw (scale identified)",
+    ),
+    "hierarchical_noncentered": ModelSpec(
+        "hierarchical_noncentered",
+        build_hierarchical_noncentered,
+        True,
+        "xi_offset",
+        NORMALISED_GATES,
+        "the default model parameterised non-centred (xi_offset sampled), as in the reference experiment",
+    ),
+    "hierarchical_reference": ModelSpec(
+        "hierarchical_reference",
+        build_hierarchical_reference,
+        True,
+        "xi_offset",
+        ("xi", "mu_party", "sigma_within"),
+        "reference experiment model as written, mu_party = sort(N(0, 2)); gates on "
+        "the raw parameters, which drift along the location/scale ridge",
+    ),
 }
 
 
@@ -285,7 +311,7 @@ MODELS: dict[str, ModelSpec] = {
 CENTRED_MIN_VOTES = 150
 
 
-def parameterisation_for(spec: "ModelSpec", data: IRTData) -> "ModelSpec":
+def parameterisation_for(spec: ModelSpec, data: IRTData) -> ModelSpec:
     """The spec actually sampled: the default `hierarchical` model is centred where the data pin
     each ideal point tightly (CENTRED_MIN_VOTES), else its non-centred twin (same posterior)."""
     if spec.name != "hierarchical":

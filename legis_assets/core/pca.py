@@ -65,8 +65,10 @@ def fit_pca_init(matrix: VoteMatrix, n_components: int = 5) -> PCAInit:
         # one group: no party to orient by; the side holding more legislators is positive
         above, below = int((pc1 > 0).sum()), int((pc1 < 0).sum())
         flip = below > above or (below == above and pc1[np.argmax(np.abs(pc1))] < 0)
-        rule = (f"one group only ({parties[0] if parties else 'none'}): the majority side of PC1 is positive "
-                "(no party orients the scale)")
+        rule = (
+            f"one group only ({parties[0] if parties else 'none'}): the majority side of PC1 is positive "
+            "(no party orients the scale)"
+        )
     elif right is not None and left is not None:
         flip, rule = right < left, "Republican mean > Democrat mean"
     elif right is not None:

@@ -74,8 +74,18 @@ __all__ = [
 
 #: columns of the person table, in order
 PEOPLE_COLUMNS = (
-    "person_id", "session_key", "legislature", "session", "session_order", "chamber", "legislator_slug",
-    "name", "full_name", "party", "ocd_id", "identity",
+    "person_id",
+    "session_key",
+    "legislature",
+    "session",
+    "session_order",
+    "chamber",
+    "legislator_slug",
+    "name",
+    "full_name",
+    "party",
+    "ocd_id",
+    "identity",
 )
 OVERRIDE_ACTIONS = ("merge", "split")
 OVERRIDE_HEADER = ("action", "id", "other_id")
@@ -105,7 +115,7 @@ def slug_stem(slug: str) -> str:
     """The slug without its chamber prefix (``rep_`` / ``sen_``); unchanged if it has none."""
     for prefix in _PREFIXES:
         if slug.startswith(prefix):
-            return slug[len(prefix):]
+            return slug[len(prefix) :]
     return slug
 
 
@@ -141,8 +151,10 @@ def read_overrides(path: str | Path) -> list[Override]:
     except FileNotFoundError:
         raise InputError(path, "override file not found") from None
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"the override file is not UTF-8 text (byte at offset {exc.start} cannot be "
-                               "decoded); save it as UTF-8") from None
+        raise InputError(
+            path,
+            f"the override file is not UTF-8 text (byte at offset {exc.start} cannot be decoded); save it as UTF-8",
+        ) from None
     except OSError as exc:
         raise InputError(path, f"the override file cannot be read ({exc.strerror or exc})") from exc
     reader = csv.reader(text.splitlines(), strict=True)
@@ -156,22 +168,33 @@ def read_overrides(path: str | Path) -> list[Override]:
         raise InputError(path, f"not valid CSV ({exc})", row=line) from None
     rows = [(n, r) for n, r in rows if any(r) and not r[0].startswith("#")]
     if not rows:
-        raise InputError(path, "the override file is empty; expected a header line 'action,id,other_id' "
-                               "and one line per merge or split", row=1)
+        raise InputError(
+            path,
+            "the override file is empty; expected a header line 'action,id,other_id' and one line per merge or split",
+            row=1,
+        )
     header_line, header = rows[0]
     if tuple(header[:3]) != OVERRIDE_HEADER:
-        raise InputError(path, f"the header line must start with 'action,id,other_id' (found {','.join(header)!r})",
-                         row=header_line)
+        raise InputError(
+            path, f"the header line must start with 'action,id,other_id' (found {','.join(header)!r})", row=header_line
+        )
     width = len(header)
     overrides: list[Override] = []
     for number, record in rows[1:]:
         if len(record) != width:
-            raise InputError(path, f"this line has {len(record)} fields but the header has {width} columns "
-                                   f"({','.join(header)})", row=number)
+            raise InputError(
+                path,
+                f"this line has {len(record)} fields but the header has {width} columns ({','.join(header)})",
+                row=number,
+            )
         action, ref, other = record[0].lower(), record[1], record[2] or None
         if action not in OVERRIDE_ACTIONS:
-            raise InputError(path, f"unknown action {record[0]!r}; expected one of {', '.join(OVERRIDE_ACTIONS)}",
-                             row=number, column="action")
+            raise InputError(
+                path,
+                f"unknown action {record[0]!r}; expected one of {', '.join(OVERRIDE_ACTIONS)}",
+                row=number,
+                column="action",
+            )
         if not ref:
             raise InputError(path, f"the {action} has an empty id", row=number, column="id")
         if action == "merge":
@@ -181,14 +204,16 @@ def read_overrides(path: str | Path) -> list[Override]:
                 raise InputError(path, f"merge of {ref!r} with itself", row=number, column="other_id")
         if action == "split":
             if ref.startswith(("ocd:", "slug:", "split:")) or not ref.startswith(_PREFIXES):
-                raise InputError(path, f"split takes a legislator slug (rep_... / sen_...), not {ref!r}",
-                                 row=number, column="id")
+                raise InputError(
+                    path, f"split takes a legislator slug (rep_... / sen_...), not {ref!r}", row=number, column="id"
+                )
             if other is not None:
                 try:
                     SessionKey.parse(other)
                 except LegisError as exc:
-                    raise InputError(path, f"the other_id of a split is a session key: {exc}",
-                                     row=number, column="other_id") from None
+                    raise InputError(
+                        path, f"the other_id of a split is a session key: {exc}", row=number, column="other_id"
+                    ) from None
         overrides.append(Override(action, ref, other, number, str(path)))
     return overrides
 
@@ -230,27 +255,44 @@ def build_people(
             frame = frame.rename({"slug": "legislator_slug"})
         if "legislator_slug" not in frame.columns:
             raise LegisError(f"the legislators of {key.key} {chamber} have no legislator_slug column")
-        text = {c: (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String)).alias(c)
-                for c in ("legislator_slug", "name", "full_name", "party", "ocd_id")}
-        frames.append(frame.select(
-            pl.lit(key.key).alias("session_key"),
-            pl.lit(key.legislature).alias("legislature"),
-            pl.lit(key.session).alias("session"),
-            pl.lit(chamber).alias("chamber"),
-            *text.values(),
-        ))
-    schema = {"session_key": pl.String, "legislature": pl.String, "session": pl.String, "chamber": pl.String,
-              "legislator_slug": pl.String, "name": pl.String, "full_name": pl.String, "party": pl.String,
-              "ocd_id": pl.String}
+        text = {
+            c: (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String)).alias(c)
+            for c in ("legislator_slug", "name", "full_name", "party", "ocd_id")
+        }
+        frames.append(
+            frame.select(
+                pl.lit(key.key).alias("session_key"),
+                pl.lit(key.legislature).alias("legislature"),
+                pl.lit(key.session).alias("session"),
+                pl.lit(chamber).alias("chamber"),
+                *text.values(),
+            )
+        )
+    schema = {
+        "session_key": pl.String,
+        "legislature": pl.String,
+        "session": pl.String,
+        "chamber": pl.String,
+        "legislator_slug": pl.String,
+        "name": pl.String,
+        "full_name": pl.String,
+        "party": pl.String,
+        "ocd_id": pl.String,
+    }
     rows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
     rows = rows.filter(pl.col("legislator_slug").is_not_null() & (pl.col("legislator_slug") != ""))
-    rows = rows.with_columns(pl.when(pl.col("ocd_id").str.strip_chars() == "").then(None)
-                             .otherwise(pl.col("ocd_id").str.strip_chars()).alias("ocd_id"))
+    rows = rows.with_columns(
+        pl.when(pl.col("ocd_id").str.strip_chars() == "")
+        .then(None)
+        .otherwise(pl.col("ocd_id").str.strip_chars())
+        .alias("ocd_id")
+    )
     dup = rows.filter(pl.struct("session_key", "chamber", "legislator_slug").is_duplicated())
     if dup.height:
         first = dup.row(0, named=True)
-        raise LegisError(f"legislator {first['legislator_slug']!r} is listed twice in {first['session_key']} "
-                         f"{first['chamber']}")
+        raise LegisError(
+            f"legislator {first['legislator_slug']!r} is listed twice in {first['session_key']} {first['chamber']}"
+        )
 
     order = {k: i for i, k in enumerate(sorted(rows["session_key"].unique().to_list(), key=session_sort_key))}
     stem = pl.col("legislator_slug").str.replace(_PREFIX_RE, "")
@@ -259,14 +301,19 @@ def build_people(
         stem.alias("_stem"),
     )
     # a row without ocd_id takes the ocd_id its slug stem has elsewhere, when that is unambiguous
-    stem_ocd = (rows.filter(pl.col("ocd_id").is_not_null()).group_by("_stem")
-                .agg(pl.col("ocd_id").unique().alias("_ocds"))
-                .filter(pl.col("_ocds").list.len() == 1)
-                .select("_stem", pl.col("_ocds").list.first().alias("_stem_ocd")))
+    stem_ocd = (
+        rows.filter(pl.col("ocd_id").is_not_null())
+        .group_by("_stem")
+        .agg(pl.col("ocd_id").unique().alias("_ocds"))
+        .filter(pl.col("_ocds").list.len() == 1)
+        .select("_stem", pl.col("_ocds").list.first().alias("_stem_ocd"))
+    )
     rows = rows.join(stem_ocd, on="_stem", how="left", maintain_order="left")
     ocd = pl.coalesce("ocd_id", "_stem_ocd")
     rows = rows.with_columns(
-        pl.when(ocd.is_not_null()).then(pl.lit("ocd:") + ocd).otherwise(pl.lit("slug:") + pl.col("_stem"))
+        pl.when(ocd.is_not_null())
+        .then(pl.lit("ocd:") + ocd)
+        .otherwise(pl.lit("slug:") + pl.col("_stem"))
         .alias("person_id"),
         pl.when(ocd.is_not_null()).then(pl.lit("ocd")).otherwise(pl.lit("slug")).alias("identity"),
     ).drop("_stem", "_stem_ocd")
@@ -297,20 +344,26 @@ def chamber_inputs(
     return legislators, votes
 
 
-def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
-                     votes: Mapping[tuple[str, str], pl.DataFrame] | None) -> pl.DataFrame:
+def _apply_overrides(
+    rows: pl.DataFrame, overrides: list[Override], votes: Mapping[tuple[str, str], pl.DataFrame] | None
+) -> pl.DataFrame:
     slugs = set(rows["legislator_slug"].to_list())
     # splits first: the named rows become their own person
     for o in (o for o in overrides if o.action == "split"):
         if o.id not in slugs:
-            raise InputError(o.file, f"split names {o.id!r}, which is no legislator slug in "
-                                     f"{_scope(rows)}", row=o.line, column="id")
+            raise InputError(
+                o.file, f"split names {o.id!r}, which is no legislator slug in {_scope(rows)}", row=o.line, column="id"
+            )
         target = pl.col("legislator_slug") == o.id
         new_id = f"split:{o.id}"
         if o.other_id is not None:
             if not rows.filter(target & (pl.col("session_key") == o.other_id)).height:
-                raise InputError(o.file, f"split names {o.id!r} in session {o.other_id!r}, but that slug is not "
-                                         "in that session", row=o.line, column="other_id")
+                raise InputError(
+                    o.file,
+                    f"split names {o.id!r} in session {o.other_id!r}, but that slug is not in that session",
+                    row=o.line,
+                    column="other_id",
+                )
             target = target & (pl.col("session_key") == o.other_id)
             new_id = f"split:{o.other_id}:{o.id}"
         rows = rows.with_columns(
@@ -326,31 +379,41 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
     slug_person = dict(zip(rows["legislator_slug"].to_list(), rows["person_id"].to_list()))
     # a slug may belong to several people only after a session-restricted split: refuse ambiguity
     slug_people = rows.group_by("legislator_slug").agg(pl.col("person_id").unique())
-    ambiguous = {r["legislator_slug"]: r["person_id"] for r in slug_people.iter_rows(named=True)
-                 if len(r["person_id"]) > 1}
+    ambiguous = {
+        r["legislator_slug"]: r["person_id"] for r in slug_people.iter_rows(named=True) if len(r["person_id"]) > 1
+    }
 
     def resolve(o: Override, ref: str, column: str) -> str:
         if ref in index:
             return ref
         if ref in ambiguous:
-            raise InputError(o.file, f"{ref!r} belongs to several people after a split ("
-                                     + ", ".join(sorted(ambiguous[ref])) + "); name the person id instead",
-                             row=o.line, column=column)
+            raise InputError(
+                o.file,
+                f"{ref!r} belongs to several people after a split ("
+                + ", ".join(sorted(ambiguous[ref]))
+                + "); name the person id instead",
+                row=o.line,
+                column=column,
+            )
         if ref in slug_person:
             return slug_person[ref]
-        raise InputError(o.file, f"merge names {ref!r}, which is neither a person id nor a legislator slug in "
-                                 f"{_scope(rows)}", row=o.line, column=column)
+        raise InputError(
+            o.file,
+            f"merge names {ref!r}, which is neither a person id nor a legislator slug in {_scope(rows)}",
+            row=o.line,
+            column=column,
+        )
 
     pairs = []
     for o in merges:
         a, b = resolve(o, o.id, "id"), resolve(o, o.other_id or "", "other_id")
         if a == b:
-            raise InputError(o.file, f"{o.id!r} and {o.other_id!r} are already the same person ({a})",
-                             row=o.line)
+            raise InputError(o.file, f"{o.id!r} and {o.other_id!r} are already the same person ({a})", row=o.line)
         pairs.append((o, a, b))
     n = len(person_ids)
-    graph = coo_matrix((np.ones(len(pairs)), ([index[a] for _, a, _ in pairs], [index[b] for _, _, b in pairs])),
-                       shape=(n, n))
+    graph = coo_matrix(
+        (np.ones(len(pairs)), ([index[a] for _, a, _ in pairs], [index[b] for _, _, b in pairs])), shape=(n, n)
+    )
     _, labels = connected_components(graph, directed=False)
     first_of: dict[int, str] = {}
     for p in person_ids:  # sorted: the alphabetically first id names the merged person
@@ -359,9 +422,11 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
 
     # refuse a merge that puts two slugs sitting at the same time in one chamber-session
     merged = rows.with_columns(pl.col("person_id").replace_strict(merged_id).alias("_merged"))
-    clash = (merged.group_by("_merged", "session_key", "chamber")
-             .agg(pl.col("legislator_slug"), pl.col("person_id"), pl.col("person_id").n_unique().alias("_n"))
-             .filter(pl.col("_n") > 1))
+    clash = (
+        merged.group_by("_merged", "session_key", "chamber")
+        .agg(pl.col("legislator_slug"), pl.col("person_id"), pl.col("person_id").n_unique().alias("_n"))
+        .filter(pl.col("_n") > 1)
+    )
     for r in clash.sort("session_key", "chamber", "_merged").iter_rows(named=True):
         owner = dict(zip(r["legislator_slug"], r["person_id"]))  # slug -> person before the merges
         together = _sat_together(owner, votes, r["session_key"], r["chamber"])
@@ -369,12 +434,18 @@ def _apply_overrides(rows: pl.DataFrame, overrides: list[Override],
             continue
         slug_a, slug_b = together
         line_of = _first_joining(pairs, index, owner[slug_a], owner[slug_b])
-        raise InputError(line_of.file, f"cannot merge: {slug_a!r} and {slug_b!r} both sat in {r['session_key']} "
-                                       f"{r['chamber']} at the same time"
-                                       + ("" if votes and (r["session_key"], r["chamber"]) in votes else
-                                          " (no votes given for it, so any two members count as sitting at "
-                                          "the same time)")
-                                       + "; one person holds one seat", row=line_of.line)
+        raise InputError(
+            line_of.file,
+            f"cannot merge: {slug_a!r} and {slug_b!r} both sat in {r['session_key']} "
+            f"{r['chamber']} at the same time"
+            + (
+                ""
+                if votes and (r["session_key"], r["chamber"]) in votes
+                else " (no votes given for it, so any two members count as sitting at the same time)"
+            )
+            + "; one person holds one seat",
+            row=line_of.line,
+        )
     changed = pl.col("_merged") != pl.col("person_id")
     return merged.with_columns(
         pl.when(changed).then(pl.lit("override")).otherwise(pl.col("identity")).alias("identity"),
@@ -401,7 +472,7 @@ def _sat_together(owner: dict[str, str], votes, session_key: str, chamber: str) 
     any two slugs of different people.
     """
     slugs = sorted(owner)
-    pairs = [(a, b) for i, a in enumerate(slugs) for b in slugs[i + 1:] if owner[a] != owner[b]]
+    pairs = [(a, b) for i, a in enumerate(slugs) for b in slugs[i + 1 :] if owner[a] != owner[b]]
     frame = votes.get((session_key, chamber)) if votes else None
     if frame is None:
         return pairs[0]

@@ -13,8 +13,8 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import arviz as az
 import numpy as np
@@ -127,8 +127,12 @@ def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: s
     if backend == "kernel" or (backend == "auto" and spec.name in fastirt.KERNEL_MODELS):
         if frame not in ("auto", "on", "off"):
             raise ValueError(f"unknown frame setting {frame!r}: choose auto, on or off")
-        km = fastirt.kernel_model(spec.name, data, frame_init=None if frame == "off" else init,
-                                  frame_min_legislators=fastirt.FRAME_MIN_LEGISLATORS if frame == "auto" else 0)
+        km = fastirt.kernel_model(
+            spec.name,
+            data,
+            frame_init=None if frame == "off" else init,
+            frame_min_legislators=fastirt.FRAME_MIN_LEGISLATORS if frame == "auto" else 0,
+        )
         return fastirt.compile_kernel(km, init), "kernel", km
 
     import nutpie  # imported lazily: numba start-up is slow
@@ -165,9 +169,11 @@ def fit(
     sampled = parameterisation_for(spec, data)
     compiled, backend, km = _compile(sampled, data, init, settings.backend, settings.frame)
     compile_seconds = time.perf_counter() - t0
-    say(f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
+    say(
+        f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
         f"in {compile_seconds:.1f} s "
-        f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)")
+        f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)"
+    )
 
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
@@ -196,8 +202,11 @@ def fit(
                 for group in ("warmup_sample_stats", "sample_stats"):
                     if group in partial.groups():
                         grads += int(np.nansum(partial[group]["n_steps"].values))
-                stage = "drawing" if "sample_stats" in partial.groups() and \
-                    np.nansum(partial.sample_stats["n_steps"].values) > 0 else "tuning"
+                stage = (
+                    "drawing"
+                    if "sample_stats" in partial.groups() and np.nansum(partial.sample_stats["n_steps"].values) > 0
+                    else "tuning"
+                )
                 say(f"{spec.name}: {stage}, {grads} gradient evaluations so far ({now - t0:.0f} s)")
             except Exception:  # progress is best-effort; never fail a fit because of it
                 say(f"{spec.name}: sampling ({now - t0:.0f} s)")
@@ -217,14 +226,21 @@ def fit(
 
         n_fixed = int(np.count_nonzero(km.sign))
         near_zero = fastirt.sign_check(idata.posterior["beta"].values, km.sign)
-        frame = {"sampling_coordinates": "affine frame", "sign_fixed_rollcalls": n_fixed, "sign_check_near_zero": near_zero}
+        frame = {
+            "sampling_coordinates": "affine frame",
+            "sign_fixed_rollcalls": n_fixed,
+            "sign_check_near_zero": near_zero,
+        }
         if near_zero > SIGN_CHECK_MAX_NEAR_ZERO:
-            say(f"{spec.name}: WARNING a sign-restricted roll call has {near_zero:.2%} of its draws of the "
-                f"discrimination within a tenth of its median from zero: the restriction may cut off posterior mass")
+            say(
+                f"{spec.name}: WARNING a sign-restricted roll call has {near_zero:.2%} of its draws of the "
+                f"discrimination within a tenth of its median from zero: the restriction may cut off posterior mass"
+            )
     idata.posterior.attrs.update(
         **frame,
         model=spec.name,
-        parameterisation=("non-centred" if sampled.init_var == "xi_offset" else "centred") if spec.hierarchical
+        parameterisation=("non-centred" if sampled.init_var == "xi_offset" else "centred")
+        if spec.hierarchical
         else "none",
         sampler="nutpie",
         backend=backend,
@@ -257,17 +273,25 @@ def fit_until_gates(
     attempt = 1
     while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
         failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
-        longer = replace(settings, tune=settings.tune * 2 ** attempt, draws=settings.draws * 2 ** attempt,
-                         seed=settings.seed + attempt)
-        say(f"{spec.name}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
-            f"{longer.draws} draws, seed {longer.seed}")
+        longer = replace(
+            settings, tune=settings.tune * 2**attempt, draws=settings.draws * 2**attempt, seed=settings.seed + attempt
+        )
+        say(
+            f"{spec.name}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
+            f"{longer.draws} draws, seed {longer.seed}"
+        )
         result = fit(spec, data, init, longer, progress=progress)
         gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
         attempt += 1
-        spent = (spent[0] + result.compile_seconds, spent[1] + result.sample_seconds,
-                 spent[2] + result.grad_evals_tune, spent[3] + result.grad_evals_draws)
+        spent = (
+            spent[0] + result.compile_seconds,
+            spent[1] + result.sample_seconds,
+            spent[2] + result.grad_evals_tune,
+            spent[3] + result.grad_evals_draws,
+        )
     result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
     result.attempts = attempt
-    result.idata.posterior.attrs.update(attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1],
-                                        grad_evals=spent[2] + spent[3])
+    result.idata.posterior.attrs.update(
+        attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1], grad_evals=spent[2] + spent[3]
+    )
     return result, gates

@@ -73,7 +73,7 @@ class SessionKey:
             )
 
     @classmethod
-    def parse(cls, key: str) -> "SessionKey":
+    def parse(cls, key: str) -> SessionKey:
         match = SESSION_KEY_RE.fullmatch(key or "")
         if not match:
             raise InvalidSessionKey(

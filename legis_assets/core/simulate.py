@@ -56,7 +56,10 @@ class ChamberSpec:
 HOUSE = ChamberSpec(seats=125, n_rollcalls=400)
 SENATE = ChamberSpec(seats=40, n_rollcalls=260, replacements=1)
 #: the bundled example session: Kansas-shaped, fewer roll calls so that the files stay small
-EXAMPLE = {"house": ChamberSpec(seats=125, n_rollcalls=280), "senate": ChamberSpec(seats=40, n_rollcalls=200, replacements=1)}
+EXAMPLE = {
+    "house": ChamberSpec(seats=125, n_rollcalls=280),
+    "senate": ChamberSpec(seats=40, n_rollcalls=200, replacements=1),
+}
 EXAMPLE_SEED = 2025
 
 
@@ -113,8 +116,15 @@ def simulate_chamber(chamber: str, spec: ChamberSpec, rng: np.random.Generator, 
     return _draw_votes(chamber, truth, member, spec, rng, start)
 
 
-def _draw_votes(chamber: str, truth: pl.DataFrame, member: np.ndarray, spec: ChamberSpec,
-                rng: np.random.Generator, start: dt.datetime, first_number: int = 1000) -> SimulatedChamber:
+def _draw_votes(
+    chamber: str,
+    truth: pl.DataFrame,
+    member: np.ndarray,
+    spec: ChamberSpec,
+    rng: np.random.Generator,
+    start: dt.datetime,
+    first_number: int = 1000,
+) -> SimulatedChamber:
     """Roll calls and votes for legislators with known `truth` (legislator_slug, party, xi_true, ...).
 
     `member[i, j]`: legislator i sat when roll call j was taken (no vote row otherwise). Roll calls
@@ -226,8 +236,16 @@ def write_session(
             surname, given = slug.split("_")[1:3]
             party = row["party"] if row["party"] != "Independent" else ""
             legislator_rows.append(
-                [surname.title(), f"{given.title()} {surname.title()}", slug, title, party,
-                 str(min(district, 125 if chamber == "house" else 40)), "", ""]
+                [
+                    surname.title(),
+                    f"{given.title()} {surname.title()}",
+                    slug,
+                    title,
+                    party,
+                    str(min(district, 125 if chamber == "house" else 40)),
+                    "",
+                    "",
+                ]
             )
             truth_rows.append([slug, chamber, row["party"], f"{row['xi_true']:.6f}"])
         counts = sim.votes.group_by("vote_id", "vote").len()
@@ -235,41 +253,110 @@ def write_session(
         for j, rc in enumerate(sim.rollcall_truth.iter_rows(named=True)):
             vid, when = rc["vote_id"], rc["datetime"]
             bill = f"{'HB' if chamber == 'house' else 'SB'} {2001 + j}"
-            c = [count_map.get((vid, cat), 0) for cat in
-                 ("Yea", "Nay", "Present and Passing", "Absent and Not Voting", "Not Voting")]
+            c = [
+                count_map.get((vid, cat), 0)
+                for cat in ("Yea", "Nay", "Present and Passing", "Absent and Not Voting", "Not Voting")
+            ]
             passed = c[0] > c[1]
             rollcall_rows.append(
-                [label, bill, f"AN ACT concerning item {j + 1}", vid, "", when.isoformat(timespec="seconds"),
-                 when.strftime("%m/%d/%Y"), title, "Final Action - Passed" if passed else "Final Action - Failed",
-                 "Final Action", "Passed" if passed else "Failed", "", "", "", *c, sum(c), _fmt(passed)]
+                [
+                    label,
+                    bill,
+                    f"AN ACT concerning item {j + 1}",
+                    vid,
+                    "",
+                    when.isoformat(timespec="seconds"),
+                    when.strftime("%m/%d/%Y"),
+                    title,
+                    "Final Action - Passed" if passed else "Final Action - Failed",
+                    "Final Action",
+                    "Passed" if passed else "Failed",
+                    "",
+                    "",
+                    "",
+                    *c,
+                    sum(c),
+                    _fmt(passed),
+                ]
             )
             rc_truth_rows.append([vid, chamber, f"{rc['alpha_true']:.6f}", f"{rc['beta_true']:.6f}"])
         rc_lookup = {r[3]: r for r in rollcall_rows}
         for row in sim.votes.iter_rows(named=True):
             rc_row = rc_lookup[row["vote_id"]]
             surname = names[row["legislator_slug"]]["legislator_slug"].split("_")[1].title()
-            vote_rows.append([label, rc_row[1], "" if compact_votes else rc_row[2], row["vote_id"], rc_row[5], "" if compact_votes else rc_row[6], title,
-                              "" if compact_votes else rc_row[8], surname,
-                              row["legislator_slug"], row["vote"]])
+            vote_rows.append(
+                [
+                    label,
+                    rc_row[1],
+                    "" if compact_votes else rc_row[2],
+                    row["vote_id"],
+                    rc_row[5],
+                    "" if compact_votes else rc_row[6],
+                    title,
+                    "" if compact_votes else rc_row[8],
+                    surname,
+                    row["legislator_slug"],
+                    row["vote"],
+                ]
+            )
 
     legislator_rows.sort(key=lambda r: r[2])
-    _write_csv(session_dir / f"{name}_legislators.csv",
-               ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"],
-               legislator_rows)
-    _write_csv(session_dir / f"{name}_rollcalls.csv",
-               ["session", "bill_number", "bill_title", "vote_id", "vote_url", "vote_datetime", "vote_date",
-                "chamber", "motion", "vote_type", "result", "short_title", "sponsor", "sponsor_slugs",
-                "yea_count", "nay_count", "present_passing_count", "absent_not_voting_count",
-                "not_voting_count", "total_votes", "passed"],
-               rollcall_rows)
-    _write_csv(session_dir / f"{name}_votes.csv",
-               ["session", "bill_number", "bill_title", "vote_id", "vote_datetime", "vote_date", "chamber",
-                "motion", "legislator_name", "legislator_slug", "vote"],
-               vote_rows)
+    _write_csv(
+        session_dir / f"{name}_legislators.csv",
+        ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"],
+        legislator_rows,
+    )
+    _write_csv(
+        session_dir / f"{name}_rollcalls.csv",
+        [
+            "session",
+            "bill_number",
+            "bill_title",
+            "vote_id",
+            "vote_url",
+            "vote_datetime",
+            "vote_date",
+            "chamber",
+            "motion",
+            "vote_type",
+            "result",
+            "short_title",
+            "sponsor",
+            "sponsor_slugs",
+            "yea_count",
+            "nay_count",
+            "present_passing_count",
+            "absent_not_voting_count",
+            "not_voting_count",
+            "total_votes",
+            "passed",
+        ],
+        rollcall_rows,
+    )
+    _write_csv(
+        session_dir / f"{name}_votes.csv",
+        [
+            "session",
+            "bill_number",
+            "bill_title",
+            "vote_id",
+            "vote_datetime",
+            "vote_date",
+            "chamber",
+            "motion",
+            "legislator_name",
+            "legislator_slug",
+            "vote",
+        ],
+        vote_rows,
+    )
     if write_truth:
         _write_csv(session_dir / f"{name}_truth.csv", ["legislator_slug", "chamber", "party", "xi_true"], truth_rows)
-        _write_csv(session_dir / f"{name}_truth_rollcalls.csv", ["vote_id", "chamber", "alpha_true", "beta_true"],
-                   rc_truth_rows)
+        _write_csv(
+            session_dir / f"{name}_truth_rollcalls.csv",
+            ["vote_id", "chamber", "alpha_true", "beta_true"],
+            rc_truth_rows,
+        )
     return session_dir
 
 
@@ -384,8 +471,11 @@ def simulate_legislature(
 
     def new_person(party: str, t: int, within_sd: float) -> int:
         pid = FIRST_PERSON_ID + len(people)
-        people[pid] = {"surname": str(rng.choice(SURNAMES)).lower(), "given": str(rng.choice(GIVEN)).lower(),
-                       "party": party}
+        people[pid] = {
+            "surname": str(rng.choice(SURNAMES)).lower(),
+            "given": str(rng.choice(GIVEN)).lower(),
+            "party": party,
+        }
         sd = within_sd if party in ("Republican", "Democrat") else 0.3
         xi[pid] = float(rng.normal(mean(party, t), sd))
         return pid
@@ -423,8 +513,9 @@ def simulate_legislature(
                     if moved >= house_to_senate:
                         break
                     party = people[seats["senate"][seat]]["party"]
-                    candidates = [i for i, p in enumerate(seats["house"])
-                                  if i not in house_open and people[p]["party"] == party]
+                    candidates = [
+                        i for i, p in enumerate(seats["house"]) if i not in house_open and people[p]["party"] == party
+                    ]
                     if not candidates:
                         continue
                     i = int(rng.choice(candidates))
@@ -436,8 +527,12 @@ def simulate_legislature(
                     flags.setdefault(pid, {})["chamber_move"] = True
                     moved += 1
             # big movers among the continuing members who stay in their chamber
-            continuing = [p for c, s in seats.items() for i, p in enumerate(s)
-                          if i not in vacated[c] and p in previous and not flags.get(p, {}).get("chamber_move")]
+            continuing = [
+                p
+                for c, s in seats.items()
+                for i, p in enumerate(s)
+                if i not in vacated[c] and p in previous and not flags.get(p, {}).get("chamber_move")
+            ]
             continuing = sorted(set(continuing))
             if big_movers and continuing:
                 for pid in rng.choice(continuing, min(big_movers, len(continuing)), replace=False):
@@ -456,8 +551,11 @@ def simulate_legislature(
         for chamber, spec in specs.items():
             holders = list(seats[chamber])
             n_seats = len(holders)
-            replaced = (sorted(int(i) for i in rng.choice(n_seats, spec.replacements, replace=False))
-                        if spec.replacements else [])
+            replaced = (
+                sorted(int(i) for i in rng.choice(n_seats, spec.replacements, replace=False))
+                if spec.replacements
+                else []
+            )
             newcomers = [new_person(people[holders[s]]["party"], t, spec.within_sd) for s in replaced]
             members = holders + newcomers
             member = np.ones((len(members), spec.n_rollcalls), bool)
@@ -468,42 +566,75 @@ def simulate_legislature(
                 seats[chamber][seat] = newcomers[k]  # the newcomer keeps the seat
             prefix = SLUG_PREFIX[chamber]
             slugs = [f"{prefix}{people[p]['surname']}_{people[p]['given']}_{p}" for p in members]
-            frame = pl.DataFrame({
-                "legislator_slug": slugs,
-                "party": [people[p]["party"] for p in members],
-                "xi_true": [xi[p] for p in members],
-                "person_id": [slug_person_id(s) for s in slugs],
-            })
-            chambers[chamber] = _draw_votes(chamber, frame, member, spec, rng, start,
-                                            first_number=_FIRST_ROLLCALL.get(chamber, 1000))
+            frame = pl.DataFrame(
+                {
+                    "legislator_slug": slugs,
+                    "party": [people[p]["party"] for p in members],
+                    "xi_true": [xi[p] for p in members],
+                    "person_id": [slug_person_id(s) for s in slugs],
+                }
+            )
+            chambers[chamber] = _draw_votes(
+                chamber, frame, member, spec, rng, start, first_number=_FIRST_ROLLCALL.get(chamber, 1000)
+            )
             for k, (pid, slug) in enumerate(zip(members, slugs)):
                 before = previous.get(pid)
-                truth_rows.append({
-                    "person_id": slug_person_id(slug), "session": session, "session_index": t, "chamber": chamber,
-                    "legislator_slug": slug, "party": people[pid]["party"], "xi_true": xi[pid],
-                    "step": xi[pid] - before[1] if before is not None else None,
-                    "big_move": bool(flags.get(pid, {}).get("big_move", False)),
-                    "chamber_move": bool(flags.get(pid, {}).get("chamber_move", False)),
-                    "replacement": k >= n_seats,
-                })
+                truth_rows.append(
+                    {
+                        "person_id": slug_person_id(slug),
+                        "session": session,
+                        "session_index": t,
+                        "chamber": chamber,
+                        "legislator_slug": slug,
+                        "party": people[pid]["party"],
+                        "xi_true": xi[pid],
+                        "step": xi[pid] - before[1] if before is not None else None,
+                        "big_move": bool(flags.get(pid, {}).get("big_move", False)),
+                        "chamber_move": bool(flags.get(pid, {}).get("chamber_move", False)),
+                        "replacement": k >= n_seats,
+                    }
+                )
                 current[pid] = (chamber, xi[pid])
         sessions[session] = chambers
         previous = current
         for party in ("Democrat", "Republican", "Independent"):
             mean_rows.append({"session": session, "session_index": t, "party": party, "mean": float(mean(party, t))})
 
-    truth = pl.DataFrame(truth_rows, schema={
-        "person_id": pl.String, "session": pl.String, "session_index": pl.Int64, "chamber": pl.String,
-        "legislator_slug": pl.String, "party": pl.String, "xi_true": pl.Float64, "step": pl.Float64,
-        "big_move": pl.Boolean, "chamber_move": pl.Boolean, "replacement": pl.Boolean,
-    })
-    return SimulatedLegislature(sessions=sessions, truth=truth, party_means=pl.DataFrame(mean_rows),
-                                drift_sd=drift_sd, big_move=big_move)
+    truth = pl.DataFrame(
+        truth_rows,
+        schema={
+            "person_id": pl.String,
+            "session": pl.String,
+            "session_index": pl.Int64,
+            "chamber": pl.String,
+            "legislator_slug": pl.String,
+            "party": pl.String,
+            "xi_true": pl.Float64,
+            "step": pl.Float64,
+            "big_move": pl.Boolean,
+            "chamber_move": pl.Boolean,
+            "replacement": pl.Boolean,
+        },
+    )
+    return SimulatedLegislature(
+        sessions=sessions, truth=truth, party_means=pl.DataFrame(mean_rows), drift_sd=drift_sd, big_move=big_move
+    )
 
 
 #: columns of a simulated legislature's per-session truth file (`<session>_truth.csv`)
-LEGISLATURE_TRUTH_COLUMNS = ("legislator_slug", "chamber", "party", "xi_true", "person_id", "session",
-                             "session_index", "step", "big_move", "chamber_move", "replacement")
+LEGISLATURE_TRUTH_COLUMNS = (
+    "legislator_slug",
+    "chamber",
+    "party",
+    "xi_true",
+    "person_id",
+    "session",
+    "session_index",
+    "step",
+    "big_move",
+    "chamber_move",
+    "replacement",
+)
 
 
 def write_legislature(sim: SimulatedLegislature, legislature_dir: Path, compact_votes: bool = False) -> list[Path]:
@@ -517,16 +648,21 @@ def write_legislature(sim: SimulatedLegislature, legislature_dir: Path, compact_
     legislature_dir = Path(legislature_dir)
     written = []
     for session, chambers in sim.sessions.items():
-        session_dir = write_session(chambers, legislature_dir / session, write_truth=False,
-                                    compact_votes=compact_votes)
+        session_dir = write_session(chambers, legislature_dir / session, write_truth=False, compact_votes=compact_votes)
         truth = sim.truth.filter(pl.col("session") == session)
-        rows = [[f"{r[c]:.6f}" if isinstance(r[c], float) else _fmt(r[c]) for c in LEGISLATURE_TRUTH_COLUMNS]
-                for r in truth.iter_rows(named=True)]
+        rows = [
+            [f"{r[c]:.6f}" if isinstance(r[c], float) else _fmt(r[c]) for c in LEGISLATURE_TRUTH_COLUMNS]
+            for r in truth.iter_rows(named=True)
+        ]
         _write_csv(session_dir / f"{session}_truth.csv", list(LEGISLATURE_TRUTH_COLUMNS), rows)
-        rc_rows = [[rc["vote_id"], chamber, f"{rc['alpha_true']:.6f}", f"{rc['beta_true']:.6f}"]
-                   for chamber, part in chambers.items() for rc in part.rollcall_truth.iter_rows(named=True)]
-        _write_csv(session_dir / f"{session}_truth_rollcalls.csv", ["vote_id", "chamber", "alpha_true", "beta_true"],
-                   rc_rows)
+        rc_rows = [
+            [rc["vote_id"], chamber, f"{rc['alpha_true']:.6f}", f"{rc['beta_true']:.6f}"]
+            for chamber, part in chambers.items()
+            for rc in part.rollcall_truth.iter_rows(named=True)
+        ]
+        _write_csv(
+            session_dir / f"{session}_truth_rollcalls.csv", ["vote_id", "chamber", "alpha_true", "beta_true"], rc_rows
+        )
         written.append(session_dir)
     return written
 
@@ -548,10 +684,17 @@ def read_legislature_truth(legislature_dir: Path) -> pl.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no simulated legislature truth files under {legislature_dir}")
     flags = ("big_move", "chamber_move", "replacement")
-    truth = pl.concat([f.with_columns(pl.col(c).cast(pl.String) for c in (*flags, "step")) for f in frames],
-                      how="vertical_relaxed")
+    truth = pl.concat(
+        [f.with_columns(pl.col(c).cast(pl.String) for c in (*flags, "step")) for f in frames], how="vertical_relaxed"
+    )
     return truth.select(
-        "person_id", "session", pl.col("session_index").cast(pl.Int64), "chamber", "legislator_slug", "party",
-        pl.col("xi_true").cast(pl.Float64), pl.col("step").cast(pl.Float64),
+        "person_id",
+        "session",
+        pl.col("session_index").cast(pl.Int64),
+        "chamber",
+        "legislator_slug",
+        "party",
+        pl.col("xi_true").cast(pl.Float64),
+        pl.col("step").cast(pl.Float64),
         *(pl.col(c).str.to_lowercase().eq("true").alias(c) for c in flags),
     ).sort("session_index", "chamber", "legislator_slug")

@@ -38,10 +38,12 @@ IDEAL_POINT_VAR = "xi_norm"
 
 def posterior_means(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl.DataFrame:
     draws = _stack(idata, var)
-    return pl.DataFrame({
-        "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
-        "xi_mean": draws.mean(axis=0),
-    })
+    return pl.DataFrame(
+        {
+            "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
+            "xi_mean": draws.mean(axis=0),
+        }
+    )
 
 
 def ideal_point_table(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl.DataFrame:
@@ -51,16 +53,18 @@ def ideal_point_table(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl
     ranks = draws.argsort(axis=1).argsort(axis=1) + 1  # per draw, 1 = leftmost
     mean = draws.mean(axis=0)
     order = mean.argsort().argsort() + 1
-    return pl.DataFrame({
-        "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
-        "xi_mean": mean,
-        "xi_sd": draws.std(axis=0, ddof=1),
-        "xi_hdi_low": hdi[:, 0],
-        "xi_hdi_high": hdi[:, 1],
-        "rank": order.astype(np.int64),
-        "rank_low": np.quantile(ranks, 0.05, axis=0).round().astype(np.int64),
-        "rank_high": np.quantile(ranks, 0.95, axis=0).round().astype(np.int64),
-    })
+    return pl.DataFrame(
+        {
+            "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
+            "xi_mean": mean,
+            "xi_sd": draws.std(axis=0, ddof=1),
+            "xi_hdi_low": hdi[:, 0],
+            "xi_hdi_high": hdi[:, 1],
+            "rank": order.astype(np.int64),
+            "rank_low": np.quantile(ranks, 0.05, axis=0).round().astype(np.int64),
+            "rank_high": np.quantile(ranks, 0.95, axis=0).round().astype(np.int64),
+        }
+    )
 
 
 def _standardise(v: np.ndarray) -> np.ndarray:
@@ -81,8 +85,11 @@ def ideal_points(
     """
     hier = ideal_point_table(hierarchical)
     flat_tab = ideal_point_table(flat).select(
-        "legislator_slug", pl.col("xi_mean").alias("flat_mean"), pl.col("xi_sd").alias("flat_sd"),
-        pl.col("xi_hdi_low").alias("flat_hdi_low"), pl.col("xi_hdi_high").alias("flat_hdi_high"),
+        "legislator_slug",
+        pl.col("xi_mean").alias("flat_mean"),
+        pl.col("xi_sd").alias("flat_sd"),
+        pl.col("xi_hdi_low").alias("flat_hdi_low"),
+        pl.col("xi_hdi_high").alias("flat_hdi_high"),
     )
     common = hier.join(flat_tab, on="legislator_slug")
     h, f = common["xi_mean"].to_numpy(), common["flat_mean"].to_numpy()
@@ -93,13 +100,17 @@ def ideal_points(
         xi_flat_hdi_low=pl.col("flat_hdi_low").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
         xi_flat_hdi_high=pl.col("flat_hdi_high").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
     )
-    info_cols = [c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes")
-                 if c in legislators.columns]
+    info_cols = [
+        c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes") if c in legislators.columns
+    ]
     table = (
         legislators.select(info_cols)
         .join(hier, on="legislator_slug", how="left")
-        .join(flat_tab.select("legislator_slug", "flat_mean", "xi_flat", "xi_flat_hdi_low", "xi_flat_hdi_high"),
-              on="legislator_slug", how="left")
+        .join(
+            flat_tab.select("legislator_slug", "flat_mean", "xi_flat", "xi_flat_hdi_low", "xi_flat_hdi_high"),
+            on="legislator_slug",
+            how="left",
+        )
         .with_columns(
             model=pl.when(pl.col("xi_mean").is_not_null()).then(pl.lit("hierarchical")).otherwise(pl.lit("flat")),
             shrinkage=pl.col("xi_mean") - pl.col("xi_flat"),
@@ -119,8 +130,9 @@ def flat_ideal_points(flat: az.InferenceData, legislators: pl.DataFrame) -> pl.D
     per draw like the hierarchical ones), `flat_mean` / `xi_flat` repeat them, `shrinkage` is null
     (nothing pooled) and `model = 'flat'` for every legislator."""
     tab = ideal_point_table(flat)
-    info_cols = [c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes")
-                 if c in legislators.columns]
+    info_cols = [
+        c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes") if c in legislators.columns
+    ]
     return (
         legislators.select(info_cols)
         .join(tab, on="legislator_slug", how="left")
@@ -138,8 +150,15 @@ def flat_ideal_points(flat: az.InferenceData, legislators: pl.DataFrame) -> pl.D
     )
 
 
-PARTY_SUMMARY_SCHEMA = {"parameter": pl.String, "party": pl.String, "n_legislators": pl.Int64,
-                        "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64, "hdi_high": pl.Float64}
+PARTY_SUMMARY_SCHEMA = {
+    "parameter": pl.String,
+    "party": pl.String,
+    "n_legislators": pl.Int64,
+    "mean": pl.Float64,
+    "sd": pl.Float64,
+    "hdi_low": pl.Float64,
+    "hdi_high": pl.Float64,
+}
 
 
 def empty_party_summary() -> pl.DataFrame:
@@ -172,9 +191,17 @@ def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.Da
 
     def add(parameter: str, party: str | None, draws: np.ndarray) -> None:
         lo, hi = _hdi(draws[:, None])[0]
-        rows.append({"parameter": parameter, "party": party, "n_legislators": party_sizes.get(party) if party else int(sum(party_sizes.values())),
-                     "mean": float(draws.mean()), "sd": float(draws.std(ddof=1)),
-                     "hdi_low": float(lo), "hdi_high": float(hi)})
+        rows.append(
+            {
+                "parameter": parameter,
+                "party": party,
+                "n_legislators": party_sizes.get(party) if party else int(sum(party_sizes.values())),
+                "mean": float(draws.mean()),
+                "sd": float(draws.std(ddof=1)),
+                "hdi_low": float(lo),
+                "hdi_high": float(hi),
+            }
+        )
 
     for k, party in enumerate(parties):
         add("mu_party", party, mu[:, k])

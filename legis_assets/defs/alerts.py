@@ -70,12 +70,20 @@ def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
         partition = ev.partition or (run.tags or {}).get("dagster/partition")
         asset = ev.asset_key.to_user_string()
         group = groups.setdefault((asset, partition), {"timestamp": entry.timestamp, "failed": []})
-        group["failed"].append({"check": ev.check_name, "value": metadata.get("value"),
-                                "threshold": metadata.get("threshold"), "description": ev.description})
+        group["failed"].append(
+            {
+                "check": ev.check_name,
+                "value": metadata.get("value"),
+                "threshold": metadata.get("threshold"),
+                "description": ev.description,
+            }
+        )
     records = []
     for (asset, partition), group in groups.items():
-        failed = sorted(group["failed"], key=lambda c: (GATE_ORDER.index(c["check"]) if c["check"] in GATE_ORDER
-                                                        else len(GATE_ORDER), c["check"]))
+        failed = sorted(
+            group["failed"],
+            key=lambda c: (GATE_ORDER.index(c["check"]) if c["check"] in GATE_ORDER else len(GATE_ORDER), c["check"]),
+        )
         first = failed[0]
         session, chamber = _session_chamber(partition, run)
         record = automation.alert_record(
@@ -96,8 +104,9 @@ def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
     return records
 
 
-def deliver_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path,
-                       log: Any = None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def deliver_run_alerts(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path, log: Any = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Deliver the alerts of one failed run (the sensor and `legis-assets run` both call this).
 
     Each record goes through `automation.deliver_alert`, which de-duplicates by run id + asset +
@@ -117,17 +126,23 @@ def deliver_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, home: P
     webhook = os.environ.get("LEGIS_ALERT_WEBHOOK", "").strip() or None
     out = []
     for record in records:
-        status = automation.deliver_alert(record, home, webhook,
-                                          timeout=automation.env_float("LEGIS_ALERT_TIMEOUT", 5.0),
-                                          attempts=automation.env_int("LEGIS_ALERT_ATTEMPTS", 3),
-                                          backoff=automation.env_float("LEGIS_ALERT_BACKOFF", 1.0))
+        status = automation.deliver_alert(
+            record,
+            home,
+            webhook,
+            timeout=automation.env_float("LEGIS_ALERT_TIMEOUT", 5.0),
+            attempts=automation.env_int("LEGIS_ALERT_ATTEMPTS", 3),
+            backoff=automation.env_float("LEGIS_ALERT_BACKOFF", 1.0),
+        )
         out.append((record, status))
         where = f"{automation.alerts_path(home)}" + (" and the webhook" if status["posted"] else "")
         if status["written"] is False:
             log.info(f"alert for {record['check']} of run {record['run_id']} was already sent")
         else:
-            log.info(f"alert: {record['session']} {record['chamber']} {record['asset']}:{record['check']} "
-                     f"= {record['value']} (threshold {record['threshold']}) -> {where}")
+            log.info(
+                f"alert: {record['session']} {record['chamber']} {record['asset']}:{record['check']} "
+                f"= {record['value']} (threshold {record['threshold']}) -> {where}"
+            )
             if webhook and not status["posted"]:
                 log.warning("the alert webhook did not accept the alert (see the daemon log)")
     return out
@@ -149,7 +164,7 @@ def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisRes
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=automation.env_int("LEGIS_ALERT_INTERVAL", 30),
     description="A failed run with failed ERROR convergence checks -> one line per failed partition "
-                "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set.",
+    "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set.",
 )
 def convergence_failure_alert(context: dg.RunFailureSensorContext, legis: LegisResource) -> None:
     send_convergence_alerts(context, legis)
@@ -163,9 +178,9 @@ DEAD_RUN_SENSOR_NAME = "dead_run_cleanup"
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=automation.env_int("LEGIS_DEAD_RUN_INTERVAL", 60),
     description="A run left STARTED by a process that is gone (a killed `legis-assets run`, a run worker killed "
-                "mid-step) -> reported failed with the reason, and its pool slots (mcmc) freed, so later runs "
-                "do not wait for them forever. Dagster's own run monitoring cannot see a dead run worker "
-                "under the default run launcher.",
+    "mid-step) -> reported failed with the reason, and its pool slots (mcmc) freed, so later runs "
+    "do not wait for them forever. Dagster's own run monitoring cannot see a dead run worker "
+    "under the default run launcher.",
 )
 def dead_run_cleanup(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     from legis_assets.dagster_home import clean_up_dead_runs
@@ -178,8 +193,9 @@ def dead_run_cleanup(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     for dead in cleaned:
         context.log.warning(f"run {dead.run_id}: {dead.reason} ({dead.freed_slots} slot(s))")
     if cleaned:
-        return dg.SkipReason(f"failed {len(cleaned)} dead run(s) and freed their pool slots: "
-                             + ", ".join(d.run_id for d in cleaned))
+        return dg.SkipReason(
+            f"failed {len(cleaned)} dead run(s) and freed their pool slots: " + ", ".join(d.run_id for d in cleaned)
+        )
     return dg.SkipReason("no dead run")
 
 

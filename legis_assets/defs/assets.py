@@ -14,7 +14,6 @@ model cannot be fitted (one party, no parties, a pooled party too small), hierar
 samples nothing and its blocking gates are the flat posterior's; the checks say so.
 """
 
-
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -68,14 +67,16 @@ def _check_results(asset_name: str, out: StepOutput, declared: tuple[Check, ...]
     results = []
     for check in declared:
         outcome = by_name[check.name]
-        results.append(dg.AssetCheckResult(
-            asset_key=asset_name,
-            check_name=check.name,
-            passed=bool(outcome.passed),
-            severity=dg.AssetCheckSeverity.ERROR if check.severity == "error" else dg.AssetCheckSeverity.WARN,
-            description=outcome.description,
-            metadata=to_metadata(outcome.metadata),
-        ))
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_name,
+                check_name=check.name,
+                passed=bool(outcome.passed),
+                severity=dg.AssetCheckSeverity.ERROR if check.severity == "error" else dg.AssetCheckSeverity.WARN,
+                description=outcome.description,
+                metadata=to_metadata(outcome.metadata),
+            )
+        )
     return results
 
 
@@ -90,16 +91,26 @@ def step_asset(
     kinds: set[str] | None = None,
 ) -> dg.AssetsDefinition:
     specs = [
-        dg.AssetCheckSpec(c.name, asset=name, description=c.description, blocking=c.blocking,
-                          partitions_def=session_chamber)
+        dg.AssetCheckSpec(
+            c.name, asset=name, description=c.description, blocking=c.blocking, partitions_def=session_chamber
+        )
         for c in checks
     ]
 
     # on Celery workers the MCMC steps go to their own queue (deploy/celery)
     op_tags = {"dagster-celery/queue": pool} if pool else None
 
-    @dg.asset(name=name, description=description, partitions_def=session_chamber, deps=list(deps),
-              check_specs=specs or None, group_name=group, pool=pool, kinds=kinds, op_tags=op_tags)
+    @dg.asset(
+        name=name,
+        description=description,
+        partitions_def=session_chamber,
+        deps=list(deps),
+        check_specs=specs or None,
+        group_name=group,
+        pool=pool,
+        kinds=kinds,
+        op_tags=op_tags,
+    )
     def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
         part = partition_of(context)
         pipeline = legis.pipeline(log=context.log.info)
@@ -107,8 +118,7 @@ def step_asset(
             out = getattr(pipeline, step)(part)
         except LegisError as err:  # bad input or unusable data: say what and where, keep old results
             raise dg.Failure(description=str(err), metadata={"partition": str(part)}) from err
-        return dg.MaterializeResult(metadata=to_metadata(out.metadata),
-                                    check_results=_check_results(name, out, checks))
+        return dg.MaterializeResult(metadata=to_metadata(out.metadata), check_results=_check_results(name, out, checks))
 
     return _asset
 
@@ -123,24 +133,32 @@ GATES = (
 FLAT_GATES = tuple(Check(f"flat_{c.name}", f"flat model: {c.description}") for c in GATES[:4])
 
 votes = step_asset(
-    "votes", "ingest",
+    "votes",
+    "ingest",
     "Validated long table of one session's votes for one chamber (plus its roll calls and legislators), "
     "read from the scraper's CSVs.",
     checks=(Check("no_input_problems", "the files needed no repair (unknown legislators, duplicates, counts)"),),
     kinds={"duckdb"},
 )
 vote_matrix = step_asset(
-    "vote_matrix", "vote_matrix",
+    "vote_matrix",
+    "vote_matrix",
     "Legislator x roll call Yea/Nay matrix after the reference filters (near-unanimous roll calls, "
     "legislators with too few votes), with a filter manifest.",
     deps=("votes",),
-    checks=(Check("two_parties", "both pooled parties present after filtering with enough members for the "
-                                 "hierarchical model (else only the flat model is fitted)"),
-            Check("enough_rollcalls", "at least 20 contested roll calls")),
+    checks=(
+        Check(
+            "two_parties",
+            "both pooled parties present after filtering with enough members for the "
+            "hierarchical model (else only the flat model is fitted)",
+        ),
+        Check("enough_rollcalls", "at least 20 contested roll calls"),
+    ),
     kinds={"duckdb"},
 )
 pca_init = step_asset(
-    "pca_init", "pca_init",
+    "pca_init",
+    "pca_init",
     "Standardised first principal component per legislator (sign: Republicans positive); "
     "the initial value of the ideal points.",
     deps=("vote_matrix",),
@@ -148,45 +166,76 @@ pca_init = step_asset(
     kinds={"scikitlearn", "duckdb"},
 )
 flat_posterior = step_asset(
-    "flat_posterior", "flat_posterior",
+    "flat_posterior",
+    "flat_posterior",
     "2PL IRT without party structure, sampled with nutpie: the independent cross-check, and the published model "
     "where the hierarchical one cannot be fitted. Writes a candidate trace that hierarchical_posterior publishes "
     "(or sets aside as failed).",
-    deps=("pca_init",), checks=FLAT_GATES, pool=MCMC_POOL, group="posterior", kinds={"pymc"},
+    deps=("pca_init",),
+    checks=FLAT_GATES,
+    pool=MCMC_POOL,
+    group="posterior",
+    kinds={"pymc"},
 )
 hierarchical_posterior = step_asset(
-    "hierarchical_posterior", "hierarchical_posterior",
+    "hierarchical_posterior",
+    "hierarchical_posterior",
     "Party-pooled hierarchical 2PL IRT sampled with nutpie (Numba backend) from the PCA start; "
     "the convergence gates are blocking checks. Publishes the flat and hierarchical traces together only when "
     "they pass. Where the chamber has one party, none, or a pooled party below the minimum size, the "
     "hierarchical model is not fitted and the gates are evaluated on the flat posterior (metadata: "
     "hierarchical_fitted, reason, published_model).",
-    deps=("pca_init", "flat_posterior"), checks=GATES, pool=MCMC_POOL, group="posterior", kinds={"pymc"},
+    deps=("pca_init", "flat_posterior"),
+    checks=GATES,
+    pool=MCMC_POOL,
+    group="posterior",
+    kinds={"pymc"},
 )
 convergence_diagnostics = step_asset(
-    "convergence_diagnostics", "convergence_diagnostics",
+    "convergence_diagnostics",
+    "convergence_diagnostics",
     "One row per gate and model (metric, value, threshold, pass/fail) and per-parameter R-hat/ESS.",
-    deps=("hierarchical_posterior", "flat_posterior"), group="results", kinds={"duckdb"},
+    deps=("hierarchical_posterior", "flat_posterior"),
+    group="results",
+    kinds={"duckdb"},
 )
 ideal_points = step_asset(
-    "ideal_points", "ideal_points",
+    "ideal_points",
+    "ideal_points",
     "Per legislator: posterior mean, sd, 90% HDI, rank with its interval, flat estimate, shrinkage.",
-    deps=("hierarchical_posterior", "flat_posterior"), group="results", kinds={"duckdb"},
+    deps=("hierarchical_posterior", "flat_posterior"),
+    group="results",
+    kinds={"duckdb"},
 )
 party_summary = step_asset(
-    "party_summary", "party_summary",
+    "party_summary",
+    "party_summary",
     "Party means and within-party spread with HDIs, ICC and the variance decomposition (empty, with the reason "
     "in the metadata, where the hierarchical model was not fitted).",
-    deps=("hierarchical_posterior",), group="results", kinds={"duckdb"},
+    deps=("hierarchical_posterior",),
+    group="results",
+    kinds={"duckdb"},
 )
 
 report = step_asset(
-    "report", "report",
+    "report",
+    "report",
     "Self-contained HTML report (opens offline): gates, ranked ideal points, party posteriors, shrinkage, "
     "convergence diagnostics, data filters. A run whose gates fail writes report.failed.html beside the last "
     "passing report instead.",
-    deps=("convergence_diagnostics", "ideal_points", "party_summary"), group="results", kinds={"html"},
+    deps=("convergence_diagnostics", "ideal_points", "party_summary"),
+    group="results",
+    kinds={"html"},
 )
 
-ALL_ASSETS = [votes, vote_matrix, pca_init, flat_posterior, hierarchical_posterior, convergence_diagnostics,
-              ideal_points, party_summary, report]
+ALL_ASSETS = [
+    votes,
+    vote_matrix,
+    pca_init,
+    flat_posterior,
+    hierarchical_posterior,
+    convergence_diagnostics,
+    ideal_points,
+    party_summary,
+    report,
+]

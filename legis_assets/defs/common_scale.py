@@ -18,7 +18,6 @@ The lineage edge from `vote_matrix` (AllPartitionMapping) is for the UI only: th
 it through an IO manager.
 """
 
-
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,9 +49,12 @@ def vote_matrix_built_at(instance: dg.DagsterInstance):
     def built_at(part: Partition) -> str | None:
         try:
             records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("vote_matrix"),
-                                      asset_partitions=[str(partition_key(part.key.key, part.chamber))]),
-                limit=1).records
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey("vote_matrix"),
+                    asset_partitions=[str(partition_key(part.key.key, part.chamber))],
+                ),
+                limit=1,
+            ).records
         except Exception:  # the instance is busy: the table says so, the digest still decides
             return None
         if not records:
@@ -66,14 +68,33 @@ def scale_pipeline(context, legis: LegisResource) -> ScalePipeline:
     return ScalePipeline(legis.settings(), progress=context.log.info, built_at=vote_matrix_built_at(context.instance))
 
 
-def scale_asset(name: str, description: str, deps: tuple[Any, ...] = (), checks: tuple[Check, ...] = (),
-                pool: str | None = None, kinds: set[str] | None = None) -> dg.AssetsDefinition:
-    specs = [dg.AssetCheckSpec(c.name, asset=name, description=c.description, blocking=c.blocking,
-                               partitions_def=legislature_partitions) for c in checks]
+def scale_asset(
+    name: str,
+    description: str,
+    deps: tuple[Any, ...] = (),
+    checks: tuple[Check, ...] = (),
+    pool: str | None = None,
+    kinds: set[str] | None = None,
+) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetCheckSpec(
+            c.name, asset=name, description=c.description, blocking=c.blocking, partitions_def=legislature_partitions
+        )
+        for c in checks
+    ]
     op_tags = {"dagster-celery/queue": pool} if pool else None
 
-    @dg.asset(name=name, description=description, partitions_def=legislature_partitions, deps=list(deps),
-              check_specs=specs or None, group_name=SCALE_GROUP, pool=pool, kinds=kinds, op_tags=op_tags)
+    @dg.asset(
+        name=name,
+        description=description,
+        partitions_def=legislature_partitions,
+        deps=list(deps),
+        check_specs=specs or None,
+        group_name=SCALE_GROUP,
+        pool=pool,
+        kinds=kinds,
+        op_tags=op_tags,
+    )
     def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
         legislature = legislature_of(context)
         pipeline = scale_pipeline(context, legis)
@@ -81,20 +102,24 @@ def scale_asset(name: str, description: str, deps: tuple[Any, ...] = (), checks:
             out = getattr(pipeline, name)(legislature)
         except LegisError as err:  # unusable input: say what and where, keep the last good results
             raise dg.Failure(description=str(err), metadata={"legislature": legislature}) from err
-        return dg.MaterializeResult(metadata=to_metadata(out.metadata),
-                                    check_results=_check_results(name, out, checks))
+        return dg.MaterializeResult(metadata=to_metadata(out.metadata), check_results=_check_results(name, out, checks))
 
     return _asset
 
 
 SCALE_GATES = (
-    Check("rhat", "max R-hat over the reported quantities (positions, party means and gaps, movements, tau) < 1.01",
-          "error"),
+    Check(
+        "rhat",
+        "max R-hat over the reported quantities (positions, party means and gaps, movements, tau) < 1.01",
+        "error",
+    ),
     Check("ess", "min bulk ESS of the positions > 400 (tail ESS in the description)", "error"),
     Check("divergences", "0 divergent transitions", "error"),
     Check("ebfmi", "min E-BFMI over chains > 0.3"),
-    Check("agrees_with_linked", "abs(r) of the joint positions vs each chamber-session's PC1 linked by the bridge "
-                                "people > 0.90"),
+    Check(
+        "agrees_with_linked",
+        "abs(r) of the joint positions vs each chamber-session's PC1 linked by the bridge people > 0.90",
+    ),
 )
 
 people = scale_asset(
@@ -103,8 +128,13 @@ people = scale_asset(
     "bridge graph (shared people per chamber-session pair, components, thin bridges); reads the vote_matrix "
     "tables of every session of the legislature under the data root and lists them in the metadata.",
     deps=(dg.AssetDep("vote_matrix", partition_mapping=dg.AllPartitionMapping()),),
-    checks=(Check("connected", "every chamber-session is linked to the others by shared people (else it is left "
-                               "out of the common scale, named here)"),),
+    checks=(
+        Check(
+            "connected",
+            "every chamber-session is linked to the others by shared people (else it is left "
+            "out of the common scale, named here)",
+        ),
+    ),
     kinds={"duckdb"},
 )
 common_scale_posterior = scale_asset(
@@ -112,36 +142,46 @@ common_scale_posterior = scale_asset(
     "Every chamber-session of the legislature on one scale: joint 2PL IRT with a random walk of each person's "
     "position between consecutive chamber-sessions, sampled with nutpie; the gates are blocking checks. A fit that "
     "fails them is written beside the last good trace as common_scale_posterior.failed.nc.",
-    deps=("people",), checks=SCALE_GATES, pool=MCMC_POOL, kinds={"pymc"},
+    deps=("people",),
+    checks=SCALE_GATES,
+    pool=MCMC_POOL,
+    kinds={"pymc"},
 )
 scale_positions = scale_asset(
     "scale_positions",
     "Per person x session x chamber: position on the common scale (mean, sd, 90% HDI).",
-    deps=("common_scale_posterior",), kinds={"duckdb"},
+    deps=("common_scale_posterior",),
+    kinds={"duckdb"},
 )
 scale_party_trend = scale_asset(
     "scale_party_trend",
     "Per party x chamber-session: party mean, and the Republican - Democratic gap, with 90% HDIs.",
-    deps=("common_scale_posterior",), kinds={"duckdb"},
+    deps=("common_scale_posterior",),
+    kinds={"duckdb"},
 )
 scale_movement = scale_asset(
     "scale_movement",
     "Per person: the change of position between consecutive chamber-sessions with its 90% HDI (moved: the HDI "
     "excludes 0).",
-    deps=("common_scale_posterior",), kinds={"duckdb"},
+    deps=("common_scale_posterior",),
+    kinds={"duckdb"},
 )
 scale_diagnostics = scale_asset(
     "scale_diagnostics",
-    "One row per gate of the common-scale posterior (metric, value, threshold, pass/fail) and per-parameter "
-    "R-hat/ESS.",
-    deps=("common_scale_posterior",), kinds={"duckdb"},
+    "One row per gate of the common-scale posterior (metric, value, threshold, pass/fail) and per-parameter R-hat/ESS.",
+    deps=("common_scale_posterior",),
+    kinds={"duckdb"},
 )
 
 
-@dg.asset_check(asset=common_scale_posterior, name="inputs_current", partitions_def=legislature_partitions,
-                blocking=False,
-                description="the chamber-sessions the common scale used are the ones found now, with the same "
-                            "vote matrices (fails when a vote matrix changed, a session appeared or was removed)")
+@dg.asset_check(
+    asset=common_scale_posterior,
+    name="inputs_current",
+    partitions_def=legislature_partitions,
+    blocking=False,
+    description="the chamber-sessions the common scale used are the ones found now, with the same "
+    "vote matrices (fails when a vote matrix changed, a session appeared or was removed)",
+)
 def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource) -> dg.AssetCheckResult:
     legislature = legislature_of(context)
     current, diff, used = scale_pipeline(context, legis).inputs_status(legislature)
@@ -156,8 +196,12 @@ def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource)
         description = f"all {used.height} chamber-sessions used are current"
     else:
         description = "; ".join(f"{r['chamber_session']}: {r['change']}" for r in diff.iter_rows(named=True))
-    return dg.AssetCheckResult(passed=bool(current), severity=dg.AssetCheckSeverity.WARN, description=description,
-                               metadata=to_metadata(metadata))
+    return dg.AssetCheckResult(
+        passed=bool(current),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=to_metadata(metadata),
+    )
 
 
 SCALE_ASSETS = [people, common_scale_posterior, scale_positions, scale_party_trend, scale_movement, scale_diagnostics]
@@ -175,7 +219,8 @@ if _report_available():
     common_scale_report = scale_asset(
         "common_scale_report",
         "Self-contained HTML page of the common scale: gates, positions over time, party trend, movers, bridges.",
-        deps=("scale_positions", "scale_party_trend", "scale_movement", "scale_diagnostics"), kinds={"html"},
+        deps=("scale_positions", "scale_party_trend", "scale_movement", "scale_diagnostics"),
+        kinds={"html"},
     )
     SCALE_ASSETS.append(common_scale_report)
 
@@ -191,8 +236,13 @@ scale_job = dg.define_asset_job(
 
 # --- the rebuild sensor -----------------------------------------------------------------------
 
-ACTIVE_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                   dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 def _run_session(run: dg.DagsterRun) -> str | None:
@@ -227,7 +277,8 @@ def busy_legislatures(instance: dg.DagsterInstance) -> dict[str, str]:
 def last_inputs_digest(instance: dg.DagsterInstance, legislature: str) -> str | None:
     """The inputs digest the latest common_scale_posterior materialization of `legislature` recorded."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=common_scale_posterior.key, asset_partitions=[legislature]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=common_scale_posterior.key, asset_partitions=[legislature]), limit=1
+    ).records
     if not records:
         return None
     materialization = records[0].asset_materialization
@@ -249,8 +300,10 @@ def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResou
             continue
         built = inputs.built
         if built.height < 2 or built["session_key"].n_unique() < 2:
-            waiting.append(f"{legislature}: {built.height} chamber-session(s) built in "
-                           f"{built['session_key'].n_unique()} session(s) (a common scale needs 2+ sessions)")
+            waiting.append(
+                f"{legislature}: {built.height} chamber-session(s) built in "
+                f"{built['session_key'].n_unique()} session(s) (a common scale needs 2+ sessions)"
+            )
             continue
         not_built = inputs.rows.filter(inputs.rows["matrix_digest"].is_null())["chamber_session"].to_list()
         if not_built:
@@ -262,12 +315,13 @@ def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResou
         digest = inputs_digest(inputs.rows)
         if last_inputs_digest(context.instance, legislature) == digest:
             continue
-        requests.append(dg.RunRequest(
-            run_key=f"{legislature}:{digest[:16]}",
-            partition_key=legislature,
-            tags={LEGISLATURE_TAG: legislature, INPUTS_DIGEST_TAG: digest[:16],
-                  "legis/trigger": SCALE_SENSOR_NAME},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{legislature}:{digest[:16]}",
+                partition_key=legislature,
+                tags={LEGISLATURE_TAG: legislature, INPUTS_DIGEST_TAG: digest[:16], "legis/trigger": SCALE_SENSOR_NAME},
+            )
+        )
     for line in waiting:
         context.log.info(line)
     if not requests:
@@ -280,8 +334,11 @@ def _default_status() -> dg.DefaultSensorStatus:
 
     # its own flag: turning the data sensor on by default (LEGIS_SENSOR_DEFAULT_RUNNING) does not
     # also start joint fits behind the user's back
-    return dg.DefaultSensorStatus.RUNNING if automation.env_flag("LEGIS_SCALE_SENSOR_DEFAULT_RUNNING") \
+    return (
+        dg.DefaultSensorStatus.RUNNING
+        if automation.env_flag("LEGIS_SCALE_SENSOR_DEFAULT_RUNNING")
         else dg.DefaultSensorStatus.STOPPED
+    )
 
 
 @dg.sensor(
@@ -290,8 +347,8 @@ def _default_status() -> dg.DefaultSensorStatus:
     minimum_interval_seconds=60,
     default_status=_default_status(),
     description="Rebuilds a legislature's common scale when its inputs changed (digest of the vote matrices of its "
-                "sessions under the data root vs the last common_scale_posterior's), once no per-session run of "
-                "that legislature is queued or in progress. Run key: legislature + inputs digest.",
+    "sessions under the data root vs the last common_scale_posterior's), once no per-session run of "
+    "that legislature is queued or in progress. Run key: legislature + inputs digest.",
 )
 def common_scale_sensor(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
     return evaluate_common_scale(context, legis)
@@ -306,5 +363,6 @@ def materialize_common_scale(instance: dg.DagsterInstance, legislature: str, **e
         instance.add_dynamic_partitions(LEGISLATURE, [legislature])
     job = defs.resolve_job_def(SCALE_JOB_NAME)
     tags = {LEGISLATURE_TAG: legislature, **(execute_kwargs.pop("tags", None) or {})}
-    return job.execute_in_process(partition_key=legislature, instance=instance, raise_on_error=False, tags=tags,
-                                  **execute_kwargs)
+    return job.execute_in_process(
+        partition_key=legislature, instance=instance, raise_on_error=False, tags=tags, **execute_kwargs
+    )

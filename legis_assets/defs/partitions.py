@@ -22,8 +22,11 @@ def partition_of(context) -> Partition:
     """The validated partition of an asset or check context (works for runs launched with only the
     `dagster/partition` tag, where the key is a plain string)."""
     key = context.partition_key
-    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else \
-        session_chamber.get_partition_key_from_str(key).keys_by_dimension
+    dims = (
+        key.keys_by_dimension
+        if isinstance(key, dg.MultiPartitionKey)
+        else session_chamber.get_partition_key_from_str(key).keys_by_dimension
+    )
     return Partition.of(dims["session"], dims["chamber"])
 
 

@@ -4,7 +4,6 @@ filters), read from the environment unless set in run config."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 
@@ -14,13 +13,13 @@ from legis_assets.pipeline import Pipeline, Settings
 class LegisResource(dg.ConfigurableResource):
     """Settings for one deployment; unset fields come from LEGIS_* environment variables."""
 
-    data_dir: Optional[str] = None
-    home: Optional[str] = None
-    profile: Optional[str] = None
-    model: Optional[str] = None
-    min_minority: Optional[float] = None
-    min_votes: Optional[int] = None
-    seed: Optional[int] = None
+    data_dir: str | None = None
+    home: str | None = None
+    profile: str | None = None
+    model: str | None = None
+    min_minority: float | None = None
+    min_votes: int | None = None
+    seed: int | None = None
 
     def settings(self) -> Settings:
         return Settings.from_env(

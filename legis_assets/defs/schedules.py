@@ -50,8 +50,7 @@ def evaluate_current_session(context: dg.ScheduleEvaluationContext, legis: Legis
             continue
         for chamber in automation.chambers_with_data(session_dir):
             pk = partition_key(key, chamber)
-            requests.append(dg.RunRequest(run_key=f"{pk}@{stamp}", partition_key=pk,
-                                          tags={TRIGGER_TAG: "schedule"}))
+            requests.append(dg.RunRequest(run_key=f"{pk}@{stamp}", partition_key=pk, tags={TRIGGER_TAG: "schedule"}))
     for reason in skipped:
         context.log.warning(reason)
     if not requests:
@@ -64,10 +63,13 @@ def evaluate_current_session(context: dg.ScheduleEvaluationContext, legis: Legis
     job_name=JOB_NAME,
     cron_schedule=os.environ.get("LEGIS_SCHEDULE_CRON", DEFAULT_CRON),
     execution_timezone=os.environ.get("LEGIS_SCHEDULE_TZ", "UTC"),
-    default_status=(dg.DefaultScheduleStatus.RUNNING if automation.env_flag("LEGIS_SCHEDULE_DEFAULT_RUNNING")
-                    else dg.DefaultScheduleStatus.STOPPED),
+    default_status=(
+        dg.DefaultScheduleStatus.RUNNING
+        if automation.env_flag("LEGIS_SCHEDULE_DEFAULT_RUNNING")
+        else dg.DefaultScheduleStatus.STOPPED
+    ),
     description="Rebuild the current session (newest registered session per legislature, or "
-                "LEGIS_CURRENT_SESSION) for every chamber with data.",
+    "LEGIS_CURRENT_SESSION) for every chamber with data.",
 )
 def current_session_rebuild(context: dg.ScheduleEvaluationContext, legis: LegisResource):
     return evaluate_current_session(context, legis)

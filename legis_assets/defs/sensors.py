@@ -56,17 +56,22 @@ def evaluate_data_root(
         digest = scan.sessions[key].digest
         for chamber in chambers:
             pk = partition_key(key, chamber)
-            run_requests.append(dg.RunRequest(
-                run_key=scan.run_key(key, str(pk)),
-                partition_key=pk,
-                tags={TRIGGER_TAG: "data_sensor", DIGEST_TAG: digest[:16]},
-            ))
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=scan.run_key(key, str(pk)),
+                    partition_key=pk,
+                    tags={TRIGGER_TAG: "data_sensor", DIGEST_TAG: digest[:16]},
+                )
+            )
     # register new sessions (also ones whose directory came back after a partition was deleted)
-    to_add = sorted({key for key in scan.changed
-                     if not context.instance.has_dynamic_partition(session_partitions.name, key)})
+    to_add = sorted(
+        {key for key in scan.changed if not context.instance.has_dynamic_partition(session_partitions.name, key)}
+    )
     # register new legislatures (the common scale's partitions) of every session ready now
-    legislatures = sorted({key.split(".", 1)[0] for key, state in scan.sessions.items() if state.files}
-                          - set(context.instance.get_dynamic_partitions(LEGISLATURE)))
+    legislatures = sorted(
+        {key.split(".", 1)[0] for key, state in scan.sessions.items() if state.files}
+        - set(context.instance.get_dynamic_partitions(LEGISLATURE))
+    )
     for key, reason in sorted(scan.pending.items()):
         context.log.info(f"{key}: waiting ({reason})")
     for key in scan.removed:
@@ -96,7 +101,7 @@ def evaluate_data_root(
     minimum_interval_seconds=automation.env_int("LEGIS_SENSOR_INTERVAL", 30),
     default_status=_default_status("LEGIS_SENSOR_DEFAULT_RUNNING"),
     description="New session directory -> new `session` partition + runs for its chambers; changed input "
-                "files -> runs for that session's chambers only (cursor: content hashes per session).",
+    "files -> runs for that session's chambers only (cursor: content hashes per session).",
 )
 def session_data_sensor(context: dg.SensorEvaluationContext, legis: LegisResource) -> dg.SensorResult:
     return evaluate_data_root(context, legis)

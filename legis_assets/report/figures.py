@@ -158,7 +158,14 @@ def to_data_uri(fig: Figure) -> str:
 
 def _party_legend_handles(parties: Sequence[str], colours: dict[str, str]) -> list[Line2D]:
     return [
-        Line2D([], [], color=colours.get(p, INDEPENDENT_GREY), marker="o", linestyle="-", label=plot_label(p or "Independent", 30))
+        Line2D(
+            [],
+            [],
+            color=colours.get(p, INDEPENDENT_GREY),
+            marker="o",
+            linestyle="-",
+            label=plot_label(p or "Independent", 30),
+        )
         for p in parties
     ]
 
@@ -187,8 +194,9 @@ def _draw_forest(ax, rows: pl.DataFrame, ys: np.ndarray, colours: dict[str, str]
     hier = ~flat
     ax.scatter(pos[hier], ys[hier], s=point_size, c=cols[hier], zorder=3, linewidths=0)
     if flat.any():
-        ax.scatter(pos[flat], ys[flat], s=point_size * 1.4, facecolors="white", edgecolors=cols[flat],
-                   linewidths=1.0, zorder=3)
+        ax.scatter(
+            pos[flat], ys[flat], s=point_size * 1.4, facecolors="white", edgecolors=cols[flat], linewidths=1.0, zorder=3
+        )
     ax.axvline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -197,8 +205,17 @@ def _draw_forest(ax, rows: pl.DataFrame, ys: np.ndarray, colours: dict[str, str]
 def _forest_legend(fig: Figure, parties: list[str], colours: dict[str, str], any_flat: bool) -> None:
     handles = _party_legend_handles(parties, colours)
     if any_flat:
-        handles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="-",
-                              label="flat model only (no party model)"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="#555555",
+                marker="o",
+                markerfacecolor="white",
+                linestyle="-",
+                label="flat model only (no party model)",
+            )
+        )
     fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 5))
 
 
@@ -243,21 +260,36 @@ def extremes_plot(ip: pl.DataFrame, colours: dict[str, str], k: int = EXTREMES_P
     rows = _forest_rows(ip)
     n = rows.height
     k = min(k, n // 2)
-    sel = pl.concat([rows.head(k).with_row_index("i"), rows.tail(k).with_row_index("i").with_columns(pl.col("i") + k + 1)])
+    sel = pl.concat(
+        [rows.head(k).with_row_index("i"), rows.tail(k).with_row_index("i").with_columns(pl.col("i") + k + 1)]
+    )
     ys = sel["i"].to_numpy().astype(float)
     fig = new_figure(FULL_WIDTH, ROW_INCHES * (2 * k + 1) + 1.6)
     ax = fig.add_subplot()
     _draw_forest(ax, sel, ys, colours, point_size=16, lw=1.6)
     ranks = sel["overall_rank"].to_list()
-    labels = [f"{r}. {plot_label(nm, 34)} ({party_abbrev(p)})" for r, nm, p in zip(ranks, sel["label"], sel["party_label"])]
+    labels = [
+        f"{r}. {plot_label(nm, 34)} ({party_abbrev(p)})" for r, nm, p in zip(ranks, sel["label"], sel["party_label"])
+    ]
     ax.set_yticks(ys, labels, fontsize=7.5)
     ax.tick_params(axis="y", length=0, pad=2)
     ax.axhline(k, color="#999999", linestyle=":", linewidth=0.8)
-    ax.text(0.5, k, f"\u2026 {n - 2 * k} legislators in between \u2026", transform=ax.get_yaxis_transform(),
-            ha="center", va="center", fontsize=7, color="#555555", backgroundcolor="white")
+    ax.text(
+        0.5,
+        k,
+        f"\u2026 {n - 2 * k} legislators in between \u2026",
+        transform=ax.get_yaxis_transform(),
+        ha="center",
+        va="center",
+        fontsize=7,
+        color="#555555",
+        backgroundcolor="white",
+    )
     ax.set_ylim(2 * k + 0.7, -0.7)
     ax.set_xlabel("ideal point (hierarchical model scale) with 90% interval")
-    _forest_legend(fig, sorted(set(sel["party_label"].to_list())), colours, bool((sel["model"] != "hierarchical").any()))
+    _forest_legend(
+        fig, sorted(set(sel["party_label"].to_list())), colours, bool((sel["model"] != "hierarchical").any())
+    )
     return fig
 
 
@@ -278,8 +310,11 @@ def party_density_plot(idata: az.InferenceData, colours: dict[str, str]) -> Figu
     post = getattr(idata, "posterior", None)
     norm = post is not None and "mu_party_norm" in post and "sigma_within_norm" in post
     mu_var, sigma_var = ("mu_party_norm", "sigma_within_norm") if norm else ("mu_party", "sigma_within")
-    panels = [(v, t) for v, t in ((mu_var, f"party mean ({mu_var})"), (sigma_var, f"spread within party ({sigma_var})"))
-              if _draws(idata, v) is not None]
+    panels = [
+        (v, t)
+        for v, t in ((mu_var, f"party mean ({mu_var})"), (sigma_var, f"spread within party ({sigma_var})"))
+        if _draws(idata, v) is not None
+    ]
     if not panels:
         return None
     fig = new_figure(FULL_WIDTH, 3.0)
@@ -310,8 +345,9 @@ def party_density_plot(idata: az.InferenceData, colours: dict[str, str]) -> Figu
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
         ax.set_xlabel("hierarchical model scale" + (" (standardised)" if norm else ""))
-    fig.legend(handles=_party_legend_handles(parties_seen, colours), loc="outside upper center",
-               ncol=min(len(parties_seen), 6))
+    fig.legend(
+        handles=_party_legend_handles(parties_seen, colours), loc="outside upper center", ncol=min(len(parties_seen), 6)
+    )
     return fig
 
 
@@ -353,13 +389,26 @@ def shrinkage_plot(ip: pl.DataFrame, colours: dict[str, str], movers: Sequence[s
     lo = float(np.nanmin([x.min(), y.min()]))
     hi = float(np.nanmax([x.max(), y.max()]))
     pad = 0.05 * (hi - lo if hi > lo else 1.0)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#888888", linestyle="--", linewidth=1,
-            label="no change (identity line)")
+    ax.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color="#888888",
+        linestyle="--",
+        linewidth=1,
+        label="no change (identity line)",
+    )
     ax.scatter(x, y, c=cols, s=18 if both.height < 200 else 9, alpha=0.8, linewidths=0)
     mover_mask = both["legislator_slug"].is_in(list(movers)).to_numpy()
     if mover_mask.any():
-        ax.scatter(x[mover_mask], y[mover_mask], s=60, facecolors="none", edgecolors="black", linewidths=0.9,
-                   label="biggest movers (listed below)")
+        ax.scatter(
+            x[mover_mask],
+            y[mover_mask],
+            s=60,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=0.9,
+            label="biggest movers (listed below)",
+        )
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_aspect("equal")
@@ -398,11 +447,25 @@ def diagnostics_distribution_plot(parameters: pl.DataFrame, rhat_max: float, ess
             ax.scatter(v, i + jitter, s=6, alpha=0.5, color="#34495e", linewidths=0)
             ax.plot([v.min(), v.max()], [i, i], color="#34495e", alpha=0.25, linewidth=4, solid_capstyle="round")
     ax_r.axvline(rhat_max, color=REPUBLICAN_RED, linestyle="--", linewidth=1)
-    ax_r.text(rhat_max, 1.0, f" gate < {rhat_max:g}", transform=ax_r.get_xaxis_transform(), color=REPUBLICAN_RED,
-              fontsize=7, va="bottom")
+    ax_r.text(
+        rhat_max,
+        1.0,
+        f" gate < {rhat_max:g}",
+        transform=ax_r.get_xaxis_transform(),
+        color=REPUBLICAN_RED,
+        fontsize=7,
+        va="bottom",
+    )
     ax_e.axvline(ess_min, color=REPUBLICAN_RED, linestyle="--", linewidth=1)
-    ax_e.text(ess_min, 1.0, f" gate > {ess_min:g} (ideal points)", transform=ax_e.get_xaxis_transform(), color=REPUBLICAN_RED,
-              fontsize=7, va="bottom")
+    ax_e.text(
+        ess_min,
+        1.0,
+        f" gate > {ess_min:g} (ideal points)",
+        transform=ax_e.get_xaxis_transform(),
+        color=REPUBLICAN_RED,
+        fontsize=7,
+        va="bottom",
+    )
     ax_r.set_yticks(range(len(keys)), [plot_label(k, 32) for k in keys])
     ax_r.set_ylim(len(keys) - 0.5, -0.5)
     ax_r.set_xlabel("R-hat (1.00 = chains agree)")
@@ -509,9 +572,11 @@ def pc1_plot(pca_scores: pl.DataFrame, ip: pl.DataFrame | None, colours: dict[st
     """PC1 (the starting values) against the final ideal point; returns the figure and Pearson r."""
     if ip is None or pca_scores.height == 0 or "pc1" not in pca_scores.columns:
         return None, float("nan")
-    joined = pca_scores.select("legislator_slug", "pc1").join(
-        ip.select("legislator_slug", "position", "party_label"), on="legislator_slug", how="inner"
-    ).drop_nulls(["pc1", "position"])
+    joined = (
+        pca_scores.select("legislator_slug", "pc1")
+        .join(ip.select("legislator_slug", "position", "party_label"), on="legislator_slug", how="inner")
+        .drop_nulls(["pc1", "position"])
+    )
     if joined.height < 2:
         return None, float("nan")
     x = joined["pc1"].to_numpy().astype(float)

@@ -24,8 +24,9 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import arviz as az
 import jinja2
@@ -65,15 +66,15 @@ LIST_MAX = 200
 
 GATE_ADVICE = {
     "rhat": "The chains disagree. Sample longer (more tuning and draws, e.g. the reference profile) and "
-            "look at the trace and rank plots below for the parameters that mix worst.",
+    "look at the trace and rank plots below for the parameters that mix worst.",
     "ess": "Too few effective draws. Increase the number of draws (the reference profile uses 4 chains "
-           "x 2,000 draws) or fix slow mixing first.",
+    "x 2,000 draws) or fix slow mixing first.",
     "divergences": "The sampler hit regions it could not explore. Use more tuning, the identified default "
-                   "model, or check the data for legislators with very few votes.",
+    "model, or check the data for legislators with very few votes.",
     "ebfmi": "Low E-BFMI: momentum resampling explores the energy distribution poorly; a reparameterisation "
-             "or longer tuning usually helps.",
+    "or longer tuning usually helps.",
     "agrees_with_flat": "The party model and the flat model disagree. Check the party labels and the sign "
-                        "(orientation) of the scale.",
+    "(orientation) of the scale.",
 }
 
 SAMPLER_KEYS = (
@@ -160,11 +161,26 @@ def short(text: Any, n: int = NAME_DISPLAY_MAX) -> str:
 
 
 IP_COLUMNS: dict[str, pl.DataType] = {
-    "legislator_slug": pl.String, "name": pl.String, "full_name": pl.String, "party": pl.String,
-    "district": pl.String, "n_votes": pl.Int64, "xi_mean": pl.Float64, "xi_sd": pl.Float64,
-    "xi_hdi_low": pl.Float64, "xi_hdi_high": pl.Float64, "rank": pl.Int64, "rank_low": pl.Int64,
-    "rank_high": pl.Int64, "flat_mean": pl.Float64, "xi_flat": pl.Float64, "xi_flat_hdi_low": pl.Float64,
-    "xi_flat_hdi_high": pl.Float64, "model": pl.String, "shrinkage": pl.Float64, "position": pl.Float64,
+    "legislator_slug": pl.String,
+    "name": pl.String,
+    "full_name": pl.String,
+    "party": pl.String,
+    "district": pl.String,
+    "n_votes": pl.Int64,
+    "xi_mean": pl.Float64,
+    "xi_sd": pl.Float64,
+    "xi_hdi_low": pl.Float64,
+    "xi_hdi_high": pl.Float64,
+    "rank": pl.Int64,
+    "rank_low": pl.Int64,
+    "rank_high": pl.Int64,
+    "flat_mean": pl.Float64,
+    "xi_flat": pl.Float64,
+    "xi_flat_hdi_low": pl.Float64,
+    "xi_flat_hdi_high": pl.Float64,
+    "model": pl.String,
+    "shrinkage": pl.Float64,
+    "position": pl.Float64,
     "overall_rank": pl.Int64,
 }
 
@@ -181,15 +197,26 @@ def _ideal_points_from_posterior(ctx: ReportContext) -> pl.DataFrame | None:
     draws = xi.values.reshape(-1, xi.shape[-1])
     hdi = np.asarray(az.hdi(draws[None, :, :], hdi_prob=0.9)).reshape(-1, 2)
     slugs = [str(v) for v in xi[dim].values]
-    party = dict(zip(ctx.pca_scores["legislator_slug"].to_list(), ctx.pca_scores["party"].to_list())) \
-        if {"legislator_slug", "party"} <= set(ctx.pca_scores.columns) else {}
+    party = (
+        dict(zip(ctx.pca_scores["legislator_slug"].to_list(), ctx.pca_scores["party"].to_list()))
+        if {"legislator_slug", "party"} <= set(ctx.pca_scores.columns)
+        else {}
+    )
     mean = draws.mean(axis=0)
-    return pl.DataFrame({
-        "legislator_slug": slugs, "name": slugs, "party": [party.get(s) for s in slugs],
-        "xi_mean": mean, "xi_sd": draws.std(axis=0, ddof=1), "xi_hdi_low": hdi[:, 0], "xi_hdi_high": hdi[:, 1],
-        "rank": (mean.argsort().argsort() + 1).astype(np.int64), "model": [ctx.published_model] * len(slugs),
-        "position": mean,
-    })
+    return pl.DataFrame(
+        {
+            "legislator_slug": slugs,
+            "name": slugs,
+            "party": [party.get(s) for s in slugs],
+            "xi_mean": mean,
+            "xi_sd": draws.std(axis=0, ddof=1),
+            "xi_hdi_low": hdi[:, 0],
+            "xi_hdi_high": hdi[:, 1],
+            "rank": (mean.argsort().argsort() + 1).astype(np.int64),
+            "model": [ctx.published_model] * len(slugs),
+            "position": mean,
+        }
+    )
 
 
 def prepare_ideal_points(ctx: ReportContext) -> pl.DataFrame | None:
@@ -200,8 +227,9 @@ def prepare_ideal_points(ctx: ReportContext) -> pl.DataFrame | None:
     if missing:
         ip = ip.with_columns(missing)
     ip = ip.with_columns(
-        model=pl.col("model").fill_null(pl.when(pl.col("xi_mean").is_not_null()).then(pl.lit("hierarchical"))
-                                        .otherwise(pl.lit("flat"))),
+        model=pl.col("model").fill_null(
+            pl.when(pl.col("xi_mean").is_not_null()).then(pl.lit("hierarchical")).otherwise(pl.lit("flat"))
+        ),
         position=pl.coalesce("position", "xi_mean", "xi_flat").cast(pl.Float64),
     ).filter(pl.col("position").is_not_null() & pl.col("position").is_finite())
     party = pl.col("party").cast(pl.String).str.strip_chars()
@@ -233,19 +261,33 @@ def ideal_point_rows(ip: pl.DataFrame) -> list[dict]:
         # model's members; everyone where the flat model is the published one)
         ranked = r["rank_low"] is not None and r["rank_high"] is not None
         rank_ci = f"{r['rank_low']}\u2013{r['rank_high']}" if ranked else "\u2013"
-        rows.append({
-            "rank": r["overall_rank"], "name": short(r["label"]), "name_full": r["label"],
-            "name_truncated": len(str(r["label"])) > NAME_DISPLAY_MAX, "slug": r["legislator_slug"],
-            "party": r["party_label"], "district": r["district"] if r["district"] is not None else "",
-            "n_votes": r["n_votes"], "n_votes_text": fmt_num(r["n_votes"]),
-            "position": r["position"], "position_text": fmt_num(r["position"], 2),
-            "lo": lo, "interval_text": _hdi_text(lo, hi),
-            "rank_ci": rank_ci, "rank_low": r["rank_low"] if ranked else None,
-            "model": r["model"],
-            "flat": r["xi_flat"], "flat_text": fmt_num(r["xi_flat"], 2),
-            "shrinkage": r["shrinkage"], "shrinkage_text": fmt_num(r["shrinkage"], 2),
-            "search": " ".join(str(x) for x in (r["label"], r["legislator_slug"], r["party_label"], r["district"] or "")),
-        })
+        rows.append(
+            {
+                "rank": r["overall_rank"],
+                "name": short(r["label"]),
+                "name_full": r["label"],
+                "name_truncated": len(str(r["label"])) > NAME_DISPLAY_MAX,
+                "slug": r["legislator_slug"],
+                "party": r["party_label"],
+                "district": r["district"] if r["district"] is not None else "",
+                "n_votes": r["n_votes"],
+                "n_votes_text": fmt_num(r["n_votes"]),
+                "position": r["position"],
+                "position_text": fmt_num(r["position"], 2),
+                "lo": lo,
+                "interval_text": _hdi_text(lo, hi),
+                "rank_ci": rank_ci,
+                "rank_low": r["rank_low"] if ranked else None,
+                "model": r["model"],
+                "flat": r["xi_flat"],
+                "flat_text": fmt_num(r["xi_flat"], 2),
+                "shrinkage": r["shrinkage"],
+                "shrinkage_text": fmt_num(r["shrinkage"], 2),
+                "search": " ".join(
+                    str(x) for x in (r["label"], r["legislator_slug"], r["party_label"], r["district"] or "")
+                ),
+            }
+        )
     return rows
 
 
@@ -255,15 +297,20 @@ def gate_rows(gates: pl.DataFrame, published_model: str = "hierarchical") -> lis
     for g in gates.iter_rows(named=True):
         model = g.get("model") or "hierarchical"
         severity = g.get("severity") or "error"
-        rows.append({
-            "model": model, "gate": g.get("gate", ""), "metric": g.get("metric", ""),
-            "value": fmt_num(g.get("value"), 3),
-            "threshold": f"{g.get('comparison') or ''} {fmt_num(g.get('threshold'), 3)}".strip(),
-            "status": g.get("status") or ("PASS" if g.get("passed") else ("FAIL" if severity == "error" else "WARN")),
-            "severity": severity,
-            "blocking": model == published_model and severity == "error",
-            "description": g.get("description") or "",
-        })
+        rows.append(
+            {
+                "model": model,
+                "gate": g.get("gate", ""),
+                "metric": g.get("metric", ""),
+                "value": fmt_num(g.get("value"), 3),
+                "threshold": f"{g.get('comparison') or ''} {fmt_num(g.get('threshold'), 3)}".strip(),
+                "status": g.get("status")
+                or ("PASS" if g.get("passed") else ("FAIL" if severity == "error" else "WARN")),
+                "severity": severity,
+                "blocking": model == published_model and severity == "error",
+                "description": g.get("description") or "",
+            }
+        )
     return rows
 
 
@@ -289,7 +336,13 @@ def _sampler_columns(ctx: ReportContext) -> list[tuple[str, dict]]:
                     settings = None
             if isinstance(settings, dict):
                 info.update({k: v for k, v in settings.items() if _is_num(v) or isinstance(v, str)})
-            info.update({k: attrs[k] for k, _ in SAMPLER_KEYS if k in attrs and (_is_num(attrs[k]) or isinstance(attrs[k], str))})
+            info.update(
+                {
+                    k: attrs[k]
+                    for k, _ in SAMPLER_KEYS
+                    if k in attrs and (_is_num(attrs[k]) or isinstance(attrs[k], str))
+                }
+            )
             stats = getattr(idata, "sample_stats", None)
             if stats is not None and "diverging" in stats:
                 info["divergences"] = int(stats["diverging"].values.sum())
@@ -303,8 +356,15 @@ def _sampler_columns(ctx: ReportContext) -> list[tuple[str, dict]]:
 def sampler_table(ctx: ReportContext) -> dict:
     cols = _sampler_columns(ctx)
     keys = [k for k, _ in SAMPLER_KEYS if any(k in info for _, info in cols)]
-    extra = sorted({k for _, info in cols for k, v in info.items()
-                    if k not in dict(SAMPLER_KEYS) and (_is_num(v) or isinstance(v, str))} - {"settings"})
+    extra = sorted(
+        {
+            k
+            for _, info in cols
+            for k, v in info.items()
+            if k not in dict(SAMPLER_KEYS) and (_is_num(v) or isinstance(v, str))
+        }
+        - {"settings"}
+    )
     rows = []
     for k in keys + extra:
         label = dict(SAMPLER_KEYS).get(k, k.replace("_", " "))
@@ -319,20 +379,35 @@ def sampler_table(ctx: ReportContext) -> dict:
 def data_size(manifest: dict, ip: pl.DataFrame | None) -> list[dict]:
     g = manifest.get
     leg_kept = g("legislators_kept", ip.height if ip is not None else None)
-    rc_filtered = sum(int(g(k) or 0) for k in ("rollcalls_no_yea_nay", "rollcalls_lopsided",
-                                               "rollcalls_emptied_by_legislator_filter"))
+    rc_filtered = sum(
+        int(g(k) or 0) for k in ("rollcalls_no_yea_nay", "rollcalls_lopsided", "rollcalls_emptied_by_legislator_filter")
+    )
     obs_raw, obs_kept = g("observations_raw"), g("observations_kept")
     return [
-        {"what": "legislators", "kept": fmt_num(leg_kept), "raw": fmt_num(g("legislators_raw")),
-         "filtered": fmt_num(g("legislators_too_few_votes")),
-         "why": f"fewer than {fmt_num(g('min_votes'))} Yea/Nay votes" if g("min_votes") is not None else ""},
-        {"what": "roll calls", "kept": fmt_num(g("rollcalls_kept")), "raw": fmt_num(g("rollcalls_raw")),
-         "filtered": fmt_num(rc_filtered) if g("rollcalls_raw") is not None else "\u2013",
-         "why": "no Yea/Nay votes, lopsided (minority side smaller than "
-                f"{fmt_pct(g('min_minority'))}), or left empty" if g("min_minority") is not None else ""},
-        {"what": "observations (votes)", "kept": fmt_num(obs_kept), "raw": fmt_num(obs_raw),
-         "filtered": fmt_num(obs_raw - obs_kept) if _is_num(obs_raw) and _is_num(obs_kept) else "\u2013",
-         "why": "absences and other non-Yea/Nay codes, and votes on dropped roll calls or by dropped legislators"},
+        {
+            "what": "legislators",
+            "kept": fmt_num(leg_kept),
+            "raw": fmt_num(g("legislators_raw")),
+            "filtered": fmt_num(g("legislators_too_few_votes")),
+            "why": f"fewer than {fmt_num(g('min_votes'))} Yea/Nay votes" if g("min_votes") is not None else "",
+        },
+        {
+            "what": "roll calls",
+            "kept": fmt_num(g("rollcalls_kept")),
+            "raw": fmt_num(g("rollcalls_raw")),
+            "filtered": fmt_num(rc_filtered) if g("rollcalls_raw") is not None else "\u2013",
+            "why": "no Yea/Nay votes, lopsided (minority side smaller than "
+            f"{fmt_pct(g('min_minority'))}), or left empty"
+            if g("min_minority") is not None
+            else "",
+        },
+        {
+            "what": "observations (votes)",
+            "kept": fmt_num(obs_kept),
+            "raw": fmt_num(obs_raw),
+            "filtered": fmt_num(obs_raw - obs_kept) if _is_num(obs_raw) and _is_num(obs_kept) else "\u2013",
+            "why": "absences and other non-Yea/Nay codes, and votes on dropped roll calls or by dropped legislators",
+        },
     ]
 
 
@@ -341,15 +416,26 @@ def filter_steps(manifest: dict) -> list[dict]:
     steps = []
 
     def add(what: str, step: str, removed: Any, remaining: Any, why: str) -> None:
-        steps.append({"what": what, "step": step, "removed": fmt_num(removed) if removed is not None else "",
-                      "remaining": fmt_num(remaining) if remaining is not None else "\u2013", "why": why})
+        steps.append(
+            {
+                "what": what,
+                "step": step,
+                "removed": fmt_num(removed) if removed is not None else "",
+                "remaining": fmt_num(remaining) if remaining is not None else "\u2013",
+                "why": why,
+            }
+        )
 
     rc = g("rollcalls_raw")
     add("roll calls", "in the files", None, rc, "")
     for key, step, why in (
         ("rollcalls_no_yea_nay", "no Yea/Nay votes", "nothing to scale (e.g. voice votes, all absent)"),
-        ("rollcalls_lopsided", "lopsided", f"the losing side had fewer than {fmt_pct(g('min_minority'))} of the votes "
-                                            "(near-unanimous votes carry no ideological information)"),
+        (
+            "rollcalls_lopsided",
+            "lopsided",
+            f"the losing side had fewer than {fmt_pct(g('min_minority'))} of the votes "
+            "(near-unanimous votes carry no ideological information)",
+        ),
         ("rollcalls_emptied_by_legislator_filter", "emptied", "no votes left after dropping legislators"),
     ):
         n = g(key)
@@ -358,10 +444,21 @@ def filter_steps(manifest: dict) -> list[dict]:
         add("roll calls", step, n, rc, why)
     add("roll calls", "kept", None, g("rollcalls_kept"), "")
     add("legislators", "in the files", None, g("legislators_raw"), "")
-    add("legislators", "too few votes", g("legislators_too_few_votes"),
-        g("legislators_kept"), f"fewer than {fmt_num(g('min_votes'))} Yea/Nay votes on kept roll calls")
+    add(
+        "legislators",
+        "too few votes",
+        g("legislators_too_few_votes"),
+        g("legislators_kept"),
+        f"fewer than {fmt_num(g('min_votes'))} Yea/Nay votes on kept roll calls",
+    )
     add("observations", "in the files", None, g("observations_raw"), "one row per legislator x roll call")
-    add("observations", "Yea or Nay", None, g("observations_yea_nay"), "absent, present and other codes are missing data")
+    add(
+        "observations",
+        "Yea or Nay",
+        None,
+        g("observations_yea_nay"),
+        "absent, present and other codes are missing data",
+    )
     add("observations", "kept", None, g("observations_kept"), "")
     return steps
 
@@ -401,7 +498,9 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
         try:
             from legis_assets.core.summaries import party_summary
 
-            sizes = {p: n for p, n in ip.filter(pl.col("model") == "hierarchical").group_by("party_label").len().iter_rows()}
+            sizes = {
+                p: n for p, n in ip.filter(pl.col("model") == "hierarchical").group_by("party_label").len().iter_rows()
+            }
             ps = party_summary(ctx.hierarchical, sizes)
         except Exception:  # noqa: BLE001 - no party parameters in this posterior
             ps = None
@@ -409,30 +508,58 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
     if ps is not None:
         for r in ps.iter_rows(named=True):
             if r["parameter"] in ("mu_party", "sigma_within"):
-                rows.append({"parameter": r["parameter"], "party": r["party"] or "", "n": fmt_num(r["n_legislators"]),
-                             "mean": fmt_num(r["mean"], 2), "sd": fmt_num(r["sd"], 2),
-                             "hdi": _hdi_text(r["hdi_low"], r["hdi_high"])})
+                rows.append(
+                    {
+                        "parameter": r["parameter"],
+                        "party": r["party"] or "",
+                        "n": fmt_num(r["n_legislators"]),
+                        "mean": fmt_num(r["mean"], 2),
+                        "sd": fmt_num(r["sd"], 2),
+                        "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
+                    }
+                )
             elif r["parameter"] == "icc":
-                icc = {"mean": r["mean"], "pct": fmt_pct(r["mean"], 0), "lo": fmt_pct(r["hdi_low"], 0),
-                       "hi": fmt_pct(r["hdi_high"], 0)}
+                icc = {
+                    "mean": r["mean"],
+                    "pct": fmt_pct(r["mean"], 0),
+                    "lo": fmt_pct(r["hdi_low"], 0),
+                    "hi": fmt_pct(r["hdi_high"], 0),
+                }
             elif r["parameter"] in ("var_between", "var_within"):
-                var[r["parameter"]] = {"mean": r["mean"], "text": fmt_num(r["mean"], 3),
-                                       "hdi": _hdi_text(r["hdi_low"], r["hdi_high"])}
+                var[r["parameter"]] = {
+                    "mean": r["mean"],
+                    "text": fmt_num(r["mean"], 3),
+                    "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
+                }
     return {
-        "rows": rows, "icc": icc, "var": var,
-        "density": figs.draw("party_density", "Posterior densities of each party's mean position and within-party "
-                             "spread", figures.party_density_plot, ctx.hierarchical, colours),
-        "variance": figs.draw("variance", "Share of the variance in ideal points between and within parties",
-                              figures.variance_plot, var["var_between"]["mean"], var["var_within"]["mean"])
-        if {"var_between", "var_within"} <= set(var) else None,
+        "rows": rows,
+        "icc": icc,
+        "var": var,
+        "density": figs.draw(
+            "party_density",
+            "Posterior densities of each party's mean position and within-party spread",
+            figures.party_density_plot,
+            ctx.hierarchical,
+            colours,
+        ),
+        "variance": figs.draw(
+            "variance",
+            "Share of the variance in ideal points between and within parties",
+            figures.variance_plot,
+            var["var_between"]["mean"],
+            var["var_within"]["mean"],
+        )
+        if {"var_between", "var_within"} <= set(var)
+        else None,
     }
 
 
 def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours: dict, figs: _Figures) -> dict:
     if ip is None:
         return {"available": False}
-    both = ip.filter(pl.col("xi_mean").is_not_null() & pl.col("xi_flat").is_not_null()
-                     & pl.col("shrinkage").is_not_null())
+    both = ip.filter(
+        pl.col("xi_mean").is_not_null() & pl.col("xi_flat").is_not_null() & pl.col("shrinkage").is_not_null()
+    )
     if both.height == 0:
         return {"available": False}
     mu = {}
@@ -445,17 +572,34 @@ def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours:
         toward = None
         if m is not None:
             toward = abs(r["xi_mean"] - m) < abs(r["xi_flat"] - m)
-        mover_rows.append({"name": short(r["label"]), "name_full": r["label"], "party": r["party_label"],
-                           "n_votes": fmt_num(r["n_votes"]), "flat": fmt_num(r["xi_flat"], 2),
-                           "hier": fmt_num(r["xi_mean"], 2), "shift": fmt_num(r["shrinkage"], 2),
-                           "toward": "toward" if toward else "away from" if toward is not None else ""})
+        mover_rows.append(
+            {
+                "name": short(r["label"]),
+                "name_full": r["label"],
+                "party": r["party_label"],
+                "n_votes": fmt_num(r["n_votes"]),
+                "flat": fmt_num(r["xi_flat"], 2),
+                "hier": fmt_num(r["xi_mean"], 2),
+                "shift": fmt_num(r["shrinkage"], 2),
+                "toward": "toward" if toward else "away from" if toward is not None else "",
+            }
+        )
     x, y = both["xi_flat"].to_numpy(), both["xi_mean"].to_numpy()
     r = float(np.corrcoef(x, y)[0, 1]) if both.height > 2 and x.std() > 0 and y.std() > 0 else float("nan")
     return {
-        "available": True, "movers": mover_rows, "r": fmt_num(r, 3), "n": both.height,
+        "available": True,
+        "movers": mover_rows,
+        "r": fmt_num(r, 3),
+        "n": both.height,
         "median_abs": fmt_num(float(both["shrinkage"].abs().median()), 2),
-        "figure": figs.draw("shrinkage", "Scatter plot of flat-model against hierarchical-model ideal points",
-                            figures.shrinkage_plot, ip, colours, movers["legislator_slug"].to_list()),
+        "figure": figs.draw(
+            "shrinkage",
+            "Scatter plot of flat-model against hierarchical-model ideal points",
+            figures.shrinkage_plot,
+            ip,
+            colours,
+            movers["legislator_slug"].to_list(),
+        ),
     }
 
 
@@ -475,8 +619,12 @@ def _bfmi_rows(idata: az.InferenceData) -> list[dict]:
         row = {"chain": c}
         row["bfmi"] = fmt_num(float(bfmi[c]), 2) if bfmi is not None and c < bfmi.size else "\u2013"
         row["bfmi_low"] = bool(bfmi is not None and c < bfmi.size and bfmi[c] <= EBFMI_MIN)
-        row["divergences"] = fmt_num(int(stats["diverging"].isel(chain=c).values.sum())) if "diverging" in stats else "\u2013"
-        row["steps"] = fmt_num(float(stats["n_steps"].isel(chain=c).values.mean()), 1) if "n_steps" in stats else "\u2013"
+        row["divergences"] = (
+            fmt_num(int(stats["diverging"].isel(chain=c).values.sum())) if "diverging" in stats else "\u2013"
+        )
+        row["steps"] = (
+            fmt_num(float(stats["n_steps"].isel(chain=c).values.mean()), 1) if "n_steps" in stats else "\u2013"
+        )
         rows.append(row)
     return rows
 
@@ -485,37 +633,80 @@ def convergence_section(ctx: ReportContext, figs: _Figures) -> dict:
     params = ctx.parameters
     needed = {"model", "group", "parameter", "rhat", "ess_bulk", "ess_tail"}
     if params is None or not needed <= set(params.columns):
-        params = pl.DataFrame(schema={"model": pl.String, "group": pl.String, "parameter": pl.String,
-                                      "rhat": pl.Float64, "ess_bulk": pl.Float64, "ess_tail": pl.Float64})
+        params = pl.DataFrame(
+            schema={
+                "model": pl.String,
+                "group": pl.String,
+                "parameter": pl.String,
+                "rhat": pl.Float64,
+                "ess_bulk": pl.Float64,
+                "ess_tail": pl.Float64,
+            }
+        )
     params = params.with_columns(pl.col("rhat", "ess_bulk", "ess_tail").cast(pl.Float64))
-    groups = (params.group_by("model", "group", maintain_order=True)
-              .agg(n=pl.len(), max_rhat=pl.col("rhat").fill_nan(float("inf")).max(),
-                   min_ess_bulk=pl.col("ess_bulk").fill_nan(0.0).min(), min_ess_tail=pl.col("ess_tail").fill_nan(0.0).min()))
-    group_rows = [{
-        "model": g["model"], "group": g["group"], "n": fmt_num(g["n"]),
-        "max_rhat": fmt_num(g["max_rhat"], 3), "rhat_bad": not (g["max_rhat"] < RHAT_MAX),
-        "min_ess_bulk": fmt_num(g["min_ess_bulk"], 0),
-        # the ESS gate is on the ideal points (xi / xi_norm); other groups are shown, not flagged
-        "ess_bad": str(g["group"]).startswith("xi") and not (g["min_ess_bulk"] > ESS_MIN),
-        "min_ess_tail": fmt_num(g["min_ess_tail"], 0),
-    } for g in groups.iter_rows(named=True)]
+    groups = params.group_by("model", "group", maintain_order=True).agg(
+        n=pl.len(),
+        max_rhat=pl.col("rhat").fill_nan(float("inf")).max(),
+        min_ess_bulk=pl.col("ess_bulk").fill_nan(0.0).min(),
+        min_ess_tail=pl.col("ess_tail").fill_nan(0.0).min(),
+    )
+    group_rows = [
+        {
+            "model": g["model"],
+            "group": g["group"],
+            "n": fmt_num(g["n"]),
+            "max_rhat": fmt_num(g["max_rhat"], 3),
+            "rhat_bad": not (g["max_rhat"] < RHAT_MAX),
+            "min_ess_bulk": fmt_num(g["min_ess_bulk"], 0),
+            # the ESS gate is on the ideal points (xi / xi_norm); other groups are shown, not flagged
+            "ess_bad": str(g["group"]).startswith("xi") and not (g["min_ess_bulk"] > ESS_MIN),
+            "min_ess_tail": fmt_num(g["min_ess_tail"], 0),
+        }
+        for g in groups.iter_rows(named=True)
+    ]
     published = ctx.published
     hier = params.filter(pl.col("model") == ctx.published_model)
-    worst = hier.with_columns(_r=pl.col("rhat").fill_nan(float("inf")).fill_null(float("inf"))) \
-        .sort("_r", descending=True).head(N_WORST)
-    worst_rows = [{"parameter": short(w["parameter"], 80), "group": w["group"], "rhat": fmt_num(w["rhat"], 3),
-                   "ess_bulk": fmt_num(w["ess_bulk"], 0), "ess_tail": fmt_num(w["ess_tail"], 0)}
-                  for w in worst.iter_rows(named=True)]
+    worst = (
+        hier.with_columns(_r=pl.col("rhat").fill_nan(float("inf")).fill_null(float("inf")))
+        .sort("_r", descending=True)
+        .head(N_WORST)
+    )
+    worst_rows = [
+        {
+            "parameter": short(w["parameter"], 80),
+            "group": w["group"],
+            "rhat": fmt_num(w["rhat"], 3),
+            "ess_bulk": fmt_num(w["ess_bulk"], 0),
+            "ess_tail": fmt_num(w["ess_tail"], 0),
+        }
+        for w in worst.iter_rows(named=True)
+    ]
     return {
-        "groups": group_rows, "worst": worst_rows, "rhat_max": RHAT_MAX, "ess_min": fmt_num(ESS_MIN),
+        "groups": group_rows,
+        "worst": worst_rows,
+        "rhat_max": RHAT_MAX,
+        "ess_min": fmt_num(ESS_MIN),
         "ebfmi_min": EBFMI_MIN,
-        "distribution": figs.draw("diagnostics", "R-hat and bulk effective sample size of every parameter, by group",
-                                  figures.diagnostics_distribution_plot, params, RHAT_MAX, ESS_MIN),
-        "trace": figs.draw("trace_rank", "Per-chain densities, traces and rank histograms of the worst-mixing "
-                           "parameters", figures.trace_rank_plot, published, worst["parameter"].to_list())
-        if worst.height else None,
-        "energy": figs.draw("energy", "Energy plot: marginal energy and energy transition distributions",
-                            figures.energy_plot, published),
+        "distribution": figs.draw(
+            "diagnostics",
+            "R-hat and bulk effective sample size of every parameter, by group",
+            figures.diagnostics_distribution_plot,
+            params,
+            RHAT_MAX,
+            ESS_MIN,
+        ),
+        "trace": figs.draw(
+            "trace_rank",
+            "Per-chain densities, traces and rank histograms of the worst-mixing parameters",
+            figures.trace_rank_plot,
+            published,
+            worst["parameter"].to_list(),
+        )
+        if worst.height
+        else None,
+        "energy": figs.draw(
+            "energy", "Energy plot: marginal energy and energy transition distributions", figures.energy_plot, published
+        ),
         "bfmi": _bfmi_rows(published) if published is not None else [],
         "model": ctx.published_model,
     }
@@ -534,10 +725,12 @@ def data_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fig
     return {
         "steps": filter_steps(m),
         "share_yea": fmt_pct(m.get("share_yea")) if m.get("share_yea") is not None else None,
-        "min_minority": fmt_pct(m.get("min_minority")), "min_votes": fmt_num(m.get("min_votes")),
+        "min_minority": fmt_pct(m.get("min_minority")),
+        "min_votes": fmt_num(m.get("min_votes")),
         "dropped": _limited(list(m.get("legislators_dropped") or [])),
         "problems": _limited(list(ctx.problems or [])),
-        "ev1": fmt_pct(ev[0], 0) if ev else None, "pc1_r": fmt_num(r, 2),
+        "ev1": fmt_pct(ev[0], 0) if ev else None,
+        "pc1_r": fmt_num(r, 2),
         "scree": figs.draw("scree", "Share of variance explained by each principal component", figures.scree_plot, ev),
         "pc1": fig_pc1,
     }
@@ -563,8 +756,10 @@ def _environment() -> jinja2.Environment:
 
 @functools.lru_cache(maxsize=1)
 def _static() -> tuple[str, str]:
-    return ((HERE / "static" / "report.css").read_text(encoding="utf-8"),
-            (HERE / "static" / "report.js").read_text(encoding="utf-8"))
+    return (
+        (HERE / "static" / "report.css").read_text(encoding="utf-8"),
+        (HERE / "static" / "report.js").read_text(encoding="utf-8"),
+    )
 
 
 def _csp_hash(text: str) -> str:
@@ -607,15 +802,23 @@ def render_report(ctx: ReportContext) -> str:
     if ip is not None:
         try:
             fig, labelled = figures.forest_plot(ip, colours)
-            forest = {"uri": figures.to_data_uri(fig), "alt": "Forest plot: every legislator's ideal point with "
-                      "its 90% interval, ranked from most liberal (top) to most conservative (bottom)"}
+            forest = {
+                "uri": figures.to_data_uri(fig),
+                "alt": "Forest plot: every legislator's ideal point with "
+                "its 90% interval, ranked from most liberal (top) to most conservative (bottom)",
+            }
         except Exception as exc:  # noqa: BLE001
             log.warning("report figure forest failed", exc_info=True)
             figs.errors.append("forest")
             forest = {"error": f"{type(exc).__name__}: {short(exc, 300)}", "alt": "forest plot"}
         if not labelled:
-            extremes = figs.draw("extremes", "The most liberal and most conservative legislators with their "
-                                 "90% intervals", figures.extremes_plot, ip, colours)
+            extremes = figs.draw(
+                "extremes",
+                "The most liberal and most conservative legislators with their 90% intervals",
+                figures.extremes_plot,
+                ip,
+                colours,
+            )
 
     party = party_section(ctx, ip, colours, figs)
     session_title = f"{ctx.session_key} \u00b7 {ctx.chamber.title()}"
@@ -626,32 +829,49 @@ def render_report(ctx: ReportContext) -> str:
     view = {
         "title": f"Ideal points: {session_title}",
         "standardised": post is not None and IDEAL_POINT_VARS[0] in post,
-        "session_key": ctx.session_key, "chamber": ctx.chamber, "chamber_title": ctx.chamber.title(),
-        "generated_at": ctx.generated_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "sections": SECTIONS if ctx.published_model == "hierarchical"
+        "session_key": ctx.session_key,
+        "chamber": ctx.chamber,
+        "chamber_title": ctx.chamber.title(),
+        "generated_at": ctx.generated_at or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "sections": SECTIONS
+        if ctx.published_model == "hierarchical"
         else tuple(sec for sec in SECTIONS if sec[0] not in HIERARCHICAL_SECTIONS),
         "hierarchical_fitted": ctx.published_model == "hierarchical",
         "not_fitted_reason": ctx.hierarchical_reason or "no hierarchical posterior was given",
-        "built_from": {k: str((ctx.built_from or {}).get(k) or "")
-                       for k in ("run_id", "flat_sha256", "hierarchical_sha256")} if ctx.built_from else {},
-        "failed": failed, "banner_gates": banner_gates, "advice": advice, "notes": notes,
+        "built_from": {
+            k: str((ctx.built_from or {}).get(k) or "") for k in ("run_id", "flat_sha256", "hierarchical_sha256")
+        }
+        if ctx.built_from
+        else {},
+        "failed": failed,
+        "banner_gates": banner_gates,
+        "advice": advice,
+        "notes": notes,
         "passed_flag": ctx.passed,
-        "gates": gates, "sampler": sampler_table(ctx), "size": data_size(ctx.manifest or {}, ip),
+        "gates": gates,
+        "sampler": sampler_table(ctx),
+        "size": data_size(ctx.manifest or {}, ip),
         "n_legislators": ip.height if ip is not None else 0,
         "n_flat_only": int((ip["model"] != "hierarchical").sum()) if ip is not None else 0,
         "ip_rows": ideal_point_rows(ip) if ip is not None else [],
-        "forest": forest, "extremes": extremes, "forest_labelled": labelled,
+        "forest": forest,
+        "extremes": extremes,
+        "forest_labelled": labelled,
         "extremes_k": figures.EXTREMES_PER_SIDE,
         "parties": [{"name": p, "cls": party_classes.get(p, "")} for p in sorted(parties)],
         "party_cls": party_classes,
         "party": party,
         "shrink": shrinkage_section(ip, ctx.party_summary, colours, figs)
-        if ctx.published_model == "hierarchical" else {"available": False},
+        if ctx.published_model == "hierarchical"
+        else {"available": False},
         "conv": convergence_section(ctx, figs),
         "data": data_section(ctx, ip, colours, figs),
-        "style": Markup(style), "script": Markup(script),
-        "csp": Markup(f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
-                      f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"),
+        "style": Markup(style),
+        "script": Markup(script),
+        "csp": Markup(
+            f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
+            f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
+        ),
     }
     view["section_no"] = {sid: i for i, (sid, _) in enumerate(view["sections"], start=1)}
     view["figure_errors"] = figs.errors

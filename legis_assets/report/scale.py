@@ -66,13 +66,13 @@ LIST_MAX = 200
 
 GATE_ADVICE = {
     "rhat": "The chains disagree: sample longer (more tuning and draws) and check the thin bridges below; a "
-            "scale held together by a few people mixes slowly.",
+    "scale held together by a few people mixes slowly.",
     "ess": "Too few effective draws: increase the number of draws, or fix slow mixing first.",
     "divergences": "The sampler hit regions it could not explore: more tuning, or check chamber-sessions linked "
-                   "only by thin bridges and people with very few votes.",
+    "only by thin bridges and people with very few votes.",
     "ebfmi": "Low E-BFMI: momentum resampling explores the energy distribution poorly; longer tuning usually helps.",
     "agrees_with_linked": "The joint scale disagrees with the per-chamber-session scores linked through the "
-                          "bridges: check the people table (a wrong merge links the wrong people) and the orientation.",
+    "bridges: check the people table (a wrong merge links the wrong people) and the orientation.",
 }
 
 #: sampler info keys shown in the convergence section, in this order (others follow as given)
@@ -144,11 +144,22 @@ class ScaleReportContext:
     built_from: dict = field(default_factory=dict)
 
     @classmethod
-    def from_common(cls, scale: str, data: Any, gates: pl.DataFrame, positions: pl.DataFrame,
-                    party_trend: pl.DataFrame, movement: pl.DataFrame, *, sampler: dict | None = None,
-                    bridge_edges: pl.DataFrame | None = None, bridge_nodes: pl.DataFrame | None = None,
-                    links: dict[str, str] | None = None, generated_at: str = "",
-                    built_from: dict | None = None) -> ScaleReportContext:
+    def from_common(
+        cls,
+        scale: str,
+        data: Any,
+        gates: pl.DataFrame,
+        positions: pl.DataFrame,
+        party_trend: pl.DataFrame,
+        movement: pl.DataFrame,
+        *,
+        sampler: dict | None = None,
+        bridge_edges: pl.DataFrame | None = None,
+        bridge_nodes: pl.DataFrame | None = None,
+        links: dict[str, str] | None = None,
+        generated_at: str = "",
+        built_from: dict | None = None,
+    ) -> ScaleReportContext:
         """The context from the common-scale core's outputs.
 
         `data`: the ``core.common_scale.CommonScaleData`` the fit used: the chamber-sessions used
@@ -157,16 +168,24 @@ class ScaleReportContext:
         the common-scale gates; `passed` is "every error gate passed". `sampler`: the facts of
         :func:`sampler_info` (e.g. ``sampler_info(fit.idata.posterior.attrs, gates)``), or None."""
         cs = data.chamber_sessions
-        used = pl.DataFrame({
-            "chamber_session": [node_id(k, c) for k, c in zip(cs["session_key"].to_list(), cs["chamber"].to_list())],
-            "session_key": cs["session_key"].to_list(), "chamber": cs["chamber"].to_list(),
-            "legislators": cs["n_slots"].to_list(), "rollcalls": cs["n_rollcalls"].to_list(),
-        }, schema=CS_SCHEMA)
+        used = pl.DataFrame(
+            {
+                "chamber_session": [
+                    node_id(k, c) for k, c in zip(cs["session_key"].to_list(), cs["chamber"].to_list())
+                ],
+                "session_key": cs["session_key"].to_list(),
+                "chamber": cs["chamber"].to_list(),
+                "legislators": cs["n_slots"].to_list(),
+                "rollcalls": cs["n_rollcalls"].to_list(),
+            },
+            schema=CS_SCHEMA,
+        )
         excluded = getattr(data, "excluded", None)
         reasons: dict[str, str] = {}
         if excluded is not None and excluded.height:
-            reasons = {node_id(r["session_key"], r["chamber"]): r.get("reason") or ""
-                       for r in excluded.iter_rows(named=True)}
+            reasons = {
+                node_id(r["session_key"], r["chamber"]): r.get("reason") or "" for r in excluded.iter_rows(named=True)
+            }
         graph = getattr(data, "bridges", None)
         if bridge_edges is None and graph is not None:
             bridge_edges = graph.edges
@@ -175,15 +194,24 @@ class ScaleReportContext:
         disconnected = list(reasons)
         if graph is not None:
             disconnected += [c for c in graph.disconnected if c not in reasons]
-        passed = bool(gates.height) and bool(
-            gates.filter(pl.col("severity") == "error")["status"].eq("PASS").all())
+        passed = bool(gates.height) and bool(gates.filter(pl.col("severity") == "error")["status"].eq("PASS").all())
         return cls(
-            scale=scale, passed=passed, gates=gates, positions=positions, party_trend=party_trend, movement=movement,
+            scale=scale,
+            passed=passed,
+            gates=gates,
+            positions=positions,
+            party_trend=party_trend,
+            movement=movement,
             bridge_edges=bridge_edges if bridge_edges is not None else pl.DataFrame(schema=EDGES_SCHEMA),
             bridge_nodes=bridge_nodes if bridge_nodes is not None else pl.DataFrame(schema=NODES_SCHEMA),
-            disconnected=disconnected, chamber_sessions=used, sampler=dict(sampler or {}), links=links,
-            generated_at=generated_at, excluded_reasons=reasons,
-            thin_threshold=getattr(graph, "thin_threshold", THIN_THRESHOLD), built_from=dict(built_from or {}),
+            disconnected=disconnected,
+            chamber_sessions=used,
+            sampler=dict(sampler or {}),
+            links=links,
+            generated_at=generated_at,
+            excluded_reasons=reasons,
+            thin_threshold=getattr(graph, "thin_threshold", THIN_THRESHOLD),
+            built_from=dict(built_from or {}),
         )
 
 
@@ -243,8 +271,10 @@ def session_report_link(session_key: str, chamber: str) -> str:
 
 def session_report_links(chamber_sessions: pl.DataFrame) -> dict[str, str]:
     """{chamber-session id: :func:`session_report_link`} for a frame with session_key, chamber."""
-    return {node_id(r["session_key"], str(r["chamber"]).lower()): session_report_link(r["session_key"], r["chamber"])
-            for r in chamber_sessions.select("session_key", "chamber").iter_rows(named=True)}
+    return {
+        node_id(r["session_key"], str(r["chamber"]).lower()): session_report_link(r["session_key"], r["chamber"])
+        for r in chamber_sessions.select("session_key", "chamber").iter_rows(named=True)
+    }
 
 
 def safe_link(url: Any) -> str | None:
@@ -292,8 +322,7 @@ def json_data_block(data: Any) -> Markup:
     """JSON for a ``<script type="application/json">`` block: NaN/inf as null, and ``<``, ``>``,
     ``&`` (and the JS line separators) escaped, so no input can close the block or open markup."""
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                    ("\u2029", "\\u2029")):
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
     return Markup(text)
 
@@ -329,22 +358,70 @@ def _frame(df: pl.DataFrame | None, schema: dict[str, Any]) -> pl.DataFrame:
     return df.with_columns(missing) if missing else df
 
 
-POSITIONS_SCHEMA: dict[str, Any] = {"person_id": pl.String, "session_key": pl.String, "chamber": pl.String,
-                    "legislator_slug": pl.String, "name": pl.String, "party": pl.String, "mean": pl.Float64,
-                    "sd": pl.Float64, "hdi_low": pl.Float64, "hdi_high": pl.Float64}
-TREND_SCHEMA: dict[str, Any] = {"session_key": pl.String, "chamber": pl.String, "session_order": pl.Int64, "quantity": pl.String,
-                "party": pl.String, "n_slots": pl.Int64, "mean": pl.Float64, "sd": pl.Float64,
-                "hdi_low": pl.Float64, "hdi_high": pl.Float64}
-MOVEMENT_SCHEMA: dict[str, Any] = {"person_id": pl.String, "from_slot": pl.Int64, "to_slot": pl.Int64,
-                   "from_session_key": pl.String, "from_chamber": pl.String, "to_session_key": pl.String,
-                   "to_chamber": pl.String, "mean": pl.Float64, "sd": pl.Float64, "hdi_low": pl.Float64,
-                   "hdi_high": pl.Float64, "moved": pl.Boolean}
-EDGES_SCHEMA: dict[str, Any] = {"a": pl.String, "b": pl.String, "shared": pl.Int64, "shared_all": pl.Int64, "thin": pl.Boolean}
-NODES_SCHEMA: dict[str, Any] = {"chamber_session": pl.String, "session_key": pl.String, "chamber": pl.String,
-                "session_order": pl.Int64, "n_people": pl.Int64, "max_shared": pl.Int64, "component": pl.Int64,
-                "component_size": pl.Int64, "in_main": pl.Boolean, "thin_only": pl.Boolean}
-CS_SCHEMA: dict[str, Any] = {"chamber_session": pl.String, "session_key": pl.String, "chamber": pl.String,
-             "legislators": pl.Int64, "rollcalls": pl.Int64}
+POSITIONS_SCHEMA: dict[str, Any] = {
+    "person_id": pl.String,
+    "session_key": pl.String,
+    "chamber": pl.String,
+    "legislator_slug": pl.String,
+    "name": pl.String,
+    "party": pl.String,
+    "mean": pl.Float64,
+    "sd": pl.Float64,
+    "hdi_low": pl.Float64,
+    "hdi_high": pl.Float64,
+}
+TREND_SCHEMA: dict[str, Any] = {
+    "session_key": pl.String,
+    "chamber": pl.String,
+    "session_order": pl.Int64,
+    "quantity": pl.String,
+    "party": pl.String,
+    "n_slots": pl.Int64,
+    "mean": pl.Float64,
+    "sd": pl.Float64,
+    "hdi_low": pl.Float64,
+    "hdi_high": pl.Float64,
+}
+MOVEMENT_SCHEMA: dict[str, Any] = {
+    "person_id": pl.String,
+    "from_slot": pl.Int64,
+    "to_slot": pl.Int64,
+    "from_session_key": pl.String,
+    "from_chamber": pl.String,
+    "to_session_key": pl.String,
+    "to_chamber": pl.String,
+    "mean": pl.Float64,
+    "sd": pl.Float64,
+    "hdi_low": pl.Float64,
+    "hdi_high": pl.Float64,
+    "moved": pl.Boolean,
+}
+EDGES_SCHEMA: dict[str, Any] = {
+    "a": pl.String,
+    "b": pl.String,
+    "shared": pl.Int64,
+    "shared_all": pl.Int64,
+    "thin": pl.Boolean,
+}
+NODES_SCHEMA: dict[str, Any] = {
+    "chamber_session": pl.String,
+    "session_key": pl.String,
+    "chamber": pl.String,
+    "session_order": pl.Int64,
+    "n_people": pl.Int64,
+    "max_shared": pl.Int64,
+    "component": pl.Int64,
+    "component_size": pl.Int64,
+    "in_main": pl.Boolean,
+    "thin_only": pl.Boolean,
+}
+CS_SCHEMA: dict[str, Any] = {
+    "chamber_session": pl.String,
+    "session_key": pl.String,
+    "chamber": pl.String,
+    "legislators": pl.Int64,
+    "rollcalls": pl.Int64,
+}
 
 
 def session_order(ctx: ScaleReportContext) -> dict[str, int]:
@@ -357,8 +434,11 @@ def session_order(ctx: ScaleReportContext) -> dict[str, int]:
                 if k is not None and o is not None:
                     known.setdefault(str(k), int(o))
     keys: set[str] = set(known)
-    for df, cols in ((ctx.positions, ("session_key",)), (ctx.chamber_sessions, ("session_key",)),
-                     (ctx.movement, ("from_session_key", "to_session_key"))):
+    for df, cols in (
+        (ctx.positions, ("session_key",)),
+        (ctx.chamber_sessions, ("session_key",)),
+        (ctx.movement, ("from_session_key", "to_session_key")),
+    ):
         if df is not None:
             for c in cols:
                 if c in df.columns:
@@ -391,12 +471,18 @@ def gate_rows(gates: pl.DataFrame | None) -> list[dict]:
         if status not in ("PASS", "FAIL", "WARN"):
             ok = g.get("passed")
             status = "PASS" if ok else ("FAIL" if severity == "error" else "WARN")
-        rows.append({
-            "gate": g.get("gate") or "", "metric": g.get("metric") or "", "value": fmt_num(g.get("value"), 3),
-            "threshold": f"{g.get('comparison') or ''} {fmt_num(g.get('threshold'), 3)}".strip(),
-            "status": status, "severity": severity, "blocking": severity == "error",
-            "description": g.get("description") or "",
-        })
+        rows.append(
+            {
+                "gate": g.get("gate") or "",
+                "metric": g.get("metric") or "",
+                "value": fmt_num(g.get("value"), 3),
+                "threshold": f"{g.get('comparison') or ''} {fmt_num(g.get('threshold'), 3)}".strip(),
+                "status": status,
+                "severity": severity,
+                "blocking": severity == "error",
+                "description": g.get("description") or "",
+            }
+        )
     return rows
 
 
@@ -425,13 +511,20 @@ def sampler_rows(sampler: dict | None) -> list[dict]:
 
 def _people(pos: pl.DataFrame, order: dict[str, int]) -> tuple[list[str], dict[str, dict]]:
     """Person ids in name order and, per person, display name and latest party."""
-    latest = (pos.with_columns(_o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64),
-                               _c=(pl.col("chamber").str.to_lowercase() == "senate").cast(pl.Int64))
-              .sort("person_id", "_o", "_c"))
+    latest = pos.with_columns(
+        _o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64),
+        _c=(pl.col("chamber").str.to_lowercase() == "senate").cast(pl.Int64),
+    ).sort("person_id", "_o", "_c")
     info: dict[str, dict] = {}
     for r in latest.iter_rows(named=True):
-        name = next((str(v) for v in (r["name"], r["legislator_slug"], r["person_id"]) if v not in (None, "")
-                     and str(v).strip()), "?")
+        name = next(
+            (
+                str(v)
+                for v in (r["name"], r["legislator_slug"], r["person_id"])
+                if v not in (None, "") and str(v).strip()
+            ),
+            "?",
+        )
         info[r["person_id"]] = {"name": name, "party": r["party"] or ""}  # the last slot wins
     ids = sorted(info, key=lambda p: (info[p]["name"].casefold(), p))
     return ids, info
@@ -440,18 +533,30 @@ def _people(pos: pl.DataFrame, order: dict[str, int]) -> tuple[list[str], dict[s
 def trend_rows(trend: pl.DataFrame, order: dict[str, int]) -> list[dict]:
     rows = []
     t = trend.with_columns(_o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64)).sort(
-        "chamber", "_o", pl.col("quantity").replace_strict({"party_mean": 0, "party_gap": 1}, default=2,
-                                                          return_dtype=pl.Int64), "party", nulls_last=True)
+        "chamber",
+        "_o",
+        pl.col("quantity").replace_strict({"party_mean": 0, "party_gap": 1}, default=2, return_dtype=pl.Int64),
+        "party",
+        nulls_last=True,
+    )
     for r in t.iter_rows(named=True):
         gap = r["quantity"] == "party_gap"
-        rows.append({
-            "chamber": str(r["chamber"] or "").title(), "session": scale_figures.session_label(r["session_key"] or ""),
-            "order": r["_o"], "what": "party gap (R \u2212 D)" if gap else "party mean",
-            "party": "" if gap else (r["party"] or ""), "gap": gap, "n": fmt_num(r["n_slots"]),
-            "mean": r["mean"], "mean_text": fmt_num(r["mean"], 2), "lo": r["hdi_low"],
-            "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
-            "search": " ".join(str(x or "") for x in (r["session_key"], r["chamber"], r["party"], r["quantity"])),
-        })
+        rows.append(
+            {
+                "chamber": str(r["chamber"] or "").title(),
+                "session": scale_figures.session_label(r["session_key"] or ""),
+                "order": r["_o"],
+                "what": "party gap (R \u2212 D)" if gap else "party mean",
+                "party": "" if gap else (r["party"] or ""),
+                "gap": gap,
+                "n": fmt_num(r["n_slots"]),
+                "mean": r["mean"],
+                "mean_text": fmt_num(r["mean"], 2),
+                "lo": r["hdi_low"],
+                "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
+                "search": " ".join(str(x or "") for x in (r["session_key"], r["chamber"], r["party"], r["quantity"])),
+            }
+        )
     return rows
 
 
@@ -460,21 +565,37 @@ def gap_summary(trend: pl.DataFrame, order: dict[str, int]) -> list[dict]:
     intervals do not overlap), narrowed, or cannot be told apart."""
     out = []
     gaps = trend.filter(pl.col("quantity") == "party_gap").with_columns(
-        _o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64))
+        _o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64)
+    )
     for chamber in sorted({c for c in gaps["chamber"].to_list() if c}):
         g = gaps.filter(pl.col("chamber") == chamber).sort("_o")
         if g.height < 2:
             continue
         first, last = g.row(0, named=True), g.row(-1, named=True)
-        if _f(first["hdi_high"]) is not None and _f(last["hdi_low"]) is not None and last["hdi_low"] > first["hdi_high"]:
+        if (
+            _f(first["hdi_high"]) is not None
+            and _f(last["hdi_low"]) is not None
+            and last["hdi_low"] > first["hdi_high"]
+        ):
             verdict = "widened"
-        elif _f(first["hdi_low"]) is not None and _f(last["hdi_high"]) is not None and last["hdi_high"] < first["hdi_low"]:
+        elif (
+            _f(first["hdi_low"]) is not None
+            and _f(last["hdi_high"]) is not None
+            and last["hdi_high"] < first["hdi_low"]
+        ):
             verdict = "narrowed"
         else:
             verdict = "no clear change (the 90% intervals overlap)"
-        out.append({"chamber": str(chamber).title(), "first": scale_figures.session_label(first["session_key"]),
-                    "last": scale_figures.session_label(last["session_key"]), "first_gap": fmt_num(first["mean"], 2),
-                    "last_gap": fmt_num(last["mean"], 2), "verdict": verdict})
+        out.append(
+            {
+                "chamber": str(chamber).title(),
+                "first": scale_figures.session_label(first["session_key"]),
+                "last": scale_figures.session_label(last["session_key"]),
+                "first_gap": fmt_num(first["mean"], 2),
+                "last_gap": fmt_num(last["mean"], 2),
+                "verdict": verdict,
+            }
+        )
     return out
 
 
@@ -710,24 +831,33 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
     pos = pos.filter(pl.col("person_id").is_not_null())
     trend = _frame(ctx.party_trend, TREND_SCHEMA).with_columns(pl.col("chamber").cast(pl.String).str.to_lowercase())
     move = _frame(ctx.movement, MOVEMENT_SCHEMA).with_columns(
-        pl.col("from_chamber").cast(pl.String).str.to_lowercase(), pl.col("to_chamber").cast(pl.String).str.to_lowercase(),
-        pl.col("moved").fill_null(False))
+        pl.col("from_chamber").cast(pl.String).str.to_lowercase(),
+        pl.col("to_chamber").cast(pl.String).str.to_lowercase(),
+        pl.col("moved").fill_null(False),
+    )
     edges = _frame(ctx.bridge_edges, EDGES_SCHEMA)
     nodes = _frame(ctx.bridge_nodes, NODES_SCHEMA)
     used = _frame(ctx.chamber_sessions, CS_SCHEMA)
     if used.height and (used["session_key"].null_count() or used["chamber"].null_count()):
         used = used.with_columns(
             session_key=pl.coalesce("session_key", pl.col("chamber_session").str.replace(r":[^:]*$", "")),
-            chamber=pl.coalesce("chamber", pl.col("chamber_session").str.extract(r":([^:]*)$", 1)))
+            chamber=pl.coalesce("chamber", pl.col("chamber_session").str.extract(r":([^:]*)$", 1)),
+        )
     if used.height and used["chamber_session"].null_count():
-        used = used.with_columns(chamber_session=pl.coalesce(
-            "chamber_session", pl.concat_str("session_key", pl.lit(":"), pl.col("chamber").str.to_lowercase())))
+        used = used.with_columns(
+            chamber_session=pl.coalesce(
+                "chamber_session", pl.concat_str("session_key", pl.lit(":"), pl.col("chamber").str.to_lowercase())
+            )
+        )
     disconnected = [str(c) for c in (ctx.disconnected or [])]
 
     person_ids, info = _people(pos, order)
     index = {p: i for i, p in enumerate(person_ids)}
-    parties = {i["party"] for i in info.values()} | {p for p in pos["party"].to_list() if p} | \
-        {p for p in trend["party"].to_list() if p}
+    parties = (
+        {i["party"] for i in info.values()}
+        | {p for p in pos["party"].to_list() if p}
+        | {p for p in trend["party"].to_list() if p}
+    )
     colours = figures.party_colours(parties)
     figs = _Figures()
 
@@ -739,12 +869,20 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
     advice = list(dict.fromkeys(GATE_ADVICE[g["gate"]] for g in failed_gates if g["gate"] in GATE_ADVICE))
 
     if ctx.links is None:
-        raw_links = session_report_links(pl.concat([
-            used.select("session_key", "chamber"),
-            pl.DataFrame({"session_key": [c.rpartition(":")[0] for c in disconnected],
-                          "chamber": [c.rpartition(":")[2] for c in disconnected]},
-                         schema={"session_key": pl.String, "chamber": pl.String}),
-        ]).filter(pl.col("session_key").is_not_null()))
+        raw_links = session_report_links(
+            pl.concat(
+                [
+                    used.select("session_key", "chamber"),
+                    pl.DataFrame(
+                        {
+                            "session_key": [c.rpartition(":")[0] for c in disconnected],
+                            "chamber": [c.rpartition(":")[2] for c in disconnected],
+                        },
+                        schema={"session_key": pl.String, "chamber": pl.String},
+                    ),
+                ]
+            ).filter(pl.col("session_key").is_not_null())
+        )
     else:
         raw_links = {str(k): v for k, v in ctx.links.items()}
     links = {k: u for k, u in ((k, safe_link(v)) for k, v in raw_links.items()) if u}
@@ -753,16 +891,37 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
         log.warning("scale report: dropped %d link(s) that were not relative paths", len(dropped_links))
 
     cs_rows = []
-    for r in used.with_columns(_o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64),
-                               _c=(pl.col("chamber").str.to_lowercase() == "senate").cast(pl.Int64)
-                               ).sort("_o", "_c").iter_rows(named=True):
+    for r in (
+        used.with_columns(
+            _o=pl.col("session_key").replace_strict(order, default=0, return_dtype=pl.Int64),
+            _c=(pl.col("chamber").str.to_lowercase() == "senate").cast(pl.Int64),
+        )
+        .sort("_o", "_c")
+        .iter_rows(named=True)
+    ):
         cs = r["chamber_session"]
-        cs_rows.append({"id": cs, "label": _cs_label(cs), "session_key": r["session_key"] or "",
-                        "chamber": str(r["chamber"] or "").title(), "legislators": fmt_num(r["legislators"]),
-                        "rollcalls": fmt_num(r["rollcalls"]), "link": links.get(cs), "used": True, "reason": ""})
-    left_out = [{"id": c, "label": _cs_label(c), "link": links.get(c),
-                 "reason": ctx.excluded_reasons.get(c, "no person links it to the main bridge component")}
-                for c in disconnected]
+        cs_rows.append(
+            {
+                "id": cs,
+                "label": _cs_label(cs),
+                "session_key": r["session_key"] or "",
+                "chamber": str(r["chamber"] or "").title(),
+                "legislators": fmt_num(r["legislators"]),
+                "rollcalls": fmt_num(r["rollcalls"]),
+                "link": links.get(cs),
+                "used": True,
+                "reason": "",
+            }
+        )
+    left_out = [
+        {
+            "id": c,
+            "label": _cs_label(c),
+            "link": links.get(c),
+            "reason": ctx.excluded_reasons.get(c, "no person links it to the main bridge component"),
+        }
+        for c in disconnected
+    ]
 
     n_people = len(person_ids)
     multi = int(pos.group_by("person_id").len().filter(pl.col("len") > 1).height) if pos.height else 0
@@ -776,14 +935,33 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
     ]
 
     # --- party trends
-    trend_fig = figs.draw("party_trend", "Party means with 90% intervals per chamber across sessions, and the "
-                          "party gap per chamber over time", scale_figures.party_trend_plot, trend, colours, order)
+    trend_fig = figs.draw(
+        "party_trend",
+        "Party means with 90% intervals per chamber across sessions, and the party gap per chamber over time",
+        scale_figures.party_trend_plot,
+        trend,
+        colours,
+        order,
+    )
 
     # --- movers
     names = {p: info[p]["name"] for p in person_ids}
     top = scale_figures.top_movers(move)
-    movers_fig = figs.draw("movers", "Trajectories of the people who moved most, with 90% intervals",
-                           scale_figures.movers_plot, pos, move, top, colours, order, names) if top else None
+    movers_fig = (
+        figs.draw(
+            "movers",
+            "Trajectories of the people who moved most, with 90% intervals",
+            scale_figures.movers_plot,
+            pos,
+            move,
+            top,
+            colours,
+            order,
+            names,
+        )
+        if top
+        else None
+    )
     cs_short = {c: _cs_label(c) for c in set(nodes["chamber_session"].drop_nulls().to_list())}
     move_rows = []
     for r in move.sort(pl.col("mean").abs(), descending=True, nulls_last=True).iter_rows(named=True):
@@ -791,16 +969,26 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
         nm = names.get(p, p or "?")
         a = node_id(r["from_session_key"] or "", r["from_chamber"] or "")
         b = node_id(r["to_session_key"] or "", r["to_chamber"] or "")
-        move_rows.append({
-            "person": index.get(p), "name": short(nm, NAME_DISPLAY_MAX), "name_full": nm,
-            "party": info.get(p, {}).get("party", ""), "from": cs_short.get(a, _cs_label(a)),
-            "to": cs_short.get(b, _cs_label(b)), "order": order.get(r["to_session_key"] or "", 0),
-            "chamber_move": (r["from_chamber"] or "") != (r["to_chamber"] or ""),
-            "mean": r["mean"], "mean_text": fmt_num(r["mean"], 2),
-            "abs": abs(r["mean"]) if _f(r["mean"]) is not None else None,
-            "abs_text": fmt_num(abs(r["mean"]), 2) if _f(r["mean"]) is not None else "\u2013", "lo": r["hdi_low"], "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]), "moved": bool(r["moved"]),
-            "search": " ".join(str(x or "") for x in (nm, p, r["from_session_key"], r["to_session_key"])),
-        })
+        move_rows.append(
+            {
+                "person": index.get(p),
+                "name": short(nm, NAME_DISPLAY_MAX),
+                "name_full": nm,
+                "party": info.get(p, {}).get("party", ""),
+                "from": cs_short.get(a, _cs_label(a)),
+                "to": cs_short.get(b, _cs_label(b)),
+                "order": order.get(r["to_session_key"] or "", 0),
+                "chamber_move": (r["from_chamber"] or "") != (r["to_chamber"] or ""),
+                "mean": r["mean"],
+                "mean_text": fmt_num(r["mean"], 2),
+                "abs": abs(r["mean"]) if _f(r["mean"]) is not None else None,
+                "abs_text": fmt_num(abs(r["mean"]), 2) if _f(r["mean"]) is not None else "\u2013",
+                "lo": r["hdi_low"],
+                "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
+                "moved": bool(r["moved"]),
+                "search": " ".join(str(x or "") for x in (nm, p, r["from_session_key"], r["to_session_key"])),
+            }
+        )
     n_moved = sum(1 for m in move_rows if m["moved"])
 
     # --- positions and the trajectory data
@@ -815,29 +1003,66 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
     ).sort("_i", "_o", "_c")
     moved_frame = move.filter(pl.col("moved")).group_by("person_id").len()
     moved_count = dict(zip(moved_frame["person_id"].to_list(), moved_frame["len"].to_list()))
-    people_json: list[dict] = [{"n": info[p]["name"], "p": info[p]["party"], "c": colours.get(info[p]["party"],
-                                figures.INDEPENDENT_GREY), "m": int(moved_count.get(p, 0)), "s": []}
-                               for p in person_ids]
+    people_json: list[dict] = [
+        {
+            "n": info[p]["name"],
+            "p": info[p]["party"],
+            "c": colours.get(info[p]["party"], figures.INDEPENDENT_GREY),
+            "m": int(moved_count.get(p, 0)),
+            "s": [],
+        }
+        for p in person_ids
+    ]
     pos_rows = []
     for r in pos_sorted.iter_rows(named=True):
         i = r["_i"]
         slot_party = r["party"] or ""
-        people_json[i]["s"].append([int(r["_o"]), r["chamber"] or "", _clean(r["mean"]), _clean(r["hdi_low"]),
-                                    _clean(r["hdi_high"]), colours.get(slot_party, figures.INDEPENDENT_GREY)])
+        people_json[i]["s"].append(
+            [
+                int(r["_o"]),
+                r["chamber"] or "",
+                _clean(r["mean"]),
+                _clean(r["hdi_low"]),
+                _clean(r["hdi_high"]),
+                colours.get(slot_party, figures.INDEPENDENT_GREY),
+            ]
+        )
         nm = info[r["person_id"]]["name"]
         slot_name = str(r["name"]) if r["name"] not in (None, "") else nm
         cs = node_id(r["session_key"] or "", r["chamber"] or "")
-        pos_rows.append({
-            "person": i, "name": short(slot_name, NAME_DISPLAY_MAX), "name_full": slot_name,
-            "party": slot_party, "session": scale_figures.session_label(r["session_key"] or ""), "order": r["_o"],
-            "chamber": str(r["chamber"] or "").title(), "cs": cs, "mean": r["mean"], "mean_text": fmt_num(r["mean"], 2),
-            "lo": r["hdi_low"], "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]), "sd": r["sd"],
-            "sd_text": fmt_num(r["sd"], 2),
-            "search": " ".join(str(x or "") for x in (nm, slot_name, r["legislator_slug"], r["person_id"], slot_party,
-                                                       r["session_key"], r["chamber"])),
-        })
-    finite = [v for v in (pos["hdi_low"].to_list() + pos["hdi_high"].to_list() + pos["mean"].to_list())
-              if _f(v) is not None]
+        pos_rows.append(
+            {
+                "person": i,
+                "name": short(slot_name, NAME_DISPLAY_MAX),
+                "name_full": slot_name,
+                "party": slot_party,
+                "session": scale_figures.session_label(r["session_key"] or ""),
+                "order": r["_o"],
+                "chamber": str(r["chamber"] or "").title(),
+                "cs": cs,
+                "mean": r["mean"],
+                "mean_text": fmt_num(r["mean"], 2),
+                "lo": r["hdi_low"],
+                "hdi": _hdi_text(r["hdi_low"], r["hdi_high"]),
+                "sd": r["sd"],
+                "sd_text": fmt_num(r["sd"], 2),
+                "search": " ".join(
+                    str(x or "")
+                    for x in (
+                        nm,
+                        slot_name,
+                        r["legislator_slug"],
+                        r["person_id"],
+                        slot_party,
+                        r["session_key"],
+                        r["chamber"],
+                    )
+                ),
+            }
+        )
+    finite = [
+        v for v in (pos["hdi_low"].to_list() + pos["hdi_high"].to_list() + pos["mean"].to_list()) if _f(v) is not None
+    ]
     lo = math.floor(min(finite) * 2) / 2 if finite else -2.0
     hi = math.ceil(max(finite) * 2) / 2 if finite else 2.0
     if hi <= lo:
@@ -849,64 +1074,129 @@ def render_scale_report(ctx: ScaleReportContext) -> str:
         if r["session_key"] not in traj_order:
             continue
         party_means.setdefault(r["party"], {}).setdefault(r["chamber"] or "", []).append(
-            [traj_order[r["session_key"]], _clean(r["mean"])])
+            [traj_order[r["session_key"]], _clean(r["mean"])]
+        )
     for per in party_means.values():
         for pts in per.values():
             pts.sort()
     chambers_seen = set(pos["chamber"].drop_nulls().to_list()) | set(trend["chamber"].drop_nulls().to_list())
-    data_block = json_data_block({
-        "sessions": [scale_figures.session_label(k) for k in on_scale], "lo": lo, "hi": hi,
-        "offset": {c: offset.get(c, 0.0) for c in chambers_seen | set(offset)},
-        "party_means": party_means, "people": people_json,
-    })
+    data_block = json_data_block(
+        {
+            "sessions": [scale_figures.session_label(k) for k in on_scale],
+            "lo": lo,
+            "hi": hi,
+            "offset": {c: offset.get(c, 0.0) for c in chambers_seen | set(offset)},
+            "party_means": party_means,
+            "people": people_json,
+        }
+    )
 
     # --- bridges
     live = edges.filter(pl.col("shared") > 0).with_columns(pl.col("thin").fill_null(False))
-    edge_rows = [{"a": _cs_label(r["a"]), "b": _cs_label(r["b"]), "a_id": r["a"], "b_id": r["b"],
-                  "shared": r["shared"], "shared_text": fmt_num(r["shared"]),
-                  "shared_all": fmt_num(r["shared_all"]) if r["shared_all"] is not None else "\u2013",
-                  "thin": bool(r["thin"]),
-                  "search": f"{r['a']} {r['b']}"} for r in live.iter_rows(named=True)]
+    edge_rows = [
+        {
+            "a": _cs_label(r["a"]),
+            "b": _cs_label(r["b"]),
+            "a_id": r["a"],
+            "b_id": r["b"],
+            "shared": r["shared"],
+            "shared_text": fmt_num(r["shared"]),
+            "shared_all": fmt_num(r["shared_all"]) if r["shared_all"] is not None else "\u2013",
+            "thin": bool(r["thin"]),
+            "search": f"{r['a']} {r['b']}",
+        }
+        for r in live.iter_rows(named=True)
+    ]
     components = []
     if nodes.height:
         for comp in sorted(set(nodes["component"].drop_nulls().to_list())):
             members = nodes.filter(pl.col("component") == comp)
-            components.append({"id": comp, "main": bool(members["in_main"].fill_null(False).any()),
-                               "members": [_cs_label(c) for c in members["chamber_session"].to_list()]})
-    node_rows = [{"label": _cs_label(r["chamber_session"]), "id": r["chamber_session"], "n_people": fmt_num(r["n_people"]),
-                  "max_shared": fmt_num(r["max_shared"]), "component": r["component"],
-                  "in_main": bool(r["in_main"]) if r["in_main"] is not None else r["chamber_session"] not in disconnected,
-                  "thin_only": bool(r["thin_only"])}
-                 for r in nodes.sort("session_order", "chamber", nulls_last=True).iter_rows(named=True)]
-    bridge_fig = figs.draw("bridges", "The bridge graph: chamber-sessions on a time line, linked where they share "
-                           "people", scale_figures.bridge_plot, nodes, edges, order)
+            components.append(
+                {
+                    "id": comp,
+                    "main": bool(members["in_main"].fill_null(False).any()),
+                    "members": [_cs_label(c) for c in members["chamber_session"].to_list()],
+                }
+            )
+    node_rows = [
+        {
+            "label": _cs_label(r["chamber_session"]),
+            "id": r["chamber_session"],
+            "n_people": fmt_num(r["n_people"]),
+            "max_shared": fmt_num(r["max_shared"]),
+            "component": r["component"],
+            "in_main": bool(r["in_main"]) if r["in_main"] is not None else r["chamber_session"] not in disconnected,
+            "thin_only": bool(r["thin_only"]),
+        }
+        for r in nodes.sort("session_order", "chamber", nulls_last=True).iter_rows(named=True)
+    ]
+    bridge_fig = figs.draw(
+        "bridges",
+        "The bridge graph: chamber-sessions on a time line, linked where they share people",
+        scale_figures.bridge_plot,
+        nodes,
+        edges,
+        order,
+    )
     n_thin = sum(1 for e in edge_rows if e["thin"])
 
     css = _base_css() + SCALE_CSS
     script = SCALE_JS
     generated = ctx.generated_at or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     view = {
-        "title": f"Common scale: {ctx.scale}", "scale": ctx.scale, "generated_at": generated,
-        "sections": SECTIONS, "section_no": {sid: i for i, (sid, _) in enumerate(SECTIONS, start=1)},
-        "failed": failed, "passed_flag": ctx.passed, "failed_gates": failed_gates, "notes": notes, "advice": advice,
-        "gates": gates, "kpis": kpis, "cs_rows": cs_rows, "left_out": left_out,
+        "title": f"Common scale: {ctx.scale}",
+        "scale": ctx.scale,
+        "generated_at": generated,
+        "sections": SECTIONS,
+        "section_no": {sid: i for i, (sid, _) in enumerate(SECTIONS, start=1)},
+        "failed": failed,
+        "passed_flag": ctx.passed,
+        "failed_gates": failed_gates,
+        "notes": notes,
+        "advice": advice,
+        "gates": gates,
+        "kpis": kpis,
+        "cs_rows": cs_rows,
+        "left_out": left_out,
         "first_session": scale_figures.session_label(session_keys[0]) if session_keys else "",
         "last_session": scale_figures.session_label(session_keys[-1]) if session_keys else "",
-        "trend_fig": trend_fig, "trend_rows": trend_rows(trend, order), "gap_summary": gap_summary(trend, order),
-        "movers_fig": movers_fig, "top": [{"name": names.get(p, p), "person": index.get(p)} for p in top],
-        "move_rows": move_rows, "n_moved": n_moved, "n_moves": len(move_rows),
-        "pos_rows": pos_rows, "n_people": n_people, "data_block": data_block,
-        "bridge_fig": bridge_fig, "edge_rows": edge_rows, "n_pairs": edges.height, "n_thin": n_thin,
-        "components": components, "node_rows": node_rows, "thin_threshold": ctx.thin_threshold,
-        "sampler": sampler_rows(ctx.sampler), "dropped_links": dropped_links,
+        "trend_fig": trend_fig,
+        "trend_rows": trend_rows(trend, order),
+        "gap_summary": gap_summary(trend, order),
+        "movers_fig": movers_fig,
+        "top": [{"name": names.get(p, p), "person": index.get(p)} for p in top],
+        "move_rows": move_rows,
+        "n_moved": n_moved,
+        "n_moves": len(move_rows),
+        "pos_rows": pos_rows,
+        "n_people": n_people,
+        "data_block": data_block,
+        "bridge_fig": bridge_fig,
+        "edge_rows": edge_rows,
+        "n_pairs": edges.height,
+        "n_thin": n_thin,
+        "components": components,
+        "node_rows": node_rows,
+        "thin_threshold": ctx.thin_threshold,
+        "sampler": sampler_rows(ctx.sampler),
+        "dropped_links": dropped_links,
         "built_from": {str(k): str(v) for k, v in (ctx.built_from or {}).items()},
         "figure_errors": figs.errors,
-        "style": Markup(css), "script": Markup(script),
-        "csp": Markup(f"default-src 'none'; img-src data:; style-src {_csp_hash(css)}; "
-                      f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"),
+        "style": Markup(css),
+        "script": Markup(script),
+        "csp": Markup(
+            f"default-src 'none'; img-src data:; style-src {_csp_hash(css)}; "
+            f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
+        ),
     }
     return _environment().get_template(TEMPLATE).render(**view)
 
 
-__all__ = ["ScaleReportContext", "render_scale_report", "session_report_link", "session_report_links", "safe_link",
-           "SECTIONS"]
+__all__ = [
+    "ScaleReportContext",
+    "render_scale_report",
+    "session_report_link",
+    "session_report_links",
+    "safe_link",
+    "SECTIONS",
+]

@@ -67,8 +67,17 @@ def _session_ticks(ax, order: Mapping[str, int], used: Sequence[int] | None = No
             t.set_ha("right")
 
 
-def _band(ax, x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, colour: str, style: str,
-          label: str, marker: str = "o") -> None:
+def _band(
+    ax,
+    x: np.ndarray,
+    mean: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    colour: str,
+    style: str,
+    label: str,
+    marker: str = "o",
+) -> None:
     ok = np.isfinite(lo) & np.isfinite(hi)
     if ok.sum() >= 2:
         ax.fill_between(x[ok], lo[ok], hi[ok], color=colour, alpha=0.18, linewidth=0)
@@ -98,10 +107,21 @@ def party_trend_plot(party_trend: pl.DataFrame, colours: dict[str, str], order: 
         top_axes.append(ax)
         sub = means.filter(pl.col("chamber") == chamber)
         for party in sorted({p for p in sub["party"].to_list() if p is not None}):
-            rows = sub.filter(pl.col("party") == party).with_columns(
-                _x=pl.col("session_key").replace_strict(dict(order), default=0, return_dtype=pl.Float64)).sort("_x")
-            _band(ax, rows["_x"].to_numpy(), rows["mean"].to_numpy(), rows["hdi_low"].to_numpy(),
-                  rows["hdi_high"].to_numpy(), colours.get(party, INDEPENDENT_GREY), "-", plot_label(party, 24))
+            rows = (
+                sub.filter(pl.col("party") == party)
+                .with_columns(_x=pl.col("session_key").replace_strict(dict(order), default=0, return_dtype=pl.Float64))
+                .sort("_x")
+            )
+            _band(
+                ax,
+                rows["_x"].to_numpy(),
+                rows["mean"].to_numpy(),
+                rows["hdi_low"].to_numpy(),
+                rows["hdi_high"].to_numpy(),
+                colours.get(party, INDEPENDENT_GREY),
+                "-",
+                plot_label(party, 24),
+            )
         ax.axhline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
         ax.set_title(f"{plot_label(chamber, 20).title()}: party means")
         ax.set_ylabel("position (common scale, SD units)" if j == 0 else "")
@@ -113,14 +133,24 @@ def party_trend_plot(party_trend: pl.DataFrame, colours: dict[str, str], order: 
     if has_gap:
         ax = fig.add_subplot(grid[1, :])
         for chamber in chambers:
-            rows = gaps.filter(pl.col("chamber") == chamber).with_columns(
-                _x=pl.col("session_key").replace_strict(dict(order), default=0, return_dtype=pl.Float64)).sort("_x")
+            rows = (
+                gaps.filter(pl.col("chamber") == chamber)
+                .with_columns(_x=pl.col("session_key").replace_strict(dict(order), default=0, return_dtype=pl.Float64))
+                .sort("_x")
+            )
             if rows.height == 0:
                 continue
-            _band(ax, rows["_x"].to_numpy(), rows["mean"].to_numpy(), rows["hdi_low"].to_numpy(),
-                  rows["hdi_high"].to_numpy(), CHAMBER_COLOUR.get(chamber, "#555555"),
-                  CHAMBER_LINE.get(chamber, "-"), plot_label(chamber, 20).title(),
-                  CHAMBER_MARKER.get(chamber, "o"))
+            _band(
+                ax,
+                rows["_x"].to_numpy(),
+                rows["mean"].to_numpy(),
+                rows["hdi_low"].to_numpy(),
+                rows["hdi_high"].to_numpy(),
+                CHAMBER_COLOUR.get(chamber, "#555555"),
+                CHAMBER_LINE.get(chamber, "-"),
+                plot_label(chamber, 20).title(),
+                CHAMBER_MARKER.get(chamber, "o"),
+            )
         ax.set_title("Party gap (Republican mean \u2212 Democratic mean) with 90% interval: the polarisation trend")
         ax.set_ylabel("gap (SD units)")
         _session_ticks(ax, order, used)
@@ -138,21 +168,31 @@ def top_movers(movement: pl.DataFrame, k: int = TOP_MOVERS) -> list[str]:
     moved = movement.filter(pl.col("moved").fill_null(False))
     if moved.height == 0:
         return []
-    best = (moved.group_by("person_id").agg(pl.col("mean").abs().max().alias("_m"))
-            .sort(["_m", "person_id"], descending=[True, False]))
+    best = (
+        moved.group_by("person_id")
+        .agg(pl.col("mean").abs().max().alias("_m"))
+        .sort(["_m", "person_id"], descending=[True, False])
+    )
     return best["person_id"].head(k).to_list()
 
 
 @styled
-def movers_plot(positions: pl.DataFrame, movement: pl.DataFrame, people: Sequence[str],
-                colours: dict[str, str], order: Mapping[str, int], names: Mapping[str, str]) -> Figure | None:
+def movers_plot(
+    positions: pl.DataFrame,
+    movement: pl.DataFrame,
+    people: Sequence[str],
+    colours: dict[str, str],
+    order: Mapping[str, int],
+    names: Mapping[str, str],
+) -> Figure | None:
     """Small multiples: one panel per person in `people` (see :func:`top_movers`), their position in
     every chamber-session they sat in with its 90% HDI; the moves whose HDI excludes 0 are drawn
     thick. Same y axis for every panel."""
     if not people or positions is None or positions.height == 0:
         return None
     pos = positions.filter(pl.col("person_id").is_in(list(people))).with_columns(
-        pl.col("chamber").cast(pl.String).str.to_lowercase())
+        pl.col("chamber").cast(pl.String).str.to_lowercase()
+    )
     if pos.height == 0:
         return None
     n = len(people)
@@ -175,8 +215,9 @@ def movers_plot(positions: pl.DataFrame, movement: pl.DataFrame, people: Sequenc
         colour = colours.get(last_party, INDEPENDENT_GREY)
         mean = rows["mean"].to_numpy()
         ax.plot(xs, mean, color=colour, linewidth=1.0, alpha=0.6)
-        for x, m, lo, hi, ch, p in zip(xs, mean, rows["hdi_low"].to_numpy(), rows["hdi_high"].to_numpy(),
-                                       rows["chamber"].to_list(), party):
+        for x, m, lo, hi, ch, p in zip(
+            xs, mean, rows["hdi_low"].to_numpy(), rows["hdi_high"].to_numpy(), rows["chamber"].to_list(), party
+        ):
             c = colours.get(p or "", INDEPENDENT_GREY)
             ax.vlines(x, lo, hi, colors=c, linewidth=1.6, alpha=0.7)
             ax.plot([x], [m], marker=CHAMBER_MARKER.get(ch, "o"), color=c, markersize=5)
@@ -187,8 +228,14 @@ def movers_plot(positions: pl.DataFrame, movement: pl.DataFrame, people: Sequenc
                 a = (r["from_session_key"], str(r["from_chamber"]).lower())
                 b = (r["to_session_key"], str(r["to_chamber"]).lower())
                 if a in slot_x and b in slot_x:
-                    ax.plot([slot_x[a], slot_x[b]], [slot_y[a], slot_y[b]], color=colour, linewidth=3.2,
-                            alpha=0.9, solid_capstyle="round")
+                    ax.plot(
+                        [slot_x[a], slot_x[b]],
+                        [slot_y[a], slot_y[b]],
+                        color=colour,
+                        linewidth=3.2,
+                        alpha=0.9,
+                        solid_capstyle="round",
+                    )
         ax.axhline(0.0, color="#cccccc", linewidth=0.7, zorder=0)
         ax.set_title(f"{plot_label(names.get(person, person), 30)} ({party_abbrev(last_party)})", fontsize=8.5)
         ax.grid(axis="y", color="#f0f0f0")
@@ -205,8 +252,10 @@ def movers_plot(positions: pl.DataFrame, movement: pl.DataFrame, people: Sequenc
             t.set_fontsize(6.5)
             t.set_rotation(35)
             t.set_ha("right")
-    handles = [Line2D([], [], color="#555555", marker=CHAMBER_MARKER[c], linestyle="", label=c.title())
-               for c in ("house", "senate")]
+    handles = [
+        Line2D([], [], color="#555555", marker=CHAMBER_MARKER[c], linestyle="", label=c.title())
+        for c in ("house", "senate")
+    ]
     handles.append(Line2D([], [], color="#555555", linewidth=3.2, label="move whose 90% interval excludes 0"))
     fig.legend(handles=handles, loc="outside upper center", ncol=3)
     fig.supylabel("position (common scale)", fontsize=8.5)
@@ -245,25 +294,48 @@ def bridge_plot(nodes: pl.DataFrame, edges: pl.DataFrame, order: Mapping[str, in
                 style = {"color": "#34495e", "linestyle": "-", "alpha": 0.55 if span <= 1 else 0.15, "zorder": 1}
             if y0 == y1 and span > 1:  # same chamber, not adjacent: an arc above (Senate) / below (House)
                 xs = np.linspace(x0, x1, 30)
-                bulge = 0.12 * span ** 0.5 * (1 if y0 >= 0.5 else -1)
+                bulge = 0.12 * span**0.5 * (1 if y0 >= 0.5 else -1)
                 ys = y0 + bulge * np.sin(np.pi * (xs - x0) / (x1 - x0))
                 ax.plot(xs, ys, linewidth=width, **style)
             else:
                 ax.plot([x0, x1], [y0, y1], linewidth=width, **style)
             if span <= 1 and n_sessions <= 14:
-                ax.text((x0 + x1) / 2, (y0 + y1) / 2, str(int(r["shared"])), fontsize=7, ha="center", va="center",
-                        color="#222222", backgroundcolor="white", zorder=4)
+                ax.text(
+                    (x0 + x1) / 2,
+                    (y0 + y1) / 2,
+                    str(int(r["shared"])),
+                    fontsize=7,
+                    ha="center",
+                    va="center",
+                    color="#222222",
+                    backgroundcolor="white",
+                    zorder=4,
+                )
     for r in nd.iter_rows(named=True):
         x, y = where[r["chamber_session"]]
         main = bool(r.get("in_main", True))
         if main:
-            ax.scatter([x], [y], s=110, color=CHAMBER_COLOUR.get(r["chamber"], "#555555"), zorder=5,
-                       edgecolors="white", linewidths=1.2)
+            ax.scatter(
+                [x],
+                [y],
+                s=110,
+                color=CHAMBER_COLOUR.get(r["chamber"], "#555555"),
+                zorder=5,
+                edgecolors="white",
+                linewidths=1.2,
+            )
         else:
             ax.scatter([x], [y], s=120, marker="X", color=REPUBLICAN_RED, zorder=5)
         if n_sessions <= 14:
-            ax.text(x, y - 0.22 if y < 0.5 else y + 0.22, f"{int(r.get('n_people') or 0)}", fontsize=7,
-                    ha="center", va="center", color="#555555")
+            ax.text(
+                x,
+                y - 0.22 if y < 0.5 else y + 0.22,
+                f"{int(r.get('n_people') or 0)}",
+                fontsize=7,
+                ha="center",
+                va="center",
+                color="#555555",
+            )
     ax.set_yticks(list(level.values()), [plot_label(c, 20).title() for c in chambers])
     ax.set_ylim(-0.6, len(chambers) - 0.4)
     _session_ticks(ax, order)

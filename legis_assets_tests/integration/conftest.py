@@ -35,10 +35,19 @@ def driver(chromium_paths, tmp_path_factory):
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-extensions", "--window-size=1280,900",
-                f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     options.binary_location = chromium_paths["CHROMIUM"]
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -47,8 +56,10 @@ def driver(chromium_paths, tmp_path_factory):
     drv = webdriver.Chrome(service=service, options=options)
     drv.set_page_load_timeout(120)
     drv.execute_cdp_cmd("Network.enable", {})
-    drv.execute_cdp_cmd("Network.emulateNetworkConditions",
-                        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    drv.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
     drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
     yield drv
     drv.quit()

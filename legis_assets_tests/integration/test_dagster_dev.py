@@ -91,8 +91,9 @@ def wait_for_run(dev: DagsterDev, partition: str, timeout: float = RUN_TIMEOUT) 
 def check_results(dev: DagsterDev, partition: str, run_id: str) -> dict[str, dict]:
     out = {}
     for name in GATES:
-        execs = dev.gql(CHECKS, {"key": {"path": ["hierarchical_posterior"]}, "name": name,
-                                 "partition": partition})["assetCheckExecutions"]
+        execs = dev.gql(CHECKS, {"key": {"path": ["hierarchical_posterior"]}, "name": name, "partition": partition})[
+            "assetCheckExecutions"
+        ]
         mine = [e for e in execs if e["runId"] == run_id]
         assert mine, f"no {name} check result for {partition} in run {run_id}: {execs}"
         out[name] = mine[0]
@@ -120,21 +121,23 @@ def test_sensor_runs_checks_and_alerts_through_dagster_dev(tmp_path):
     dagster_home = ensure_dagster_home(tmp_path / "dagster_home")
     hook = Webhook()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEGIS_", "DAGSTER_"))}
-    env.update({
-        "DAGSTER_HOME": str(dagster_home),
-        "LEGIS_DATA_DIR": str(data_dir),
-        "LEGIS_HOME": str(home),
-        "LEGIS_PROFILE": "default",
-        "LEGIS_SEED": "7",
-        "LEGIS_SENSOR_DEFAULT_RUNNING": "1",
-        "LEGIS_SENSOR_STABLE_SECONDS": "2",
-        "LEGIS_SENSOR_INTERVAL": "5",
-        "LEGIS_ALERT_INTERVAL": "5",
-        "LEGIS_ALERT_WEBHOOK": hook.url,
-        "LEGIS_ALERT_BACKOFF": "0.2",
-        # one process per run instead of one per step: saves ~30 s of imports per step on 2 busy cores
-        "LEGIS_EXECUTOR": "in_process",
-    })
+    env.update(
+        {
+            "DAGSTER_HOME": str(dagster_home),
+            "LEGIS_DATA_DIR": str(data_dir),
+            "LEGIS_HOME": str(home),
+            "LEGIS_PROFILE": "default",
+            "LEGIS_SEED": "7",
+            "LEGIS_SENSOR_DEFAULT_RUNNING": "1",
+            "LEGIS_SENSOR_STABLE_SECONDS": "2",
+            "LEGIS_SENSOR_INTERVAL": "5",
+            "LEGIS_ALERT_INTERVAL": "5",
+            "LEGIS_ALERT_WEBHOOK": hook.url,
+            "LEGIS_ALERT_BACKOFF": "0.2",
+            # one process per run instead of one per step: saves ~30 s of imports per step on 2 busy cores
+            "LEGIS_EXECUTOR": "in_process",
+        }
+    )
     log = tmp_path / "dagster_dev.log"
     dev = DagsterDev(env, log)
     try:
@@ -174,9 +177,12 @@ def test_sensor_runs_checks_and_alerts_through_dagster_dev(tmp_path):
         ess = checks2["ess"]["evaluation"]
         assert ess["success"] is False and ess["severity"] == "ERROR"
 
-        wait_for(lambda: len(alerts_for(home, second)) >= 1 and
-                 sum(p["session"] == second for p in hook.received) >= 1,
-                 90, "the alert line and POST of the failed run", dev)
+        wait_for(
+            lambda: len(alerts_for(home, second)) >= 1 and sum(p["session"] == second for p in hook.received) >= 1,
+            90,
+            "the alert line and POST of the failed run",
+            dev,
+        )
         time.sleep(12)  # two more alert-sensor ticks: nothing is sent twice
         lines = alerts_for(home, second)
         posts = [p for p in hook.received if p["session"] == second]

@@ -47,17 +47,19 @@ def test_a_daemon_run_killed_mid_step_is_failed_and_frees_its_pool_slot(tmp_path
     data_dir.mkdir()
     dagster_home = ensure_dagster_home(tmp_path / "dagster_home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEGIS_", "DAGSTER_"))}
-    env.update({
-        "DAGSTER_HOME": str(dagster_home),
-        "LEGIS_DATA_DIR": str(data_dir),
-        "LEGIS_HOME": str(home),
-        "LEGIS_PROFILE": "default",
-        "LEGIS_SENSOR_DEFAULT_RUNNING": "1",
-        "LEGIS_SENSOR_STABLE_SECONDS": "2",
-        "LEGIS_SENSOR_INTERVAL": "5",
-        "LEGIS_DEAD_RUN_INTERVAL": "5",
-        "LEGIS_EXECUTOR": "in_process",
-    })
+    env.update(
+        {
+            "DAGSTER_HOME": str(dagster_home),
+            "LEGIS_DATA_DIR": str(data_dir),
+            "LEGIS_HOME": str(home),
+            "LEGIS_PROFILE": "default",
+            "LEGIS_SENSOR_DEFAULT_RUNNING": "1",
+            "LEGIS_SENSOR_STABLE_SECONDS": "2",
+            "LEGIS_SENSOR_INTERVAL": "5",
+            "LEGIS_DEAD_RUN_INTERVAL": "5",
+            "LEGIS_EXECUTOR": "in_process",
+        }
+    )
     dev = DagsterDev(env, tmp_path / "dagster_dev.log")
     try:
         dev.wait_ready()
@@ -74,13 +76,19 @@ def test_a_daemon_run_killed_mid_step_is_failed_and_frees_its_pool_slot(tmp_path
             os.kill(proc.pid, signal.SIGKILL)
             t_kill = time.monotonic()
 
-            _wait(lambda: instance.get_run_by_id(holder).status == dg.DagsterRunStatus.FAILURE, 300,
-                  "the killed run to be marked failed", dev)
+            _wait(
+                lambda: instance.get_run_by_id(holder).status == dg.DagsterRunStatus.FAILURE,
+                300,
+                "the killed run to be marked failed",
+                dev,
+            )
             t_failed = time.monotonic() - t_kill
             _wait(lambda: holder not in _holders(instance), 300, "the killed run's slot to be freed", dev)
             t_freed = time.monotonic() - t_kill
-            print(f"\ndaemon run worker killed mid-step: run FAILURE after {t_failed:.0f} s, "
-                  f"mcmc slot free after {t_freed:.0f} s")
+            print(
+                f"\ndaemon run worker killed mid-step: run FAILURE after {t_failed:.0f} s, "
+                f"mcmc slot free after {t_freed:.0f} s"
+            )
             failure = instance.all_logs(holder, of_type=dg.DagsterEventType.RUN_FAILURE)
             assert failure, "no RUN_FAILURE event for the killed run"
             print(f"failed by: {failure[0].message[:200]!r}")

@@ -31,13 +31,16 @@ HOSTILE = "<script>alert(1)</script>"
 
 def _visible_rows(drv) -> int:
     return drv.execute_script(
-        "return Array.from(document.querySelectorAll('#ip-table tbody tr')).filter(r => !r.hidden).length")
+        "return Array.from(document.querySelectorAll('#ip-table tbody tr')).filter(r => !r.hidden).length"
+    )
 
 
 def _column(drv, index: int) -> list[str]:
     return drv.execute_script(
         "return Array.from(document.querySelectorAll('#ip-table tbody tr'))"
-        ".map(r => r.cells[arguments[0]].getAttribute('data-sort') || '')", index)
+        ".map(r => r.cells[arguments[0]].getAttribute('data-sort') || '')",
+        index,
+    )
 
 
 @pytest.mark.parametrize(("chamber", "n", "passed"), [("senate", 40, True), ("house", 450, False)])
@@ -70,12 +73,15 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
 
     # every figure decoded (a broken data URI would have naturalWidth 0)
     broken = driver.execute_script(
-        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length")
+        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+    )
     assert broken == 0
     assert driver.execute_script("return document.images.length") >= 9
 
     # the hostile name is text, and no dialog was opened
-    cell = driver.find_element(By.XPATH, "//table[@id='ip-table']//td[contains(@class,'name')][contains(., 'alert(1)')]")
+    cell = driver.find_element(
+        By.XPATH, "//table[@id='ip-table']//td[contains(@class,'name')][contains(., 'alert(1)')]"
+    )
     assert HOSTILE in cell.text
     assert driver.execute_script("return window.__dialogs") == []
     with pytest.raises(NoAlertPresentException):

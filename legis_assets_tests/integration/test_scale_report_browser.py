@@ -29,7 +29,8 @@ HOSTILE = "<script>alert(1)</script>"
 def _visible(drv, table: str) -> int:
     return drv.execute_script(
         "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).filter(r => !r.hidden).length",
-        table)
+        table,
+    )
 
 
 def _trajectory(drv) -> dict:
@@ -74,13 +75,18 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     assert "2009s" in driver.find_element(By.ID, "left-out-banner").text
 
     # every figure decoded
-    assert driver.execute_script(
-        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length") == 0
+    assert (
+        driver.execute_script(
+            "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
+        == 0
+    )
     assert driver.execute_script("return document.images.length") == 3
 
     # hostile names are text; nothing ran
-    cell = driver.find_element(By.XPATH, "//table[@id='positions-table']//td[contains(@class,'name')]"
-                                         "[contains(., 'alert(1)')]")
+    cell = driver.find_element(
+        By.XPATH, "//table[@id='positions-table']//td[contains(@class,'name')][contains(., 'alert(1)')]"
+    )
     assert HOSTILE in cell.text
     assert driver.execute_script("return window.__dialogs") == []
     with pytest.raises(NoAlertPresentException):
@@ -108,8 +114,10 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     search.send_keys("alert(1)")
     drawn = _trajectory(driver)
     assert drawn["name"] == HOSTILE and drawn["points"] >= 1
-    assert driver.execute_script("return document.querySelector('#trajectory-svg > title').textContent") \
+    assert (
+        driver.execute_script("return document.querySelector('#trajectory-svg > title').textContent")
         == "Trajectory of " + HOSTILE
+    )
     assert driver.execute_script("return window.__dialogs") == []
     search.clear()
     driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
@@ -128,7 +136,8 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     header.click()
     values = driver.execute_script(
         "return Array.from(document.querySelectorAll('#movement-table tbody tr'))"
-        ".map(r => parseFloat(r.cells[4].getAttribute('data-sort')))")
+        ".map(r => parseFloat(r.cells[4].getAttribute('data-sort')))"
+    )
     assert values == sorted(values)
 
     # the bridge table's search
@@ -138,7 +147,8 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
 
     # the links point at the per-session reports, relative to this page
     hrefs = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#session-links a')).map(a => a.getAttribute('href'))")
+        "return Array.from(document.querySelectorAll('#session-links a')).map(a => a.getAttribute('href'))"
+    )
     assert hrefs and all(h.startswith("../") and h.endswith("/report.html") for h in hrefs)
 
     severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]

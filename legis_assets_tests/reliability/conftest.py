@@ -48,9 +48,11 @@ def golden(tmp_path_factory) -> Golden:
     seconds = time.perf_counter() - t0
     snapshot = support.Snapshot.of(root / "home")
     # the good partition is complete: both traces, the report and every table
-    assert {"traces/simulated/2025-2026/senate/flat_posterior.nc",
-            "traces/simulated/2025-2026/senate/hierarchical_posterior.nc",
-            "reports/simulated/2025-2026/senate/report.html"} <= set(snapshot.files)
+    assert {
+        "traces/simulated/2025-2026/senate/flat_posterior.nc",
+        "traces/simulated/2025-2026/senate/hierarchical_posterior.nc",
+        "reports/simulated/2025-2026/senate/report.html",
+    } <= set(snapshot.files)
     assert snapshot.tables["ideal_points"][0] > 0
     return Golden(root, hostile, snapshot, seconds)
 

@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from legis_assets.core import simulate
 from legis_assets.pipeline import Settings
@@ -85,8 +85,13 @@ def line_of(index: int) -> int:
 def fix_counts(session_dir: Path) -> None:
     """Make the roll-call count columns agree with the votes file again."""
     _, votes = read_rows(csv_path(session_dir, "votes"))
-    columns = {"Yea": "yea_count", "Nay": "nay_count", "Present and Passing": "present_passing_count",
-               "Absent and Not Voting": "absent_not_voting_count", "Not Voting": "not_voting_count"}
+    columns = {
+        "Yea": "yea_count",
+        "Nay": "nay_count",
+        "Present and Passing": "present_passing_count",
+        "Absent and Not Voting": "absent_not_voting_count",
+        "Not Voting": "not_voting_count",
+    }
     counts: dict[str, dict[str, int]] = {}
     for v in votes:
         per = counts.setdefault(v["vote_id"], {c: 0 for c in columns.values()})
@@ -112,18 +117,23 @@ class HostileSession:
     rollcalls: dict[str, dict[str, str]] = field(default_factory=dict)  # vote_id -> bill_number/bill_title/motion
 
 
-def write_simulated(session_dir: Path, seed: int = 11, seats: int = 30, n_rollcalls: int = 90,
-                    start_year: int = 2025) -> Path:
-    sims = simulate.simulate_session(seed=seed, start_year=start_year, specs={
-        CHAMBER: simulate.ChamberSpec(seats=seats, n_rollcalls=n_rollcalls, replacements=1)})
+def write_simulated(
+    session_dir: Path, seed: int = 11, seats: int = 30, n_rollcalls: int = 90, start_year: int = 2025
+) -> Path:
+    sims = simulate.simulate_session(
+        seed=seed,
+        start_year=start_year,
+        specs={CHAMBER: simulate.ChamberSpec(seats=seats, n_rollcalls=n_rollcalls, replacements=1)},
+    )
     return simulate.write_session(sims, session_dir)
 
 
 def write_hostile_session(session_dir: Path, seed: int = 11, seats: int = 30, n_rollcalls: int = 90) -> HostileSession:
     """A small simulated Senate whose names, districts, bill numbers, titles and motions hold hostile
     text, with one hostile slug and one hostile party value."""
-    sims = simulate.simulate_session(seed=seed, specs={
-        CHAMBER: simulate.ChamberSpec(seats=seats, n_rollcalls=n_rollcalls, replacements=1)})
+    sims = simulate.simulate_session(
+        seed=seed, specs={CHAMBER: simulate.ChamberSpec(seats=seats, n_rollcalls=n_rollcalls, replacements=1)}
+    )
     sim = sims[CHAMBER]
     import polars as pl
 
@@ -143,14 +153,22 @@ def write_hostile_session(session_dir: Path, seed: int = 11, seats: int = 30, n_
         row["full_name"] = values[(k + 1) % len(values)] + " " + values[k]
         row["district"] = values[(k + 2) % len(values)]
         out.legislators[row["legislator_slug"]] = {
-            "name": row["name"], "full_name": row["full_name"], "district": row["district"],
-            "party": row["party"] or "Independent"}
+            "name": row["name"],
+            "full_name": row["full_name"],
+            "district": row["district"],
+            "party": row["party"] or "Independent",
+        }
     # one legislator of the majority party gets a hostile party value: stored as Independent
-    target = next(row for row in legislators if row["party"] == "Republican" and row["legislator_slug"] not in out.legislators)
+    target = next(
+        row for row in legislators if row["party"] == "Republican" and row["legislator_slug"] not in out.legislators
+    )
     target["party"] = HOSTILE_PARTY
     out.legislators[target["legislator_slug"]] = {
-        "name": target["name"], "full_name": target["full_name"], "district": target["district"],
-        "party": "Independent"}
+        "name": target["name"],
+        "full_name": target["full_name"],
+        "district": target["district"],
+        "party": "Independent",
+    }
     write_rows(csv_path(session_dir, "legislators"), header, legislators)
 
     header, rollcalls = read_rows(csv_path(session_dir, "rollcalls"))
@@ -211,8 +229,11 @@ def partition_digests(home: Path) -> dict[tuple[str, str, str], tuple[int, str]]
 
 def file_digests(home: Path) -> dict[str, str]:
     """Every file under LEGIS_HOME except the DuckDB file itself (compared by content instead)."""
-    return {str(p.relative_to(home)): sha256_file(p) for p in sorted(home.rglob("*"))
-            if p.is_file() and not p.name.startswith("warehouse.duckdb")}
+    return {
+        str(p.relative_to(home)): sha256_file(p)
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and not p.name.startswith("warehouse.duckdb")
+    }
 
 
 @dataclass(frozen=True)
@@ -221,28 +242,34 @@ class Snapshot:
     files: dict[str, str]
 
     @classmethod
-    def of(cls, home: Path) -> "Snapshot":
+    def of(cls, home: Path) -> Snapshot:
         return cls(table_digests(home), file_digests(home))
 
-    def differences(self, after: "Snapshot") -> list[str]:
+    def differences(self, after: Snapshot) -> list[str]:
         diffs = []
         for t in sorted(set(self.tables) | set(after.tables)):
             a, b = self.tables.get(t), after.tables.get(t)
             if a != b:
-                diffs.append(f"table {t}: {a[0] if a else 'absent'} rows -> {b[0] if b else 'absent'} rows"
-                             + (" (content changed)" if a and b and a[0] == b[0] else ""))
+                diffs.append(
+                    f"table {t}: {a[0] if a else 'absent'} rows -> {b[0] if b else 'absent'} rows"
+                    + (" (content changed)" if a and b and a[0] == b[0] else "")
+                )
         for f in sorted(set(self.files) | set(after.files)):
             a, b = self.files.get(f), after.files.get(f)
             if a != b:
-                diffs.append(f"file {f}: {'absent' if a is None else 'present'} -> "
-                             f"{'absent' if b is None else 'changed' if a else 'new'}")
+                diffs.append(
+                    f"file {f}: {'absent' if a is None else 'present'} -> "
+                    f"{'absent' if b is None else 'changed' if a else 'new'}"
+                )
         return diffs
 
 
 def tree_listing(root: Path) -> dict[str, str]:
     """Every file and directory under `root` (to prove nothing was written outside LEGIS_HOME)."""
-    return {str(p.relative_to(root)): ("dir" if p.is_dir() else sha256_file(p) if p.is_file() else "other")
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): ("dir" if p.is_dir() else sha256_file(p) if p.is_file() else "other")
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def clone(src_root: Path, dst_root: Path, names: tuple[str, ...] = ("data", "home")) -> Path:
@@ -256,8 +283,17 @@ def clone(src_root: Path, dst_root: Path, names: tuple[str, ...] = ("data", "hom
 # the real CLI: in this process (cheap: no second import of PyMC) or in a child process
 
 #: environment variables the CLI reads or sets (cmd_run writes some into os.environ)
-CLI_ENV = ("LEGIS_HOME", "LEGIS_DATA_DIR", "LEGIS_PROFILE", "LEGIS_MODEL", "LEGIS_SEED", "LEGIS_MIN_MINORITY",
-           "LEGIS_MIN_VOTES", "LEGIS_ALLOW_OUTSIDE_DATA_ROOT", "DAGSTER_HOME")
+CLI_ENV = (
+    "LEGIS_HOME",
+    "LEGIS_DATA_DIR",
+    "LEGIS_PROFILE",
+    "LEGIS_MODEL",
+    "LEGIS_SEED",
+    "LEGIS_MIN_MINORITY",
+    "LEGIS_MIN_VOTES",
+    "LEGIS_ALLOW_OUTSIDE_DATA_ROOT",
+    "DAGSTER_HOME",
+)
 
 
 def run_cli(args: list[str], home: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -326,12 +362,19 @@ class Measured:
     stderr: str
 
 
-def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, cwd: Path | None = None,
-                 timeout: float = 300) -> Measured:
+def run_measured(
+    cmd: list[str], env: dict[str, str], workdir: Path, cwd: Path | None = None, timeout: float = 300
+) -> Measured:
     workdir.mkdir(parents=True, exist_ok=True)
     out, err = workdir / "stdout.txt", workdir / "stderr.txt"
-    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, str(out), str(err), *cmd], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_WRAPPER, str(out), str(err), *cmd],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr
     numbers = json.loads(proc.stdout.strip().splitlines()[-1])
     return Measured(**numbers, stdout=out.read_text(errors="replace"), stderr=err.read_text(errors="replace"))
@@ -364,8 +407,10 @@ class LineWatcher:
             if self.proc.poll() is not None and seen >= len(self.lines):
                 self._thread.join(timeout=5)
                 if seen >= len(self.lines):
-                    raise AssertionError(f"process exited ({self.proc.returncode}) before the expected line; "
-                                         f"output:\n{''.join(self.lines)[-3000:]}")
+                    raise AssertionError(
+                        f"process exited ({self.proc.returncode}) before the expected line; "
+                        f"output:\n{''.join(self.lines)[-3000:]}"
+                    )
             time.sleep(0.02)
         raise AssertionError(f"timed out after {timeout} s; output so far:\n{''.join(self.lines)[-3000:]}")
 

@@ -13,13 +13,13 @@ through the pipeline, against a partition that has results to lose.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from legis_assets.pipeline import Partition, Pipeline, T_MANIFEST, T_PROBLEMS
+from legis_assets.pipeline import T_MANIFEST, T_PROBLEMS, Partition, Pipeline
 from legis_assets_tests.reliability import support
 from legis_assets_tests.reliability.support import csv_path, golden_settings, line_of, read_rows, write_rows
 
@@ -56,8 +56,11 @@ def missing_column(d: Path) -> Expect:
 
 def renamed_column(d: Path) -> Expect:
     header, rows = read_rows(csv_path(d, "legislators"))
-    write_rows(csv_path(d, "legislators"), ["Party" if c == "party" else c for c in header],
-               [{("Party" if k == "party" else k): v for k, v in r.items()} for r in rows])
+    write_rows(
+        csv_path(d, "legislators"),
+        ["Party" if c == "party" else c for c in header],
+        [{("Party" if k == "party" else k): v for k, v in r.items()} for r in rows],
+    )
     return Expect([LEGISLATORS, "line 1", "missing required column 'party'", "'Party' looks like 'party'"])
 
 
@@ -91,9 +94,16 @@ def conflicting_duplicate(d: Path) -> Expect:
     copy = dict(rows[50], vote="Nay" if rows[50]["vote"] == "Yea" else "Yea")
     rows.append(copy)
     write_rows(csv_path(d, "votes"), header, rows)
-    return Expect([VOTES, f"line {line_of(len(rows) - 1)}", "column 'vote'",
-                   f"legislator {copy['legislator_slug']!r} has two different votes on roll call {copy['vote_id']!r}",
-                   f"on line {line_of(50)}", f"on line {line_of(len(rows) - 1)}"])
+    return Expect(
+        [
+            VOTES,
+            f"line {line_of(len(rows) - 1)}",
+            "column 'vote'",
+            f"legislator {copy['legislator_slug']!r} has two different votes on roll call {copy['vote_id']!r}",
+            f"on line {line_of(50)}",
+            f"on line {line_of(len(rows) - 1)}",
+        ]
+    )
 
 
 def non_utf8(d: Path) -> Expect:
@@ -125,8 +135,13 @@ def session_folder_linked_outside(d: Path) -> Expect:
     """The session folder is a symbolic link to a valid session outside the data root."""
     target = d.rename(_outside(d) / d.name)
     d.symlink_to(target, target_is_directory=True)
-    return Expect([f"{support.LEGISLATURE}/{support.SESSION}: this session folder is a symbolic link to {target}",
-                   "outside the data root", "LEGIS_ALLOW_OUTSIDE_DATA_ROOT"])
+    return Expect(
+        [
+            f"{support.LEGISLATURE}/{support.SESSION}: this session folder is a symbolic link to {target}",
+            "outside the data root",
+            "LEGIS_ALLOW_OUTSIDE_DATA_ROOT",
+        ]
+    )
 
 
 def votes_file_linked_outside(d: Path) -> Expect:
@@ -164,10 +179,26 @@ def unanimous(d: Path) -> Expect:
     return Expect(["no contested roll calls left", "minority share below 2.5%"])
 
 
-REJECTED: dict[str, Callable[[Path], Expect]] = {f.__name__: f for f in (
-    missing_file, missing_votes_file, missing_column, renamed_column, empty_file, header_only, unknown_vote_code, unknown_chamber,
-    conflicting_duplicate, non_utf8, nul_byte, truncated_last_line, session_folder_linked_outside,
-    votes_file_linked_outside, unanimous)}
+REJECTED: dict[str, Callable[[Path], Expect]] = {
+    f.__name__: f
+    for f in (
+        missing_file,
+        missing_votes_file,
+        missing_column,
+        renamed_column,
+        empty_file,
+        header_only,
+        unknown_vote_code,
+        unknown_chamber,
+        conflicting_duplicate,
+        non_utf8,
+        nul_byte,
+        truncated_last_line,
+        session_folder_linked_outside,
+        votes_file_linked_outside,
+        unanimous,
+    )
+}
 
 # --- running a case ---------------------------------------------------------------------------------
 
@@ -180,8 +211,6 @@ class Outcome:
     stdout: str
     stderr: str
     after: support.Snapshot
-
-
 
 
 def pipeline_args(root: Path, *extra: str) -> list[str]:
@@ -203,8 +232,7 @@ def outcome(golden, tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("case", [
-    name for name in REJECTED])
+@pytest.mark.parametrize("case", [name for name in REJECTED])
 def test_bad_input_fails_with_a_message_naming_file_line_and_problem(case, outcome):
     result = outcome(case)
     assert result.exit_code == 2, (result.exit_code, result.stderr[-2000:])
@@ -224,6 +252,7 @@ def test_bad_input_leaves_the_last_good_partition_untouched(case, outcome, golde
 
 # --- without --chamber: the CLI finds the chambers itself from the roll-call file --------------------
 
+
 def _non_utf8_rollcall(d: Path) -> None:
     header, rows = read_rows(csv_path(d, "rollcalls"))
     rows[5]["bill_title"] = "@@LATIN1@@"
@@ -237,14 +266,16 @@ NO_CHAMBER = {
     "empty_rollcalls_file": (lambda d: csv_path(d, "rollcalls").write_bytes(b""), [ROLLCALLS, "empty"]),
     "header_only_rollcalls_file": (header_only, [ROLLCALLS, "no data rows"]),
     "renamed_chamber_column": (
-        lambda d: csv_path(d, "rollcalls").write_bytes(csv_path(d, "rollcalls").read_bytes().replace(
-            b",chamber,", b",Chamber,", 1)),
-        [ROLLCALLS, "line 1", "missing required column 'chamber'"]),
+        lambda d: csv_path(d, "rollcalls").write_bytes(
+            csv_path(d, "rollcalls").read_bytes().replace(b",chamber,", b",Chamber,", 1)
+        ),
+        [ROLLCALLS, "line 1", "missing required column 'chamber'"],
+    ),
     "non_utf8_rollcalls_file": (_non_utf8_rollcall, [ROLLCALLS, f"line {line_of(5)}", "not valid UTF-8"]),
 }
 
-@pytest.mark.parametrize("case", [
-    name for name in NO_CHAMBER])
+
+@pytest.mark.parametrize("case", [name for name in NO_CHAMBER])
 def test_bad_rollcall_file_without_chamber_option_fails_clearly(case, golden, tmp_path):
     """Without --chamber the CLI first looks for the chambers in the roll-call file; a bad file
     must still end in the reader's precise error, not a traceback or a silent success."""
@@ -282,8 +313,10 @@ def test_legislator_missing_from_legislator_file_fails_the_input_check_naming_fi
 
     pipe, out = _steps(root, ("ingest", "vote_matrix"))
     check = next(c for c in out["ingest"].checks if c.name == "no_input_problems")
-    expected = (f"{csv_path(d, 'votes')}, line {first}, column 'legislator_slug': legislator "
-                f"{gone['legislator_slug']!r} is not in {LEGISLATORS}")
+    expected = (
+        f"{csv_path(d, 'votes')}, line {first}, column 'legislator_slug': legislator "
+        f"{gone['legislator_slug']!r} is not in {LEGISLATORS}"
+    )
     assert not check.passed
     assert check.metadata["problems"] == 1
     assert expected in check.metadata["first_problems"]
@@ -306,8 +339,9 @@ def test_legislator_with_no_votes_left_is_dropped_and_named_in_the_manifest(gold
 
     pipe, out = _steps(root, ("ingest", "vote_matrix"))
     assert out["vote_matrix"].metadata["legislators_dropped_too_few_votes"] == 1
-    manifest = json.loads(pipe.warehouse.read_partition(T_MANIFEST, golden.part.key, golden.part.chamber)
-                          ["manifest_json"][0])
+    manifest = json.loads(
+        pipe.warehouse.read_partition(T_MANIFEST, golden.part.key, golden.part.chamber)["manifest_json"][0]
+    )
     assert manifest["legislators_dropped"] == [slug]
     matrix = pipe.warehouse.read_partition("matrix_legislators", golden.part.key, golden.part.chamber)
     assert slug not in matrix["legislator_slug"].to_list()
@@ -324,8 +358,9 @@ def test_legislator_without_any_vote_row_is_reported(golden, tmp_path):
     pipe, out = _steps(root, ("ingest", "vote_matrix"))
     legislators = pipe.warehouse.read_partition("legislators", golden.part.key, golden.part.chamber)
     assert slug in legislators["legislator_slug"].to_list()  # ingested ...
-    manifest = json.loads(pipe.warehouse.read_partition(T_MANIFEST, golden.part.key, golden.part.chamber)
-                          ["manifest_json"][0])
+    manifest = json.loads(
+        pipe.warehouse.read_partition(T_MANIFEST, golden.part.key, golden.part.chamber)["manifest_json"][0]
+    )
     problems = pipe.warehouse.read_partition(T_PROBLEMS, golden.part.key, golden.part.chamber)["problem"].to_list()
     # ... and then named somewhere a user looks: the manifest (report, metadata) or the input problems
     assert slug in manifest["legislators_dropped"] or any(slug in p for p in problems)
@@ -339,8 +374,20 @@ def test_bad_input_through_dagster_fails_the_votes_step_naming_file_and_line(gol
     message, nothing downstream runs, and the last good partition is untouched."""
     root = support.clone(golden.root, tmp_path)
     expect = unknown_vote_code(root / "data" / support.LEGISLATURE / support.SESSION)
-    code, out, err = support.run_cli(["run", "--data-dir", str(root / "data"), "--session", support.KEY,
-                                      "--chamber", support.CHAMBER, "--profile", "quick"], root / "home")
+    code, out, err = support.run_cli(
+        [
+            "run",
+            "--data-dir",
+            str(root / "data"),
+            "--session",
+            support.KEY,
+            "--chamber",
+            support.CHAMBER,
+            "--profile",
+            "quick",
+        ],
+        root / "home",
+    )
     assert code == 2, (out[-2000:], err[-2000:])  # refused input: the same exit code as `pipeline`
     failures = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(failures) == 1 and "Stack Trace" not in err and "dagster._core" not in out + err, err[-3000:]
@@ -349,6 +396,7 @@ def test_bad_input_through_dagster_fails_the_votes_step_naming_file_and_line(gol
     after = support.Snapshot.of(root / "home")
     # the Dagster instance and the command's log file (logs/run-*.log) are the only new files
     assert any(k.startswith("logs/run-") for k in after.files)
-    after = support.Snapshot(after.tables, {k: v for k, v in after.files.items()
-                                            if not k.startswith(("dagster_home/", "logs/"))})
+    after = support.Snapshot(
+        after.tables, {k: v for k, v in after.files.items() if not k.startswith(("dagster_home/", "logs/"))}
+    )
     assert golden.snapshot.differences(after) == []

@@ -55,8 +55,9 @@ def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("concurrent") / "data"
     for k, key in enumerate(KEYS):
         session = key.split(".", 1)[1]
-        support.write_simulated(root / support.LEGISLATURE / session, seed=30 + k, seats=20, n_rollcalls=60,
-                                start_year=2025 + 2 * k)
+        support.write_simulated(
+            root / support.LEGISLATURE / session, seed=30 + k, seats=20, n_rollcalls=60, start_year=2025 + 2 * k
+        )
     return root
 
 
@@ -68,9 +69,25 @@ def test_concurrent_runs_same_and_different_partitions_leave_a_consistent_wareho
     try:
         for name, key in jobs.items():
             procs[name] = subprocess.Popen(
-                [sys.executable, "-c", RUNNER, str(data_dir), str(home), key, support.CHAMBER, str(ROUNDS),
-                 str(tmp_path / f"ready-{name}"), str(go), str(SEED), ",".join(STEPS)],
-                env=support.child_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    "-c",
+                    RUNNER,
+                    str(data_dir),
+                    str(home),
+                    key,
+                    support.CHAMBER,
+                    str(ROUNDS),
+                    str(tmp_path / f"ready-{name}"),
+                    str(go),
+                    str(SEED),
+                    ",".join(STEPS),
+                ],
+                env=support.child_env(home),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         deadline = time.monotonic() + 300
         while not all((tmp_path / f"ready-{name}").exists() for name in jobs):
             assert all(p.poll() is None for p in procs.values()), {n: p.communicate() for n, p in procs.items()}

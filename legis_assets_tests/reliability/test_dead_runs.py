@@ -53,8 +53,7 @@ def _dead_pid() -> tuple[int, str | None]:
 
 
 def _started_run(instance, tags: dict[str, str]) -> dg.DagsterRun:
-    run = dg.DagsterRun(job_name="legis_all", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED,
-                        tags=tags)
+    run = dg.DagsterRun(job_name="legis_all", run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED, tags=tags)
     instance.add_run(run)
     return run
 
@@ -83,8 +82,10 @@ def test_instance_config_enables_run_monitoring_and_validates(tmp_path):
     with dg.DagsterInstance.from_config(str(home)) as inst:
         assert inst.run_monitoring_enabled
         assert inst.run_monitoring_start_timeout_seconds == dagster_home.RUN_MONITORING["start_timeout_seconds"]
-        assert inst.run_monitoring_settings["free_slots_after_run_end_seconds"] == \
-            dagster_home.RUN_MONITORING["free_slots_after_run_end_seconds"]
+        assert (
+            inst.run_monitoring_settings["free_slots_after_run_end_seconds"]
+            == dagster_home.RUN_MONITORING["free_slots_after_run_end_seconds"]
+        )
         assert inst.event_log_storage.get_pool_config().default_pool_limit == 1
 
 
@@ -93,12 +94,16 @@ def test_instance_config_enables_run_monitoring_and_validates(tmp_path):
 
 def test_a_dead_cli_run_is_marked_failed_and_its_slot_freed_a_live_one_is_not(instance):
     pid, start = _dead_pid()
-    dead = _started_run(instance, {**this_process_tags(), TAG_PID: str(pid), **({TAG_PID_START: start} if start else {})})
+    dead = _started_run(
+        instance, {**this_process_tags(), TAG_PID: str(pid), **({TAG_PID_START: start} if start else {})}
+    )
     assert _claim(instance, dead.run_id, "flat_posterior")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = _started_run(instance, {**this_process_tags(), TAG_PID: str(sleeper.pid),
-                                        TAG_PID_START: process_start_time(sleeper.pid) or ""})
+        live = _started_run(
+            instance,
+            {**this_process_tags(), TAG_PID: str(sleeper.pid), TAG_PID_START: process_start_time(sleeper.pid) or ""},
+        )
         # a live pid with another start time is a reused pid: its run is dead
         reused = _started_run(instance, {**this_process_tags(), TAG_PID: str(sleeper.pid), TAG_PID_START: "1"})
         # a run of another machine is not ours to judge
@@ -107,8 +112,9 @@ def test_a_dead_cli_run_is_marked_failed_and_its_slot_freed_a_live_one_is_not(in
 
         cleaned = clean_up_dead_runs(instance)
 
-        assert {c.run_id for c in cleaned} == ({dead.run_id, reused.run_id} if Path("/proc").exists()
-                                               else {dead.run_id})
+        assert {c.run_id for c in cleaned} == (
+            {dead.run_id, reused.run_id} if Path("/proc").exists() else {dead.run_id}
+        )
         (first,) = [c for c in cleaned if c.run_id == dead.run_id]
         assert first.freed_slots == 1 and f"pid {pid}" in first.reason
         assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
@@ -142,8 +148,8 @@ def test_a_dead_daemon_run_worker_is_found_from_its_engine_event(instance):
 def test_the_dead_run_sensor_fails_dead_runs_while_the_daemon_runs(instance):
     """The same check as a sensor (on by default), so a daemon-launched run whose worker was killed
     mid-step frees its slot without waiting for the next `legis-assets run`."""
-    from legis_assets.defs.alerts import DEAD_RUN_SENSOR_NAME, dead_run_cleanup
     from legis_assets.definitions import defs
+    from legis_assets.defs.alerts import DEAD_RUN_SENSOR_NAME, dead_run_cleanup
 
     (sensor,) = [s for s in defs.sensors if s.name == DEAD_RUN_SENSOR_NAME]
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -163,8 +169,10 @@ def test_a_step_waiting_for_a_slot_names_the_run_holding_it(instance, capsys):
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        holder = _started_run(instance, {**this_process_tags(), TAG_PID: str(sleeper.pid),
-                                         TAG_PID_START: process_start_time(sleeper.pid) or ""})
+        holder = _started_run(
+            instance,
+            {**this_process_tags(), TAG_PID: str(sleeper.pid), TAG_PID_START: process_start_time(sleeper.pid) or ""},
+        )
         assert _claim(instance, holder.run_id, "flat_posterior")
         waiting = str(uuid.uuid4())
         assert not _claim(instance, waiting, "flat_posterior")  # blocked: pending in the pool's queue
@@ -193,8 +201,13 @@ def test_a_run_killed_mid_sampling_does_not_wedge_the_next_run(tmp_path):
     support.write_simulated(data / support.LEGISLATURE / support.SESSION, seats=20, n_rollcalls=40)
     home = tmp_path / "home"
     args = ["run", "--data-dir", str(data), "--session", support.KEY, "--chamber", support.CHAMBER]
-    proc = subprocess.Popen(support.cli_command(*args, "--profile", "default"), env=support.child_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        support.cli_command(*args, "--profile", "default"),
+        env=support.child_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         watcher = support.LineWatcher(proc)
         watcher.wait_for(lambda line: "flat: compiled" in line, timeout=600)
@@ -218,8 +231,14 @@ def test_a_run_killed_mid_sampling_does_not_wedge_the_next_run(tmp_path):
         dead_id = record.dagster_run.run_id
 
     t0 = time.monotonic()
-    again = subprocess.Popen(support.cli_command(*args, "--profile", "starved"), env=support.child_env(home),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    again = subprocess.Popen(
+        support.cli_command(*args, "--profile", "starved"),
+        env=support.child_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         watcher = support.LineWatcher(again)
         warning = watcher.wait_for(lambda line: line.startswith("warning: run "), timeout=600)
@@ -231,8 +250,10 @@ def test_a_run_killed_mid_sampling_does_not_wedge_the_next_run(tmp_path):
             os.killpg(again.pid, signal.SIGKILL)
             again.wait()
     output = watcher.text()
-    print(f"\nwedged instance: dead run failed and its slot freed {cleaned:.0f} s after the next "
-          f"`legis-assets run` started; that run finished in {time.monotonic() - t0:.0f} s")
+    print(
+        f"\nwedged instance: dead run failed and its slot freed {cleaned:.0f} s after the next "
+        f"`legis-assets run` started; that run finished in {time.monotonic() - t0:.0f} s"
+    )
     # it ran every step (the starved profile fails the gates on purpose: exit 1, not a hang)
     assert again.returncode == 1, output[-3000:]
     assert warning.startswith(f"warning: run {dead_id} was STARTED but its process (pid {proc.pid}"), warning
@@ -256,14 +277,33 @@ def test_a_run_waiting_for_a_live_holder_says_so_and_stops_on_sigterm(tmp_path):
     proc = None
     try:
         with dg.DagsterInstance.from_config(str(home_dir)) as inst:
-            holder = _started_run(inst, {**this_process_tags(), TAG_PID: str(sleeper.pid),
-                                         TAG_PID_START: process_start_time(sleeper.pid) or ""})
+            holder = _started_run(
+                inst,
+                {
+                    **this_process_tags(),
+                    TAG_PID: str(sleeper.pid),
+                    TAG_PID_START: process_start_time(sleeper.pid) or "",
+                },
+            )
             assert _claim(inst, holder.run_id, "hierarchical_posterior")
         proc = subprocess.Popen(
-            support.cli_command("run", "--data-dir", str(data), "--session", support.KEY, "--chamber",
-                                support.CHAMBER, "--profile", "starved"),
-            env=support.child_env(home, LEGIS_POOL_WAIT_NOTICE="2"), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            support.cli_command(
+                "run",
+                "--data-dir",
+                str(data),
+                "--session",
+                support.KEY,
+                "--chamber",
+                support.CHAMBER,
+                "--profile",
+                "starved",
+            ),
+            env=support.child_env(home, LEGIS_POOL_WAIT_NOTICE="2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         watcher = support.LineWatcher(proc)
         notice = watcher.wait_for(lambda line: "for a slot of pool mcmc" in line, timeout=600)
         assert f"held by run {holder.run_id} (step hierarchical_posterior, STARTED, pid {sleeper.pid}" in notice

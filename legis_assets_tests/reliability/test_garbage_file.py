@@ -78,8 +78,11 @@ def csv_shaped_rows(session_dir: Path) -> None:
 def random_text(session_dir: Path) -> None:
     rng = np.random.default_rng(8)
     alphabet = np.frombuffer(b'abcdefghijklmnopqrstuvwxyz0123456789 ,,,,,\n"', dtype=np.uint8)
-    _write(support.csv_path(session_dir, "votes"), _votes_header(session_dir),
-           lambda k: alphabet[rng.integers(0, alphabet.size, CHUNK)].tobytes())
+    _write(
+        support.csv_path(session_dir, "votes"),
+        _votes_header(session_dir),
+        lambda k: alphabet[rng.integers(0, alphabet.size, CHUNK)].tobytes(),
+    )
 
 
 def only_commas(session_dir: Path) -> None:
@@ -102,14 +105,27 @@ def cli_runs(golden, tmp_path_factory):
             session_dir = root / "data" / support.LEGISLATURE / support.SESSION
             variant(session_dir)
             measured = support.run_measured(
-                support.cli_command("pipeline", "--data-dir", str(root / "data"), "--session", support.KEY,
-                                    "--chamber", support.CHAMBER, "--profile", "quick"),
-                env=support.child_env(root / "home"), workdir=root / "run")
+                support.cli_command(
+                    "pipeline",
+                    "--data-dir",
+                    str(root / "data"),
+                    "--session",
+                    support.KEY,
+                    "--chamber",
+                    support.CHAMBER,
+                    "--profile",
+                    "quick",
+                ),
+                env=support.child_env(root / "home"),
+                workdir=root / "run",
+            )
             support.csv_path(session_dir, "votes").unlink()  # 100 MB less on the disk
             after_start = measured.after_start_seconds
-            print(f"\n{variant.__name__}: exit {measured.returncode}, peak RSS {measured.max_rss_mb:.0f} MB, "
-                  f"{measured.wall_seconds:.1f} s in all, "
-                  f"{'-' if after_start is None else f'{after_start:.1f}'} s from the first step to the end")
+            print(
+                f"\n{variant.__name__}: exit {measured.returncode}, peak RSS {measured.max_rss_mb:.0f} MB, "
+                f"{measured.wall_seconds:.1f} s in all, "
+                f"{'-' if after_start is None else f'{after_start:.1f}'} s from the first step to the end"
+            )
             cache[variant.__name__] = (measured, support.Snapshot.of(root / "home"))
         return cache[variant.__name__]
 
@@ -137,8 +153,10 @@ def test_csv_shaped_garbage_fails_at_its_first_row(cli_runs, golden):
     assert measured.returncode == 2
     message = _the_error(measured)
     # the error counts every failing row although no batch but the first is kept
-    assert (f"{VOTES}, line 2, column 'chamber': unknown chamber 'x'; expected 'House' or 'Senate' "
-            f"({CSV_SHAPED_ROWS[-1] - 1} more row(s) have this problem)") in message
+    assert (
+        f"{VOTES}, line 2, column 'chamber': unknown chamber 'x'; expected 'House' or 'Senate' "
+        f"({CSV_SHAPED_ROWS[-1] - 1} more row(s) have this problem)"
+    ) in message
     assert golden.snapshot.differences(after) == []
 
 
@@ -164,17 +182,25 @@ except InputError as err:
 """
 
 
-@pytest.mark.parametrize("variant, fragments", [
-    (random_text, ["quote"]),
-    (only_commas, ["line 2", "fields but the header has 11 columns"]),
-    (only_newlines, ["no data rows"]),
-], ids=["random_text", "only_commas", "only_newlines"])
+@pytest.mark.parametrize(
+    "variant, fragments",
+    [
+        (random_text, ["quote"]),
+        (only_commas, ["line 2", "fields but the header has 11 columns"]),
+        (only_newlines, ["no data rows"]),
+    ],
+    ids=["random_text", "only_commas", "only_newlines"],
+)
 def test_structural_scan_of_garbage_is_bounded(tmp_path, variant, fragments):
-    session_dir = support.write_simulated(tmp_path / "data" / support.LEGISLATURE / support.SESSION,
-                                          seats=20, n_rollcalls=40)
+    session_dir = support.write_simulated(
+        tmp_path / "data" / support.LEGISLATURE / support.SESSION, seats=20, n_rollcalls=40
+    )
     variant(session_dir)
-    measured = support.run_measured([sys.executable, "-c", INGEST_ONLY, str(session_dir)],
-                                    env=support.child_env(tmp_path / "home"), workdir=tmp_path / "run")
+    measured = support.run_measured(
+        [sys.executable, "-c", INGEST_ONLY, str(session_dir)],
+        env=support.child_env(tmp_path / "home"),
+        workdir=tmp_path / "run",
+    )
     support.csv_path(session_dir, "votes").unlink()
     print(f"\n{variant.__name__}: peak RSS {measured.max_rss_mb:.0f} MB, {measured.wall_seconds:.1f} s")
     assert measured.returncode == 2, measured.stderr[-2000:]

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow  # reads the golden partition
 
 def _rows(golden, table: str) -> pl.DataFrame:
     return support.warehouse(golden.home).query(
-        f'SELECT * FROM "{table}" WHERE session_key = ? AND chamber = ?', [support.KEY, support.CHAMBER])
+        f'SELECT * FROM "{table}" WHERE session_key = ? AND chamber = ?', [support.KEY, support.CHAMBER]
+    )
 
 
 def test_no_table_was_dropped_or_emptied(golden):
@@ -75,8 +76,9 @@ def test_bill_fields_are_stored_verbatim(golden):
 
 
 def test_report_shows_every_name_escaped_and_never_raw(golden):
-    page = (golden.home / "reports" / support.LEGISLATURE / support.SESSION / support.CHAMBER /
-            "report.html").read_text(encoding="utf-8")
+    page = (
+        golden.home / "reports" / support.LEGISLATURE / support.SESSION / support.CHAMBER / "report.html"
+    ).read_text(encoding="utf-8")
     ideal = set(_rows(golden, "ideal_points")["legislator_slug"].to_list())
     for slug, info in golden.hostile.legislators.items():
         if slug not in ideal:

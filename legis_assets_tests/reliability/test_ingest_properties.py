@@ -22,12 +22,42 @@ from legis_assets.core.schema import CHAMBERS, SLUG_PREFIX, VOTE_CODES, InputErr
 
 SESSION = "2025-2026"
 HEADERS = {
-    "votes": ["session", "bill_number", "bill_title", "vote_id", "vote_datetime", "vote_date", "chamber", "motion",
-              "legislator_name", "legislator_slug", "vote"],
-    "rollcalls": ["session", "bill_number", "bill_title", "vote_id", "vote_url", "vote_datetime", "vote_date",
-                  "chamber", "motion", "vote_type", "result", "short_title", "sponsor", "sponsor_slugs",
-                  "yea_count", "nay_count", "present_passing_count", "absent_not_voting_count",
-                  "not_voting_count", "total_votes", "passed"],
+    "votes": [
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "legislator_name",
+        "legislator_slug",
+        "vote",
+    ],
+    "rollcalls": [
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_url",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "vote_type",
+        "result",
+        "short_title",
+        "sponsor",
+        "sponsor_slugs",
+        "yea_count",
+        "nay_count",
+        "present_passing_count",
+        "absent_not_voting_count",
+        "not_voting_count",
+        "total_votes",
+        "passed",
+    ],
     "legislators": ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"],
 }
 REQUIRED = {
@@ -35,23 +65,55 @@ REQUIRED = {
     "rollcalls": {"vote_id", "chamber"},
     "legislators": {"legislator_slug", "chamber", "party"},
 }
-COUNTS = {"yea_count": "Yea", "nay_count": "Nay", "present_passing_count": "Present and Passing",
-          "absent_not_voting_count": "Absent and Not Voting", "not_voting_count": "Not Voting"}
+COUNTS = {
+    "yea_count": "Yea",
+    "nay_count": "Nay",
+    "present_passing_count": "Present and Passing",
+    "absent_not_voting_count": "Absent and Not Voting",
+    "not_voting_count": "Not Voting",
+}
 #: corruptions after which the session must be rejected
 FATAL = {"bad_code", "bad_bytes", "nul_byte", "extra_field", "blank_line"}
 
-SPECIAL = ['"', ",", "\n", "\r\n", "\r", '""', "'", "<b>bold</b>", "<script>alert('x')</script>", "&amp;",
-           "\u202eevil\u202c", "\u200f", "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", " ", "\t",
-           "\ufeff", "\u00e9", "\U0001f600", "Yea", "House", "rep_x", ";"]
+SPECIAL = [
+    '"',
+    ",",
+    "\n",
+    "\r\n",
+    "\r",
+    '""',
+    "'",
+    "<b>bold</b>",
+    "<script>alert('x')</script>",
+    "&amp;",
+    "\u202eevil\u202c",
+    "\u200f",
+    "\u05e9\u05dc\u05d5\u05dd",
+    "\u0645\u0631\u062d\u0628\u0627",
+    " ",
+    "\t",
+    "\ufeff",
+    "\u00e9",
+    "\U0001f600",
+    "Yea",
+    "House",
+    "rep_x",
+    ";",
+]
 #: any UTF-8 text except NUL: a NUL byte means a corrupted file (the `nul_byte` corruption)
 chars = st.characters(codec="utf-8", exclude_characters="\x00")
-text = st.lists(st.one_of(st.sampled_from(SPECIAL), st.text(chars, max_size=5)),
-                max_size=4).map("".join)
+text = st.lists(st.one_of(st.sampled_from(SPECIAL), st.text(chars, max_size=5)), max_size=4).map("".join)
 #: full_name loses a " - House Minority Leader" style suffix by design
 plain_text = text.filter(lambda s: not re.search(r"\s[-\u2013\u2014]\s", s))
-ids = st.lists(st.one_of(st.sampled_from(SPECIAL), st.text(chars, min_size=1, max_size=4),
-                         st.from_regex(r"je_20[0-9]{12}_[0-9]{1,4}", fullmatch=True)),
-               min_size=1, max_size=3).map("".join)
+ids = st.lists(
+    st.one_of(
+        st.sampled_from(SPECIAL),
+        st.text(chars, min_size=1, max_size=4),
+        st.from_regex(r"je_20[0-9]{12}_[0-9]{1,4}", fullmatch=True),
+    ),
+    min_size=1,
+    max_size=3,
+).map("".join)
 
 
 def field_text(value: str) -> str:
@@ -67,34 +129,56 @@ def sessions(draw):
     legislators = []
     for chamber in chambers:
         for _ in range(draw(st.integers(1, 4))):
-            slug = SLUG_PREFIX[chamber] + draw(st.from_regex(r"[a-z0-9_]{0,6}", fullmatch=True)) + f"_{len(legislators)}"
-            legislators.append({
-                "name": draw(text), "full_name": draw(plain_text), "legislator_slug": slug,
-                "chamber": CHAMBERS[chamber], "party": draw(st.sampled_from(["Republican", "Democrat", ""])),
-                "district": draw(text), "member_url": "", "ocd_id": "",
-            })
+            slug = (
+                SLUG_PREFIX[chamber] + draw(st.from_regex(r"[a-z0-9_]{0,6}", fullmatch=True)) + f"_{len(legislators)}"
+            )
+            legislators.append(
+                {
+                    "name": draw(text),
+                    "full_name": draw(plain_text),
+                    "legislator_slug": slug,
+                    "chamber": CHAMBERS[chamber],
+                    "party": draw(st.sampled_from(["Republican", "Democrat", ""])),
+                    "district": draw(text),
+                    "member_url": "",
+                    "ocd_id": "",
+                }
+            )
     vote_ids = draw(st.lists(ids, min_size=1, max_size=4, unique=True))
     rollcalls, votes = [], []
     for vote_id in vote_ids:
         chamber = draw(st.sampled_from(chambers))
         rc = {
-            "session": SESSION, "vote_id": vote_id, "chamber": CHAMBERS[chamber], "bill_number": draw(text),
-            "bill_title": draw(text), "motion": draw(text), "result": draw(text),
-            "vote_datetime": draw(st.one_of(st.just(""), st.from_regex(r"2025-0[1-9]-1[0-9]T1[0-9]:00:00",
-                                                                        fullmatch=True))),
+            "session": SESSION,
+            "vote_id": vote_id,
+            "chamber": CHAMBERS[chamber],
+            "bill_number": draw(text),
+            "bill_title": draw(text),
+            "motion": draw(text),
+            "result": draw(text),
+            "vote_datetime": draw(
+                st.one_of(st.just(""), st.from_regex(r"2025-0[1-9]-1[0-9]T1[0-9]:00:00", fullmatch=True))
+            ),
             "passed": draw(st.sampled_from(["True", "False", ""])),
         }
         members = [leg for leg in legislators if leg["chamber"] == CHAMBERS[chamber]]
         for i, leg in enumerate(members):
             if i and not draw(st.booleans()):
                 continue  # not every member is on every roll call; the first always is
-            votes.append({
-                "session": SESSION, "vote_id": vote_id, "chamber": CHAMBERS[chamber],
-                "bill_number": rc["bill_number"], "bill_title": rc["bill_title"], "motion": rc["motion"],
-                "vote_datetime": rc["vote_datetime"], "legislator_slug": leg["legislator_slug"],
-                "legislator_name": draw(st.one_of(st.just(leg["name"]), text)),
-                "vote": draw(st.sampled_from(list(VOTE_CODES))),
-            })
+            votes.append(
+                {
+                    "session": SESSION,
+                    "vote_id": vote_id,
+                    "chamber": CHAMBERS[chamber],
+                    "bill_number": rc["bill_number"],
+                    "bill_title": rc["bill_title"],
+                    "motion": rc["motion"],
+                    "vote_datetime": rc["vote_datetime"],
+                    "legislator_slug": leg["legislator_slug"],
+                    "legislator_name": draw(st.one_of(st.just(leg["name"]), text)),
+                    "vote": draw(st.sampled_from(list(VOTE_CODES))),
+                }
+            )
         cast = [v["vote"] for v in votes if v["vote_id"] == vote_id]
         for column, code in COUNTS.items():
             rc[column] = str(cast.count(code))
@@ -103,8 +187,22 @@ def sessions(draw):
     data = {"votes": votes, "rollcalls": rollcalls, "legislators": legislators}
 
     # about a third of the sessions stay clean (hypothesis favours the first choices)
-    corruption = draw(st.sampled_from(["truncate", "drop_column", "bad_code", "bad_bytes", "nul_byte",
-                                       "extra_field", "blank_line", None, None, None]))
+    corruption = draw(
+        st.sampled_from(
+            [
+                "truncate",
+                "drop_column",
+                "bad_code",
+                "bad_bytes",
+                "nul_byte",
+                "extra_field",
+                "blank_line",
+                None,
+                None,
+                None,
+            ]
+        )
+    )
     kind = draw(st.sampled_from(["votes", "rollcalls", "legislators"]))
     headers = {k: list(v) for k, v in HEADERS.items()}
     dropped = None
@@ -136,8 +234,11 @@ def sessions(draw):
         files[kind] = files[kind][:-cut]
     elif corruption == "bad_bytes":
         at = draw(st.integers(0, len(files[kind])))
-        files[kind] = files[kind][:at] + draw(st.sampled_from([b"\xff", b"\xfe", b"\xc0", b"\x80", b"\xed\xa0\x80"])) \
+        files[kind] = (
+            files[kind][:at]
+            + draw(st.sampled_from([b"\xff", b"\xfe", b"\xc0", b"\x80", b"\xed\xa0\x80"]))
             + files[kind][at:]
+        )
     elif corruption == "nul_byte":  # anywhere after the header line, inside a value or not
         at = draw(st.integers(header_end, len(files[kind])))
         files[kind] = files[kind][:at] + b"\x00" + files[kind][at:]

@@ -43,9 +43,23 @@ def test_sigkill_while_sampling_keeps_the_last_good_partition_and_the_next_run_s
     candidate file beside them, never published without its hierarchical partner."""
     home = clone / "home"
     proc = subprocess.Popen(
-        support.cli_command("pipeline", "--data-dir", str(clone / "data"), "--session", support.KEY,
-                            "--chamber", support.CHAMBER, "--profile", "default", "--seed", str(GOLDEN_SEED)),
-        env=support.child_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        support.cli_command(
+            "pipeline",
+            "--data-dir",
+            str(clone / "data"),
+            "--session",
+            support.KEY,
+            "--chamber",
+            support.CHAMBER,
+            "--profile",
+            "default",
+            "--seed",
+            str(GOLDEN_SEED),
+        ),
+        env=support.child_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         watcher = support.LineWatcher(proc)
         watcher.wait_for(lambda line: "sampling hierarchical" in line, timeout=300)
@@ -105,9 +119,15 @@ while True:
 
 def _partition_state(path: Path) -> tuple[int, int]:
     """(version, rows) of the senate partition of `big`; fails unless it is one complete version."""
-    rows = Warehouse(path).query(
-        "SELECT version, count(*) AS n, count(DISTINCT i) AS d, min(i) AS lo, max(i) AS hi FROM big "
-        "WHERE session_key = ? AND chamber = 'senate' GROUP BY version", [support.KEY]).rows()
+    rows = (
+        Warehouse(path)
+        .query(
+            "SELECT version, count(*) AS n, count(DISTINCT i) AS d, min(i) AS lo, max(i) AS hi FROM big "
+            "WHERE session_key = ? AND chamber = 'senate' GROUP BY version",
+            [support.KEY],
+        )
+        .rows()
+    )
     assert len(rows) == 1, f"a mix of versions after the kill: {rows}"
     version, n, distinct, lo, hi = rows[0]
     assert n == SIZES[version] and distinct == n and (lo, hi) == (0, n - 1), rows
@@ -125,21 +145,34 @@ def test_sigkill_while_replacing_a_partition_leaves_old_or_new_rows(tmp_path):
     path = tmp_path / "home" / "warehouse.duckdb"
     wh = Warehouse(path)
     key = SessionKey.parse(support.KEY)
-    wh.replace_partition("big", key, "senate", pl.DataFrame({
-        "version": np.zeros(SIZES[0], np.int32), "i": np.arange(SIZES[0], dtype=np.int64),
-        "payload": np.random.default_rng(0).random(SIZES[0]),
-        "text": pl.Series([f"row {k % 997} <b>'x'</b>" for k in range(SIZES[0])])}))
-    bystander = pl.DataFrame({"version": [7] * 1000, "i": list(range(1000)), "payload": [0.5] * 1000,
-                              "text": ["house row"] * 1000})
+    wh.replace_partition(
+        "big",
+        key,
+        "senate",
+        pl.DataFrame(
+            {
+                "version": np.zeros(SIZES[0], np.int32),
+                "i": np.arange(SIZES[0], dtype=np.int64),
+                "payload": np.random.default_rng(0).random(SIZES[0]),
+                "text": pl.Series([f"row {k % 997} <b>'x'</b>" for k in range(SIZES[0])]),
+            }
+        ),
+    )
+    bystander = pl.DataFrame(
+        {"version": [7] * 1000, "i": list(range(1000)), "payload": [0.5] * 1000, "text": ["house row"] * 1000}
+    )
     wh.replace_partition("big", key, "house", bystander)
     wh.replace_partition("other", key, "senate", pl.DataFrame({"x": [1, 2, 3]}))
 
     rng = random.Random(20250713)
     version, mid_write = 0, 0
     for attempt in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), support.KEY,
-                                 ",".join(map(str, SIZES)), str(version)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), support.KEY, ",".join(map(str, SIZES)), str(version)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             watcher = support.LineWatcher(proc)
             writes = 1 + attempt % 2  # let some kills land in a second or third write
@@ -212,7 +245,9 @@ def test_sigkill_while_writing_a_trace_leaves_the_previous_trace_and_the_next_ru
     pipe = Pipeline(golden_settings(clone / "data", home))
     pipe.run(golden.part, steps=("convergence_diagnostics", "ideal_points", "party_summary", "report"))
     after = support.Snapshot.of(home)
-    assert golden.snapshot.differences(after) == [f"file {REPORTS}/{REPORT}: present -> changed",
-                                                  f"file {TRACES}/{temp.name}: absent -> new"]
+    assert golden.snapshot.differences(after) == [
+        f"file {REPORTS}/{REPORT}: present -> changed",
+        f"file {TRACES}/{temp.name}: absent -> new",
+    ]
     for table in ("convergence_diagnostics", "ideal_points", "party_summary"):
         assert after.tables[table] == golden.snapshot.tables[table]

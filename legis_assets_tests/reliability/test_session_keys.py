@@ -52,9 +52,23 @@ def _assert_nothing_written(world: Path, before: dict[str, str]) -> None:
 def test_real_cli_refuses_a_traversal_session_key(world):
     before = support.tree_listing(world)
     proc = subprocess.run(
-        support.cli_command("pipeline", "--data-dir", str(world / "data"), "--session", "../../etc",
-                            "--chamber", support.CHAMBER, "--profile", "quick"),
-        cwd=world / "cwd", env=support.child_env(world / "home"), capture_output=True, text=True, timeout=300)
+        support.cli_command(
+            "pipeline",
+            "--data-dir",
+            str(world / "data"),
+            "--session",
+            "../../etc",
+            "--chamber",
+            support.CHAMBER,
+            "--profile",
+            "quick",
+        ),
+        cwd=world / "cwd",
+        env=support.child_env(world / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "error: invalid session key '../../etc'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -65,8 +79,20 @@ def test_real_cli_refuses_a_traversal_session_key(world):
 @pytest.mark.parametrize("key", HOSTILE_KEYS)
 def test_cli_refuses_hostile_session_keys(world, key):
     before = support.tree_listing(world)
-    code, out, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", key,
-                                      "--chamber", support.CHAMBER, "--profile", "quick"], world / "home")
+    code, out, err = support.run_cli(
+        [
+            "pipeline",
+            "--data-dir",
+            str(world / "data"),
+            "--session",
+            key,
+            "--chamber",
+            support.CHAMBER,
+            "--profile",
+            "quick",
+        ],
+        world / "home",
+    )
     assert code == 2, (out, err)
     assert f"error: invalid session key {key!r}" in err
     _assert_nothing_written(world, before)
@@ -75,8 +101,9 @@ def test_cli_refuses_hostile_session_keys(world, key):
 @pytest.mark.parametrize("chamber", ["../../etc", "Senate", "assembly"])
 def test_cli_refuses_unknown_chambers(world, chamber):
     before = support.tree_listing(world)
-    code, _, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", support.KEY,
-                                    "--chamber", chamber], world / "home")
+    code, _, err = support.run_cli(
+        ["pipeline", "--data-dir", str(world / "data"), "--session", support.KEY, "--chamber", chamber], world / "home"
+    )
     assert code == 2
     assert "invalid choice" in err and repr(chamber) in err
     _assert_nothing_written(world, before)
@@ -87,8 +114,7 @@ def test_dagster_run_command_refuses_a_traversal_session_key(world):
     partition, and neither LEGIS_HOME nor the Dagster instance directory (DAGSTER_HOME, by default
     LEGIS_HOME/dagster_home) is created."""
     before = support.tree_listing(world)
-    code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "../../etc"],
-                                   world / "home")
+    code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "../../etc"], world / "home")
     assert code == 2
     assert "error: invalid session key '../../etc'" in err
     _assert_nothing_written(world, before)
@@ -100,16 +126,18 @@ def test_dagster_run_command_refuses_a_traversal_session_key(world):
 def test_dagster_run_command_refuses_a_missing_session_before_creating_the_instance(world):
     """A valid key without a session directory is refused the same way, before DAGSTER_HOME exists."""
     before = support.tree_listing(world)
-    code, _, err = support.run_cli(["run", "--data-dir", str(world / "data"), "--session", "simulated.1999-2000"],
-                                   world / "home")
+    code, _, err = support.run_cli(
+        ["run", "--data-dir", str(world / "data"), "--session", "simulated.1999-2000"], world / "home"
+    )
     assert code == 2
     assert "error: no session directory for simulated.1999-2000" in err
     assert not (world / "home").exists()
     assert support.tree_listing(world) == before
 
 
-@pytest.mark.parametrize("bad", ["bad name", "2025-2026;rm -rf ~", ".hidden", "..2025", "2025-2026\u202e",
-                                 "<script>alert(1)<", "x" * 41])
+@pytest.mark.parametrize(
+    "bad", ["bad name", "2025-2026;rm -rf ~", ".hidden", "..2025", "2025-2026\u202e", "<script>alert(1)<", "x" * 41]
+)
 def test_session_directories_with_invalid_names_are_ignored_not_used_in_paths(tmp_path, bad):
     """A session directory whose name is not a valid key is never turned into a partition: the run
     says no session was found (exit 2) and nothing is written, not even inside LEGIS_HOME."""
@@ -151,14 +179,28 @@ def linked_world(tmp_path) -> tuple[Path, Path]:
 def test_cli_refuses_a_session_folder_linked_outside_the_data_root(linked_world):
     world, target = linked_world
     before = support.tree_listing(world)
-    code, out, err = support.run_cli(["pipeline", "--data-dir", str(world / "data"), "--session", support.KEY,
-                                      "--chamber", support.CHAMBER, "--profile", "quick"], world / "home")
+    code, out, err = support.run_cli(
+        [
+            "pipeline",
+            "--data-dir",
+            str(world / "data"),
+            "--session",
+            support.KEY,
+            "--chamber",
+            support.CHAMBER,
+            "--profile",
+            "quick",
+        ],
+        world / "home",
+    )
     assert code == 2, (out[-2000:], err[-2000:])
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, err
     link = world / "data" / support.LEGISLATURE / support.SESSION
-    assert errors[0].startswith(f"error: {link}: this session folder is a symbolic link to {target}, which is "
-                                f"outside the data root {(world / 'data').resolve()}"), errors[0]
+    assert errors[0].startswith(
+        f"error: {link}: this session folder is a symbolic link to {target}, which is "
+        f"outside the data root {(world / 'data').resolve()}"
+    ), errors[0]
     assert "LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1" in errors[0] and "Traceback" not in err
     _assert_nothing_written(world, before)
 

@@ -56,8 +56,12 @@ def link_maps(data: CommonScaleData, x: np.ndarray) -> tuple[np.ndarray, np.ndar
         target = a[cs[other]] + b[cs[other]] * x[other]
         xs = x[own]
         slope = 1.0
-        if xs.size >= MIN_SCALE_PAIRS and xs.std() > 0 and target.std() > 0 \
-                and np.corrcoef(xs, target)[0, 1] >= MIN_SCALE_R:
+        if (
+            xs.size >= MIN_SCALE_PAIRS
+            and xs.std() > 0
+            and target.std() > 0
+            and np.corrcoef(xs, target)[0, 1] >= MIN_SCALE_R
+        ):
             slope = target.std() / xs.std()
         return target.mean() - slope * xs.mean(), slope
 
@@ -96,6 +100,12 @@ def linked_agreement(data: CommonScaleData, x: np.ndarray, joint_mean: np.ndarra
 
 
 def linked_gate(r: float) -> Gate:
-    return Gate("agrees_with_linked", "abs(r) joint vs bridge-linked per-chamber-session positions", float(r),
-                LINKED_AGREEMENT_MIN, ">", "warn",
-                "the joint common scale agrees with each chamber-session's own scores linked by the bridge people")
+    return Gate(
+        "agrees_with_linked",
+        "abs(r) joint vs bridge-linked per-chamber-session positions",
+        float(r),
+        LINKED_AGREEMENT_MIN,
+        ">",
+        "warn",
+        "the joint common scale agrees with each chamber-session's own scores linked by the bridge people",
+    )

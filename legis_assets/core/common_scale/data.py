@@ -66,8 +66,11 @@ class CommonScaleData:
     trans_from: np.ndarray
     trans_to: np.ndarray
     #: chamber-sessions left out, and why: session_key, chamber, reason
-    excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
-        schema={"session_key": pl.String, "chamber": pl.String, "reason": pl.String}))
+    excluded: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"session_key": pl.String, "chamber": pl.String, "reason": pl.String}
+        )
+    )
     #: the bridge graph over the kept slots of every chamber-session given (core.bridge)
     bridges: BridgeGraph | None = None
 
@@ -101,15 +104,18 @@ class CommonScaleData:
     def transitions(self) -> pl.DataFrame:
         """One row per consecutive pair of one person's slots."""
         s = self.slots
-        return pl.DataFrame({
-            "transition": np.arange(self.trans_from.size),
-            "person_id": s["person_id"].gather(self.trans_from),
-            "from_slot": self.trans_from, "to_slot": self.trans_to,
-            "from_session_key": s["session_key"].gather(self.trans_from),
-            "from_chamber": s["chamber"].gather(self.trans_from),
-            "to_session_key": s["session_key"].gather(self.trans_to),
-            "to_chamber": s["chamber"].gather(self.trans_to),
-        })
+        return pl.DataFrame(
+            {
+                "transition": np.arange(self.trans_from.size),
+                "person_id": s["person_id"].gather(self.trans_from),
+                "from_slot": self.trans_from,
+                "to_slot": self.trans_to,
+                "from_session_key": s["session_key"].gather(self.trans_from),
+                "from_chamber": s["chamber"].gather(self.trans_from),
+                "to_session_key": s["session_key"].gather(self.trans_to),
+                "to_chamber": s["chamber"].gather(self.trans_to),
+            }
+        )
 
     def sequences(self) -> dict[str, list[int]]:
         """person_id -> its slots in order."""
@@ -119,8 +125,12 @@ class CommonScaleData:
         return out
 
     def coords(self) -> dict[str, list]:
-        return {"slot": self.slot_labels(), "rollcall": self.rollcall_ids,
-                "transition": self.transition_labels(), "chamber_session": self.chamber_sessions["label"].to_list()}
+        return {
+            "slot": self.slot_labels(),
+            "rollcall": self.rollcall_ids,
+            "transition": self.transition_labels(),
+            "chamber_session": self.chamber_sessions["label"].to_list(),
+        }
 
 
 def people_from_slugs(chamber_sessions: list[ChamberSession]) -> pl.DataFrame:
@@ -135,12 +145,29 @@ def people_from_slugs(chamber_sessions: list[ChamberSession]) -> pl.DataFrame:
         names = leg["name"].to_list() if "name" in leg.columns else [None] * leg.height
         for slug, name, party in zip(leg["legislator_slug"].to_list(), names, leg["party"].to_list()):
             person = slug[4:] if slug.startswith(SLUG_PREFIXES) else slug
-            rows.append({"person_id": person, "session_key": cs.session_key, "chamber": cs.chamber_key,
-                         "legislator_slug": slug, "name": name, "party": party,
-                         "session_order": order[cs.session_key]})
-    return pl.DataFrame(rows, schema={"person_id": pl.String, "session_key": pl.String, "chamber": pl.String,
-                                      "legislator_slug": pl.String, "name": pl.String, "party": pl.String,
-                                      "session_order": pl.Int64})
+            rows.append(
+                {
+                    "person_id": person,
+                    "session_key": cs.session_key,
+                    "chamber": cs.chamber_key,
+                    "legislator_slug": slug,
+                    "name": name,
+                    "party": party,
+                    "session_order": order[cs.session_key],
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "person_id": pl.String,
+            "session_key": pl.String,
+            "chamber": pl.String,
+            "legislator_slug": pl.String,
+            "name": pl.String,
+            "party": pl.String,
+            "session_order": pl.Int64,
+        },
+    )
 
 
 def _session_order_column(people: pl.DataFrame) -> str:
@@ -180,30 +207,66 @@ def build_common_data(chamber_sessions: list[ChamberSession], people: pl.DataFra
         rows = []
         for i, (slug, name, party) in enumerate(zip(leg["legislator_slug"].to_list(), names, leg["party"].to_list())):
             p = lookup.get((cs.session_key, cs.chamber_key, slug))
-            rows.append({"person_id": p["person_id"] if p else f"{cs.label}/{slug}",
-                         "session_key": cs.session_key, "chamber": cs.chamber_key, "cs_input": c,
-                         "session_order": int(session_order[cs.session_key]), "legislator_slug": slug,
-                         "name": (p.get("name") if p else None) or name,
-                         "party": (p.get("party") if p else None) or party,
-                         "n_votes": int(n_votes[i]), "row": i})
+            rows.append(
+                {
+                    "person_id": p["person_id"] if p else f"{cs.label}/{slug}",
+                    "session_key": cs.session_key,
+                    "chamber": cs.chamber_key,
+                    "cs_input": c,
+                    "session_order": int(session_order[cs.session_key]),
+                    "legislator_slug": slug,
+                    "name": (p.get("name") if p else None) or name,
+                    "party": (p.get("party") if p else None) or party,
+                    "n_votes": int(n_votes[i]),
+                    "row": i,
+                }
+            )
         per_cs.append(rows)
 
     # bridge components over the kept slots (core.bridge: the main component is the largest)
-    graph = bridge_graph(pl.DataFrame(
-        [{"person_id": r["person_id"], "session_key": r["session_key"], "chamber": r["chamber"],
-          "legislator_slug": r["legislator_slug"], "session_order": r["session_order"]} for rows in per_cs for r in rows],
-        schema={"person_id": pl.String, "session_key": pl.String, "chamber": pl.String,
-                "legislator_slug": pl.String, "session_order": pl.Int64}))
+    graph = bridge_graph(
+        pl.DataFrame(
+            [
+                {
+                    "person_id": r["person_id"],
+                    "session_key": r["session_key"],
+                    "chamber": r["chamber"],
+                    "legislator_slug": r["legislator_slug"],
+                    "session_order": r["session_order"],
+                }
+                for rows in per_cs
+                for r in rows
+            ],
+            schema={
+                "person_id": pl.String,
+                "session_key": pl.String,
+                "chamber": pl.String,
+                "legislator_slug": pl.String,
+                "session_order": pl.Int64,
+            },
+        )
+    )
     main = set(graph.components[0]) if graph.components else set()
     keep = [c for c, cs in enumerate(chamber_sessions) if node_id(cs.session_key, cs.chamber_key) in main]
-    excluded = [{"session_key": chamber_sessions[c].session_key, "chamber": chamber_sessions[c].chamber_key,
-                 "reason": "no person links it to the largest bridge component "
-                           f"({', '.join(chamber_sessions[k].label for k in keep)})"}
-                for c in range(len(chamber_sessions)) if c not in keep]
+    excluded = [
+        {
+            "session_key": chamber_sessions[c].session_key,
+            "chamber": chamber_sessions[c].chamber_key,
+            "reason": "no person links it to the largest bridge component "
+            f"({', '.join(chamber_sessions[k].label for k in keep)})",
+        }
+        for c in range(len(chamber_sessions))
+        if c not in keep
+    ]
 
     # fitted chamber-sessions in (session order, chamber) order
-    keep.sort(key=lambda c: (int(session_order[chamber_sessions[c].session_key]),
-                             CHAMBER_ORDER.get(chamber_sessions[c].chamber_key, 9), c))
+    keep.sort(
+        key=lambda c: (
+            int(session_order[chamber_sessions[c].session_key]),
+            CHAMBER_ORDER.get(chamber_sessions[c].chamber_key, 9),
+            c,
+        )
+    )
     slot_rows, cs_rows = [], []
     slot_parts, rc_parts, y_parts, rollcall_ids, rollcall_cs = [], [], [], [], []
     n_slot = n_rc = 0
@@ -218,23 +281,49 @@ def build_common_data(chamber_sessions: list[ChamberSession], people: pl.DataFra
         y_parts.append(m.y.astype(np.int64))
         rollcall_ids += [f"{cs.label}/{v}" for v in m.rollcalls["vote_id"].to_list()]
         rollcall_cs.append(np.full(m.n_rollcalls, new_c, dtype=np.int64))
-        cs_rows.append({"chamber_session": new_c, "label": cs.label, "session_key": cs.session_key,
-                        "chamber": cs.chamber_key, "session_order": int(session_order[cs.session_key]),
-                        "n_slots": len(rows), "n_rollcalls": m.n_rollcalls, "n_obs": m.n_obs,
-                        "rollcall_start": n_rc})
+        cs_rows.append(
+            {
+                "chamber_session": new_c,
+                "label": cs.label,
+                "session_key": cs.session_key,
+                "chamber": cs.chamber_key,
+                "session_order": int(session_order[cs.session_key]),
+                "n_slots": len(rows),
+                "n_rollcalls": m.n_rollcalls,
+                "n_obs": m.n_obs,
+                "rollcall_start": n_rc,
+            }
+        )
         n_slot += len(rows)
         n_rc += m.n_rollcalls
 
-    slots = pl.DataFrame(slot_rows).drop("cs_input", "row").with_row_index("slot").with_columns(
-        pl.col("slot").cast(pl.Int64),
-        slot_label=pl.concat_str([pl.col("person_id"), pl.lit("@"), pl.col("session_key"), pl.lit("/"),
-                                  pl.col("chamber")]),
+    slots = (
+        pl.DataFrame(slot_rows)
+        .drop("cs_input", "row")
+        .with_row_index("slot")
+        .with_columns(
+            pl.col("slot").cast(pl.Int64),
+            slot_label=pl.concat_str(
+                [pl.col("person_id"), pl.lit("@"), pl.col("session_key"), pl.lit("/"), pl.col("chamber")]
+            ),
+        )
     )
     dup = slots.group_by("person_id", "session_key", "chamber").len().filter(pl.col("len") > 1)
     if dup.height:
         raise DataProblem(f"a person has two slugs in one chamber-session: {dup.head(5).to_dicts()}")
-    slots = slots.select("slot", "slot_label", "person_id", "session_key", "chamber", "chamber_session",
-                         "session_order", "legislator_slug", "name", "party", "n_votes")
+    slots = slots.select(
+        "slot",
+        "slot_label",
+        "person_id",
+        "session_key",
+        "chamber",
+        "chamber_session",
+        "session_order",
+        "legislator_slug",
+        "name",
+        "party",
+        "n_votes",
+    )
 
     # per-person sequences: by session order, House before Senate within a session
     seq = slots.with_columns(
@@ -256,10 +345,14 @@ def build_common_data(chamber_sessions: list[ChamberSession], people: pl.DataFra
     return CommonScaleData(
         slots=slots,
         chamber_sessions=pl.DataFrame(cs_rows),
-        slot_idx=slot_idx[order], rc_idx=rc_idx[order], y=np.concatenate(y_parts)[order],
-        rollcall_ids=rollcall_ids, rollcall_cs=np.concatenate(rollcall_cs),
+        slot_idx=slot_idx[order],
+        rc_idx=rc_idx[order],
+        y=np.concatenate(y_parts)[order],
+        rollcall_ids=rollcall_ids,
+        rollcall_cs=np.concatenate(rollcall_cs),
         first_slots=np.sort(np.asarray(first, dtype=np.int64)),
-        trans_from=np.asarray(t_from, dtype=np.int64), trans_to=np.asarray(t_to, dtype=np.int64),
+        trans_from=np.asarray(t_from, dtype=np.int64),
+        trans_to=np.asarray(t_to, dtype=np.int64),
         excluded=pl.DataFrame(excluded, schema={"session_key": pl.String, "chamber": pl.String, "reason": pl.String}),
         bridges=graph,
     )

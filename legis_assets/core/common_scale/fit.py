@@ -48,10 +48,14 @@ class CommonFit:
         return self.grad_evals_draws / max(post.sizes["chain"] * post.sizes["draw"], 1)
 
     def timing(self) -> dict:
-        return {"backend": self.backend, "attempts": self.attempts,
-                "compile_seconds": round(self.compile_seconds, 2), "sample_seconds": round(self.sample_seconds, 2),
-                "grad_evals": self.grad_evals_tune + self.grad_evals_draws,
-                "steps_per_draw": round(self.steps_per_draw, 2)}
+        return {
+            "backend": self.backend,
+            "attempts": self.attempts,
+            "compile_seconds": round(self.compile_seconds, 2),
+            "sample_seconds": round(self.sample_seconds, 2),
+            "grad_evals": self.grad_evals_tune + self.grad_evals_draws,
+            "steps_per_draw": round(self.steps_per_draw, 2),
+        }
 
 
 def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto"):
@@ -72,13 +76,19 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
     model = build_common_scale(data)
     xi = model["xi"]
     jitter = {rv for rv in model.free_RVs if rv is not xi}
-    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points={"xi": np.asarray(start, float)},
-                                         jitter_rvs=jitter)
+    compiled = nutpie.compile_pymc_model(
+        model, backend="numba", initial_points={"xi": np.asarray(start, float)}, jitter_rvs=jitter
+    )
     return compiled, "pymc"
 
 
-def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: SamplerSettings,
-                     progress: Callable[[str], None] | None = None, progress_every: float = 30.0) -> CommonFit:
+def fit_common_scale(
+    data: CommonScaleData,
+    start: np.ndarray,
+    settings: SamplerSettings,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 30.0,
+) -> CommonFit:
     """Compile and sample; the posterior gets the reported quantities (identify.py) and the
     sampling facts as attributes. Warm-up draws are dropped."""
     import nutpie
@@ -90,14 +100,23 @@ def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: Sampler
     t0 = time.perf_counter()
     compiled, backend = compile_model(data, start, settings.backend)
     compile_seconds = time.perf_counter() - t0
-    say(f"{MODEL_NAME}: compiled ({backend}) in {compile_seconds:.1f} s ({data.n_slots} slots in "
-        f"{data.chamber_sessions.height} chamber-sessions, {data.n_rollcalls} roll calls, {data.n_obs} votes)")
+    say(
+        f"{MODEL_NAME}: compiled ({backend}) in {compile_seconds:.1f} s ({data.n_slots} slots in "
+        f"{data.chamber_sessions.height} chamber-sessions, {data.n_rollcalls} roll calls, {data.n_obs} votes)"
+    )
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
-    sampler = nutpie.sample(compiled, chains=settings.chains, tune=settings.tune, draws=settings.draws,
-                            seed=settings.seed, cores=cores,
-                            low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
-                            progress_bar=False, blocking=False)
+    sampler = nutpie.sample(
+        compiled,
+        chains=settings.chains,
+        tune=settings.tune,
+        draws=settings.draws,
+        seed=settings.seed,
+        cores=cores,
+        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        progress_bar=False,
+        blocking=False,
+    )
     last = time.perf_counter()
     while not _finished(sampler):
         time.sleep(0.2)
@@ -108,12 +127,16 @@ def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: Sampler
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     partial = sampler.inspect()
-                done = {g: int(np.nansum(partial[g]["n_steps"].values > 0)) for g in ("warmup_sample_stats",
-                                                                                       "sample_stats")
-                        if g in partial.groups()}
+                done = {
+                    g: int(np.nansum(partial[g]["n_steps"].values > 0))
+                    for g in ("warmup_sample_stats", "sample_stats")
+                    if g in partial.groups()
+                }
                 grads = sum(int(np.nansum(partial[g]["n_steps"].values)) for g in done)
-                say(f"{MODEL_NAME}: {done.get('warmup_sample_stats', 0)} tuning and {done.get('sample_stats', 0)} "
-                    f"kept draws over all chains, {grads} gradient evaluations ({now - t0:.0f} s)")
+                say(
+                    f"{MODEL_NAME}: {done.get('warmup_sample_stats', 0)} tuning and {done.get('sample_stats', 0)} "
+                    f"kept draws over all chains, {grads} gradient evaluations ({now - t0:.0f} s)"
+                )
             except Exception:
                 say(f"{MODEL_NAME}: sampling ({now - t0:.0f} s)")
     with warnings.catch_warnings():
@@ -127,8 +150,12 @@ def fit_common_scale(data: CommonScaleData, start: np.ndarray, settings: Sampler
             del idata[group]
     add_common_normalised(idata, data)
     idata.posterior.attrs.update(
-        model=MODEL_NAME, sampler="nutpie", backend=backend, compile_seconds=compile_seconds,
-        sample_seconds=sample_seconds, grad_evals=grad_tune + grad_draws,
+        model=MODEL_NAME,
+        sampler="nutpie",
+        backend=backend,
+        compile_seconds=compile_seconds,
+        sample_seconds=sample_seconds,
+        grad_evals=grad_tune + grad_draws,
         chamber_sessions=", ".join(data.chamber_sessions["label"].to_list()),
         **{f"settings_{k}": str(v) for k, v in settings.to_dict().items()},
     )
@@ -154,8 +181,9 @@ def evaluate_common_gates(idata: az.InferenceData, data: CommonScaleData, start:
     return gates, params
 
 
-def fit_until_gates(data: CommonScaleData, start: np.ndarray, settings: SamplerSettings,
-                    progress: Callable[[str], None] | None = None) -> tuple[CommonFit, list]:
+def fit_until_gates(
+    data: CommonScaleData, start: np.ndarray, settings: SamplerSettings, progress: Callable[[str], None] | None = None
+) -> tuple[CommonFit, list]:
     """`fit_common_scale`, then the gates; while an ERROR gate fails and `settings.extensions`
     allow, sample again with twice the tuning and draws and a new seed (as sampling.fit_until_gates).
     The timings add up every attempt."""
@@ -166,17 +194,25 @@ def fit_until_gates(data: CommonScaleData, start: np.ndarray, settings: SamplerS
     attempt = 1
     while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
         failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
-        longer = replace(settings, tune=settings.tune * 2 ** attempt, draws=settings.draws * 2 ** attempt,
-                         seed=settings.seed + attempt)
-        say(f"{MODEL_NAME}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
-            f"{longer.draws} draws, seed {longer.seed}")
+        longer = replace(
+            settings, tune=settings.tune * 2**attempt, draws=settings.draws * 2**attempt, seed=settings.seed + attempt
+        )
+        say(
+            f"{MODEL_NAME}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
+            f"{longer.draws} draws, seed {longer.seed}"
+        )
         result = fit_common_scale(data, start, longer, progress)
         gates, _ = evaluate_common_gates(result.idata, data, start)
         attempt += 1
-        spent = [spent[0] + result.compile_seconds, spent[1] + result.sample_seconds,
-                 spent[2] + result.grad_evals_tune, spent[3] + result.grad_evals_draws]
+        spent = [
+            spent[0] + result.compile_seconds,
+            spent[1] + result.sample_seconds,
+            spent[2] + result.grad_evals_tune,
+            spent[3] + result.grad_evals_draws,
+        ]
     result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
     result.attempts = attempt
-    result.idata.posterior.attrs.update(attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1],
-                                        grad_evals=spent[2] + spent[3])
+    result.idata.posterior.attrs.update(
+        attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1], grad_evals=spent[2] + spent[3]
+    )
     return result, gates

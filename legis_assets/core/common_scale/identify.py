@@ -76,8 +76,13 @@ def normalise_draws(xi: np.ndarray, tau: np.ndarray, data: CommonScaleData) -> d
     means = np.stack([xn[:, m].mean(axis=1) for m in members], axis=1) if members else np.zeros((xi.shape[0], 0))
     gaps = np.stack([means[:, r] - means[:, lft] for lft, r in pairs], axis=1) if pairs else np.zeros((xi.shape[0], 0))
     move = xn[:, data.trans_to] - xn[:, data.trans_from]
-    return {"xi_norm": xn, "party_mean_norm": means, "party_gap_norm": gaps, "movement_norm": move,
-            "tau_norm": np.asarray(tau, dtype=float) / scale[:, 0]}
+    return {
+        "xi_norm": xn,
+        "party_mean_norm": means,
+        "party_gap_norm": gaps,
+        "movement_norm": move,
+        "tau_norm": np.asarray(tau, dtype=float) / scale[:, 0],
+    }
 
 
 def add_common_normalised(idata, data: CommonScaleData) -> None:
@@ -87,14 +92,18 @@ def add_common_normalised(idata, data: CommonScaleData) -> None:
     n_chain, n_draw = xi.shape[:2]
     flat = normalise_draws(xi.reshape(n_chain * n_draw, -1), post["tau"].values.reshape(-1), data)
     labels, _, gap_labels, _ = party_groups(data)
-    dims = {"xi_norm": ("slot", data.slot_labels()), "party_mean_norm": ("party_chamber_session", labels),
-            "party_gap_norm": ("chamber_session", gap_labels),
-            "movement_norm": ("transition", data.transition_labels())}
+    dims = {
+        "xi_norm": ("slot", data.slot_labels()),
+        "party_mean_norm": ("party_chamber_session", labels),
+        "party_gap_norm": ("chamber_session", gap_labels),
+        "movement_norm": ("transition", data.transition_labels()),
+    }
     coords = {"chain": post["chain"].values, "draw": post["draw"].values}
     for name, values in flat.items():
         if name == "tau_norm":
             post[name] = xr.DataArray(values.reshape(n_chain, n_draw), dims=("chain", "draw"), coords=coords)
             continue
         dim, lab = dims[name]
-        post[name] = xr.DataArray(values.reshape(n_chain, n_draw, -1), dims=("chain", "draw", dim),
-                                  coords=coords | {dim: lab})
+        post[name] = xr.DataArray(
+            values.reshape(n_chain, n_draw, -1), dims=("chain", "draw", dim), coords=coords | {dim: lab}
+        )

@@ -37,8 +37,26 @@ from legis_assets.core.fastirt import (
 )
 
 _MAGIC = 9137.0
-(_H_MAGIC, _H_K, _H_J, _H_NOBS, _H_NFIRST, _H_NTRANS, _H_NDIM, _H_NEXP, _H_TOTAL,
- _H_OFF_Y, _H_OFF_SLOT, _H_OFF_RC, _H_OFF_FIRST, _H_OFF_FROM, _H_OFF_TO, _H_LAYOUT, _H_NCS, _H_OFF_BLOCKS) = range(18)
+(
+    _H_MAGIC,
+    _H_K,
+    _H_J,
+    _H_NOBS,
+    _H_NFIRST,
+    _H_NTRANS,
+    _H_NDIM,
+    _H_NEXP,
+    _H_TOTAL,
+    _H_OFF_Y,
+    _H_OFF_SLOT,
+    _H_OFF_RC,
+    _H_OFF_FIRST,
+    _H_OFF_FROM,
+    _H_OFF_TO,
+    _H_LAYOUT,
+    _H_NCS,
+    _H_OFF_BLOCKS,
+) = range(18)
 HEADER = 20
 LAYOUT_SPARSE, LAYOUT_BLOCKS = 0, 1
 #: entries per chamber-session in the block table: slot start, slots, roll-call start, roll calls, vote offset
@@ -80,10 +98,16 @@ def pack(data: CommonScaleData, dense: bool | None = None) -> np.ndarray:
             off += n_s * n_r
         arrays += [(_H_OFF_Y, votes), (_H_OFF_BLOCKS, blocks.ravel())]
     else:
-        arrays += [(_H_OFF_Y, data.y.astype(np.float64)), (_H_OFF_SLOT, data.slot_idx.astype(np.int64)),
-                   (_H_OFF_RC, data.rc_idx.astype(np.int64))]
-    arrays += [(_H_OFF_FIRST, data.first_slots.astype(np.int64)),
-               (_H_OFF_FROM, data.trans_from.astype(np.int64)), (_H_OFF_TO, data.trans_to.astype(np.int64))]
+        arrays += [
+            (_H_OFF_Y, data.y.astype(np.float64)),
+            (_H_OFF_SLOT, data.slot_idx.astype(np.int64)),
+            (_H_OFF_RC, data.rc_idx.astype(np.int64)),
+        ]
+    arrays += [
+        (_H_OFF_FIRST, data.first_slots.astype(np.int64)),
+        (_H_OFF_FROM, data.trans_from.astype(np.int64)),
+        (_H_OFF_TO, data.trans_to.astype(np.int64)),
+    ]
     parts, offsets, pos = [], {}, HEADER
     for key, arr in arrays:
         arr = np.ascontiguousarray(arr)
@@ -93,8 +117,18 @@ def pack(data: CommonScaleData, dense: bool | None = None) -> np.ndarray:
     d = n_dim(data)
     header = np.zeros(HEADER)
     header[[_H_MAGIC, _H_K, _H_J, _H_NOBS, _H_NFIRST, _H_NTRANS, _H_NDIM, _H_NEXP, _H_TOTAL, _H_LAYOUT, _H_NCS]] = (
-        _MAGIC, data.n_slots, data.n_rollcalls, data.n_obs, data.first_slots.size, data.trans_from.size, d, d, pos,
-        LAYOUT_BLOCKS if dense else LAYOUT_SPARSE, cs.height)
+        _MAGIC,
+        data.n_slots,
+        data.n_rollcalls,
+        data.n_obs,
+        data.first_slots.size,
+        data.trans_from.size,
+        d,
+        d,
+        pos,
+        LAYOUT_BLOCKS if dense else LAYOUT_SPARSE,
+        cs.height,
+    )
     for key, o in offsets.items():
         header[key] = o
     return np.concatenate([header, *parts])
@@ -103,7 +137,7 @@ def pack(data: CommonScaleData, dense: bool | None = None) -> np.ndarray:
 @numba.njit(**_JIT)
 def _ints(ud, key, n):
     off = int(ud[key])
-    return ud[off:off + n].view(np.int64)
+    return ud[off : off + n].view(np.int64)
 
 
 @numba.njit(**_JIT)
@@ -119,12 +153,12 @@ def logp_grad_core(theta, grad, ud):
         grad[k] = 0.0
     log_tau = theta[0]
     tau = math.exp(log_tau)
-    xi = theta[1:1 + K]
-    alpha = theta[1 + K:1 + K + J]
-    beta = theta[1 + K + J:1 + K + 2 * J]
-    g_xi = grad[1:1 + K]
-    g_alpha = grad[1 + K:1 + K + J]
-    g_beta = grad[1 + K + J:1 + K + 2 * J]
+    xi = theta[1 : 1 + K]
+    alpha = theta[1 + K : 1 + K + J]
+    beta = theta[1 + K + J : 1 + K + 2 * J]
+    g_xi = grad[1 : 1 + K]
+    g_alpha = grad[1 + K : 1 + K + J]
+    g_beta = grad[1 + K + J : 1 + K + 2 * J]
     oy = int(ud[_H_OFF_Y])
     if int(ud[_H_LAYOUT]) == LAYOUT_BLOCKS:
         n_cs = int(ud[_H_NCS])
@@ -136,11 +170,19 @@ def logp_grad_core(theta, grad, ud):
             r0 = blocks[_BLOCK * c + 2]
             nr = blocks[_BLOCK * c + 3]
             v0 = oy + blocks[_BLOCK * c + 4]
-            total += _dense_lik(xi[s0:s0 + ns], alpha[r0:r0 + nr], beta[r0:r0 + nr], ud[v0:v0 + ns * nr],
-                                g_xi[s0:s0 + ns], g_alpha[r0:r0 + nr], g_beta[r0:r0 + nr])
+            total += _dense_lik(
+                xi[s0 : s0 + ns],
+                alpha[r0 : r0 + nr],
+                beta[r0 : r0 + nr],
+                ud[v0 : v0 + ns * nr],
+                g_xi[s0 : s0 + ns],
+                g_alpha[r0 : r0 + nr],
+                g_beta[r0 : r0 + nr],
+            )
     else:
-        total = _sparse_lik(xi, alpha, beta, _ints(ud, _H_OFF_SLOT, n), _ints(ud, _H_OFF_RC, n), ud[oy:oy + n],
-                            g_xi, g_alpha, g_beta)
+        total = _sparse_lik(
+            xi, alpha, beta, _ints(ud, _H_OFF_SLOT, n), _ints(ud, _H_OFF_RC, n), ud[oy : oy + n], g_xi, g_alpha, g_beta
+        )
     # first slots ~ N(0, FIRST_SCALE)
     first = _ints(ud, _H_OFF_FIRST, n_first)
     inv_f = 1.0 / (FIRST_SCALE * FIRST_SCALE)
@@ -245,13 +287,16 @@ class CommonKernel:
     def initial_point(self, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The slot positions at `start`, log tau, alpha and beta jittered uniform(-1, 1) (PyMC's jitter)."""
         theta = rng.uniform(-1.0, 1.0, self.n_dim)
-        theta[1:1 + self.data.n_slots] = start
+        theta[1 : 1 + self.data.n_slots] = start
         return theta
 
     def var_shapes(self):
         K, J = self.data.n_slots, self.data.n_rollcalls
-        return (["tau", "xi", "alpha", "beta"], [(), (K,), (J,), (J,)],
-                {"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)})
+        return (
+            ["tau", "xi", "alpha", "beta"],
+            [(), (K,), (J,), (J,)],
+            {"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)},
+        )
 
 
 def compile_common_kernel(data: CommonScaleData, start: np.ndarray):
@@ -268,14 +313,28 @@ def compile_common_kernel(data: CommonScaleData, start: np.ndarray):
         size = int(np.prod(shape))
         slices.append(slice(pos, pos + size))
         pos += size
-    coords = {"slot": pd.Index(data.slot_labels()), "rollcall": pd.Index(data.rollcall_ids),
-              "unconstrained_parameter": pd.Index(["tau_log__"] + [f"xi_{k}" for k in range(data.n_slots)]
-                                                  + [f"alpha_{j}" for j in range(data.n_rollcalls)]
-                                                  + [f"beta_{j}" for j in range(data.n_rollcalls)])}
+    coords = {
+        "slot": pd.Index(data.slot_labels()),
+        "rollcall": pd.Index(data.rollcall_ids),
+        "unconstrained_parameter": pd.Index(
+            ["tau_log__"]
+            + [f"xi_{k}" for k in range(data.n_slots)]
+            + [f"alpha_{j}" for j in range(data.n_rollcalls)]
+            + [f"beta_{j}" for j in range(data.n_rollcalls)]
+        ),
+    }
     return CompiledPyMCModel(
-        _n_dim=km.n_dim, dims=dims, _coords=coords, _shapes={n: tuple(s) for n, s in zip(names, shapes)},
-        compiled_logp_func=logp_cfunc, compiled_expand_func=expand_cfunc,
+        _n_dim=km.n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={n: tuple(s) for n, s in zip(names, shapes)},
+        compiled_logp_func=logp_cfunc,
+        compiled_expand_func=expand_cfunc,
         initial_point_func=lambda seed: km.initial_point(start, np.random.default_rng(seed)),
-        shared_data={}, user_data=km.user_data, n_expanded=pos,
-        shape_info=(names, slices, [tuple(s) for s in shapes]), logp_func=None, expand_func=None,
+        shared_data={},
+        user_data=km.user_data,
+        n_expanded=pos,
+        shape_info=(names, slices, [tuple(s) for s in shapes]),
+        logp_func=None,
+        expand_func=None,
     )

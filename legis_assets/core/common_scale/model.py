@@ -74,4 +74,3 @@ def pca_start(data: CommonScaleData, chamber_sessions: list[ChamberSession]) -> 
         mask = (slots["chamber_session"] == row["chamber_session"]).to_numpy()
         start[mask] = [pc1[s] for s in slots.filter(pl.Series(mask))["legislator_slug"].to_list()]
     return start
-

@@ -31,7 +31,8 @@ def _stats(draws: np.ndarray) -> dict[str, np.ndarray]:
 def positions(idata, data: CommonScaleData) -> pl.DataFrame:
     stats = _stats(_stack(idata, "xi_norm"))
     return data.slots.select("person_id", "session_key", "chamber", "legislator_slug", "name", "party").with_columns(
-        **{k: pl.Series(v, dtype=pl.Float64) for k, v in stats.items()})
+        **{k: pl.Series(v, dtype=pl.Float64) for k, v in stats.items()}
+    )
 
 
 def party_trend(idata, data: CommonScaleData) -> pl.DataFrame:
@@ -43,24 +44,49 @@ def party_trend(idata, data: CommonScaleData) -> pl.DataFrame:
     for k, label in enumerate(labels):
         party, cs_label = label.split("@", 1)
         row = cs[cs_label]
-        rows.append({"session_key": row["session_key"], "chamber": row["chamber"], "session_order": row["session_order"],
-                     "quantity": "party_mean", "party": party, "n_slots": int(members[k].size),
-                     **{s: float(means[s][k]) for s in _STATS}})
+        rows.append(
+            {
+                "session_key": row["session_key"],
+                "chamber": row["chamber"],
+                "session_order": row["session_order"],
+                "quantity": "party_mean",
+                "party": party,
+                "n_slots": int(members[k].size),
+                **{s: float(means[s][k]) for s in _STATS},
+            }
+        )
     for k, cs_label in enumerate(gap_labels):
         row = cs[cs_label]
         lft, r = pairs[k]
-        rows.append({"session_key": row["session_key"], "chamber": row["chamber"], "session_order": row["session_order"],
-                     "quantity": "party_gap", "party": None, "n_slots": int(members[lft].size + members[r].size),
-                     **{s: float(gaps[s][k]) for s in _STATS}})
-    schema = {"session_key": pl.String, "chamber": pl.String, "session_order": pl.Int64, "quantity": pl.String,
-              "party": pl.String, "n_slots": pl.Int64} | _STATS
+        rows.append(
+            {
+                "session_key": row["session_key"],
+                "chamber": row["chamber"],
+                "session_order": row["session_order"],
+                "quantity": "party_gap",
+                "party": None,
+                "n_slots": int(members[lft].size + members[r].size),
+                **{s: float(gaps[s][k]) for s in _STATS},
+            }
+        )
+    schema = {
+        "session_key": pl.String,
+        "chamber": pl.String,
+        "session_order": pl.Int64,
+        "quantity": pl.String,
+        "party": pl.String,
+        "n_slots": pl.Int64,
+    } | _STATS
     return pl.DataFrame(rows, schema=schema).sort("session_order", "chamber", "quantity", "party")
 
 
 def movement(idata, data: CommonScaleData) -> pl.DataFrame:
     stats = _stats(_stack(idata, "movement_norm")) if data.trans_from.size else {k: np.zeros(0) for k in _STATS}
-    out = data.transitions().drop("transition").with_columns(
-        **{k: pl.Series(v, dtype=pl.Float64) for k, v in stats.items()})
+    out = (
+        data.transitions()
+        .drop("transition")
+        .with_columns(**{k: pl.Series(v, dtype=pl.Float64) for k, v in stats.items()})
+    )
     return out.with_columns(moved=(pl.col("hdi_low") > 0) | (pl.col("hdi_high") < 0))
 
 
