@@ -14,16 +14,25 @@ Thresholds are constants here and nowhere else; they are never loosened to make 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import arviz as az
 import numpy as np
 import polars as pl
+
+from legis_assets.core.idata import posterior_of, sample_stats_of
 
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 DIVERGENCES_MAX = 0
 EBFMI_MIN = 0.3
 FLAT_AGREEMENT_MIN = 0.90
+
+
+def scalar_float(value: object) -> float:
+    """float() of a numeric polars aggregate (`Series.max()` ...), which polars types as any Python
+    literal or None."""
+    return float(cast(float, value))
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Gate:
 
 def parameter_table(idata: az.InferenceData, var_names: tuple[str, ...]) -> pl.DataFrame:
     """One row per scalar parameter: R-hat, bulk and tail ESS (for the report and the warehouse)."""
-    posterior = idata.posterior[[v for v in var_names if v in idata.posterior]]
+    posterior = posterior_of(idata)[[v for v in var_names if v in posterior_of(idata)]]
     rhat = az.rhat(posterior)
     ess_bulk = az.ess(posterior, method="bulk")
     ess_tail = az.ess(posterior, method="tail")
@@ -114,7 +123,7 @@ def group_table(params: pl.DataFrame) -> pl.DataFrame:
 
 
 def min_ebfmi(idata: az.InferenceData) -> float:
-    if "energy" not in idata.sample_stats:
+    if "energy" not in sample_stats_of(idata):
         return float("nan")
     return float(np.min(az.bfmi(idata)))
 
@@ -137,12 +146,12 @@ def evaluate_gates(
     `gate_vars[0]` is the ideal-point variable (its bulk ESS is the ESS gate)."""
     params = parameter_table(idata, gate_vars)
     xi = params.filter(pl.col("group") == gate_vars[0])
-    n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    n_div = int(sample_stats_of(idata)["diverging"].sum()) if "diverging" in sample_stats_of(idata) else 0
     gates = [
         Gate(
             "rhat",
             "max R-hat (" + ", ".join(gate_vars) + ")",
-            float(params["rhat"].max()),
+            scalar_float(params["rhat"].max()),
             RHAT_MAX,
             "<",
             "error",
@@ -151,11 +160,11 @@ def evaluate_gates(
         Gate(
             "ess",
             f"min bulk ESS ({gate_vars[0]})",
-            float(xi["ess_bulk"].min()),
+            scalar_float(xi["ess_bulk"].min()),
             ESS_MIN,
             ">",
             "error",
-            f"enough independent draws for every ideal point (min tail ESS {float(xi['ess_tail'].min()):.0f})",
+            f"enough independent draws for every ideal point (min tail ESS {scalar_float(xi['ess_tail'].min()):.0f})",
         ),
         Gate(
             "divergences",

@@ -54,6 +54,7 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
@@ -77,7 +78,7 @@ _CHUNK = 512
 _FM = {"nsz", "arcp", "contract", "reassoc"}
 #: the exp kernel must keep its evaluation order (no 'reassoc': Cody-Waite relies on it)
 _FM_EXP = {"nsz", "arcp", "contract"}
-_JIT = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+_JIT: dict[str, Any] = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False)
 
 # ---------------------------------------------------------------------------------------------
 # exp(x) for x <= 0, vectorisable
@@ -177,6 +178,8 @@ def pack_user_data(
         pos += arr.size
 
     if cells.dense_y is not None:
+        if cells.dense_mask is None:
+            raise ValueError("VoteCells has dense_y but no dense_mask")
         layout = LAYOUT_DENSE
         add(_H_OFF_VOTE, cells.dense_mask * (2.0 * cells.dense_y - 1.0))
     else:
@@ -869,7 +872,7 @@ class KernelModel:
             self.party,
             self.sig_scale,
             self.sign,
-            affine_frame(self.frame_group)[0] if self.framed else None,
+            affine_frame(self.frame_group)[0] if self.frame_group is not None else None,
         )
         object.__setattr__(self, "user_data", packed)
         return packed
@@ -907,7 +910,7 @@ class KernelModel:
             pos += size
         return out
 
-    def initial_point(self, init: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def initial_point(self, init: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
         """Init rule: the PCA variable exactly at `init`, every other variable jittered
         (uniform(-1, 1) around 0 in unconstrained space, like PyMC's jitter: the scales start
         between 1/e and e, never at 0)."""
@@ -916,11 +919,13 @@ class KernelModel:
         if init is None:  # no PCA start: every variable jittered (the reference's "from zeros" run)
             return theta
         h = 0 if self.name == "flat" else 3
-        theta[h : h + L] = affine_coords(init, self.frame_group) if self.framed else init
+        theta[h : h + L] = affine_coords(init, self.frame_group) if self.frame_group is not None else init
         return theta
 
-    def var_shapes(self) -> tuple[list[str], list[tuple], dict[str, tuple[str, ...]]]:
+    def var_shapes(self) -> tuple[list[str], list[tuple[int, ...]], dict[str, tuple[str, ...]]]:
         L, J = self.data.n_legislators, self.data.n_rollcalls
+        shapes: list[tuple[int, ...]]
+        dims: dict[str, tuple[str, ...]]
         if self.name == "flat":
             names = ["xi", "alpha", "beta"]
             shapes = [(L,), (J,), (J,)]
@@ -1110,6 +1115,8 @@ def kernel_model(
     else:
         if len(data.parties) != 2:
             raise ValueError("the hierarchical kernel needs exactly two parties")
+        if data.party_idx is None:
+            raise ValueError("the hierarchical kernel needs data.party_idx (the legislators' parties)")
         party = data.party_idx.astype(np.int64)
         group = (
             party
@@ -1118,7 +1125,7 @@ def kernel_model(
         )
         sig_scale, n_dim = _sigma_scales(data).astype(np.float64), L + 2 * J + 3
     sign = None
-    if group is not None and frame_orders_parties(frame_init, group):
+    if group is not None and frame_init is not None and frame_orders_parties(frame_init, group):
         sign, _ = rollcall_signs(data, frame_init)
     else:
         group = None
@@ -1127,7 +1134,7 @@ def kernel_model(
     return km
 
 
-def compile_kernel(km: KernelModel, init: np.ndarray):
+def compile_kernel(km: KernelModel, init: np.ndarray | None):
     """A nutpie model for `km` (C callbacks, no Python per gradient), started at `init`
     (see `KernelModel.initial_point`)."""
     import pandas as pd

@@ -30,6 +30,7 @@ The likelihood is written over the observed cells only (absences are missing, ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,6 +174,8 @@ def _likelihood(xi, alpha, beta, data: IRTData) -> None:
 
 
 def _sigma_scales(data: IRTData) -> np.ndarray:
+    if data.party_idx is None:
+        raise ValueError("the party scales need data.party_idx (data built for a hierarchical model)")
     sizes = np.bincount(data.party_idx, minlength=len(data.parties))
     return np.where(sizes < SMALL_GROUP, SIGMA_SCALE_SMALL, SIGMA_SCALE)
 
@@ -261,7 +264,7 @@ def add_normalised(idata) -> None:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    build: callable
+    build: Callable[[IRTData], pm.Model]
     hierarchical: bool
     #: variable initialised from PCA (never jittered)
     init_var: str

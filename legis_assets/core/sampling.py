@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 import arviz as az
 import numpy as np
 
+from legis_assets.core.idata import posterior_of
 from legis_assets.core.models import IRTData, ModelSpec, add_normalised, parameterisation_for
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ def fit_until_gates(
         )
     result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
     result.attempts = attempt
-    result.idata.posterior.attrs.update(
+    posterior_of(result.idata).attrs.update(
         attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1], grad_evals=spent[2] + spent[3]
     )
     return result, gates

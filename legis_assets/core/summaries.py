@@ -19,12 +19,14 @@ import arviz as az
 import numpy as np
 import polars as pl
 
+from legis_assets.core.idata import posterior_of
+
 HDI_PROB = 0.90
 
 
 def _stack(idata: az.InferenceData, var: str) -> np.ndarray:
     """draws (chain*draw) x parameters."""
-    values = idata.posterior[var].values
+    values = posterior_of(idata)[var].values
     return values.reshape(values.shape[0] * values.shape[1], -1)
 
 
@@ -40,7 +42,7 @@ def posterior_means(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl.D
     draws = _stack(idata, var)
     return pl.DataFrame(
         {
-            "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
+            "legislator_slug": [str(v) for v in posterior_of(idata)[var]["legislator"].values],
             "xi_mean": draws.mean(axis=0),
         }
     )
@@ -55,7 +57,7 @@ def ideal_point_table(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl
     order = mean.argsort().argsort() + 1
     return pl.DataFrame(
         {
-            "legislator_slug": [str(v) for v in idata.posterior[var]["legislator"].values],
+            "legislator_slug": [str(v) for v in posterior_of(idata)[var]["legislator"].values],
             "xi_mean": mean,
             "xi_sd": draws.std(axis=0, ddof=1),
             "xi_hdi_low": hdi[:, 0],
@@ -175,9 +177,9 @@ def party_summary(idata: az.InferenceData, party_sizes: dict[str, int]) -> pl.Da
     ``icc = var_between / (var_between + var_within)``, the share of ideological variance that
     lies between the parties; each computed per draw.
     """
-    norm = "mu_party_norm" in idata.posterior
+    norm = "mu_party_norm" in posterior_of(idata)
     mu_var, sigma_var = ("mu_party_norm", "sigma_within_norm") if norm else ("mu_party", "sigma_within")
-    parties = [str(p) for p in idata.posterior[mu_var]["party"].values]
+    parties = [str(p) for p in posterior_of(idata)[mu_var]["party"].values]
     mu = _stack(idata, mu_var)
     sigma = _stack(idata, sigma_var)
     w = np.array([party_sizes.get(p, 0) for p in parties], dtype=float)
