@@ -32,8 +32,12 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:  # dagster is imported lazily (slow to import)
+    from dagster import DagsterRun
 
 CONFIG_NAME = "dagster.yaml"
 
@@ -214,7 +218,7 @@ def _local_run_workers(instance) -> bool:
         return False
 
 
-def find_dead_runs(instance) -> list[tuple[object, RunProcess]]:
+def find_dead_runs(instance) -> list[tuple[DagsterRun, RunProcess]]:
     """In-progress runs of `instance` whose recorded process on this host no longer exists."""
     import dagster as dg
 

@@ -48,6 +48,14 @@ def default_warehouse_path() -> Path:
     return legis_home() / "warehouse.duckdb"
 
 
+def _frame(table) -> pl.DataFrame:
+    """`pl.from_arrow` of an arrow table (a DataFrame; polars' stubs also allow a Series)."""
+    frame = pl.from_arrow(table)
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected an arrow table, got {type(table).__name__}")
+    return frame
+
+
 def _check_table(name: str) -> str:
     if not TABLE_RE.match(name):
         raise ValueError(f"invalid table name {name!r}")
@@ -125,7 +133,7 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
-            return pl.from_arrow(
+            return _frame(
                 conn.sql(
                     f'SELECT * EXCLUDE (session_key, chamber) FROM "{table}" WHERE session_key = ? AND chamber = ?',
                     params=[key.key, chamber],
@@ -173,7 +181,7 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
-            return pl.from_arrow(
+            return _frame(
                 conn.sql(
                     f'SELECT * EXCLUDE ("{SCALE_COLUMN}") FROM "{table}" WHERE "{SCALE_COLUMN}" = ?', params=[scale]
                 ).to_arrow_table()
@@ -181,7 +189,7 @@ class Warehouse:
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as conn:
-            return pl.from_arrow(conn.sql(sql, params=params or None).to_arrow_table())
+            return _frame(conn.sql(sql, params=params or None).to_arrow_table())
 
     def tables(self) -> list[str]:
         with self.connect(read_only=True) as conn:
@@ -207,7 +215,7 @@ def artifact_dir(kind: str, key: SessionKey, chamber: str, home: Path | None = N
     return (home or legis_home()) / kind / key.legislature / key.session / chamber
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> str:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> str:
     """Call `write(tmp)` then move tmp over `path`; returns the sha256 of the new file.
 
     If `write` raises (or the process dies), `path` is untouched and the temporary file removed
@@ -310,7 +318,7 @@ class TraceStore:
                 "re-materialize flat_posterior and hierarchical_posterior"
             ) from None
 
-    def write_candidate(self, name: str, write: Callable[[Path], None]) -> tuple[Path, str]:
+    def write_candidate(self, name: str, write: Callable[[Path], object]) -> tuple[Path, str]:
         path = self.candidate(name)
         return path, write_atomic(path, write)
 

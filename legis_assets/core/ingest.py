@@ -34,6 +34,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -631,7 +632,7 @@ def _read_csv(
         raise InputError(path, "the file has a header line but no data rows")
 
     frames: list[pl.DataFrame] = []
-    failed = [[0, None] for _ in checks]  # per check: rows failing it, first failing row
+    failed: list[list[Any]] = [[0, None] for _ in checks]  # per check: rows failing it, first failing row
     refused = False
     checked = {name for cond, _, _ in checks for name in cond.meta.root_names()}
     needed = sorted(header.index(name) for name in checked) if checked <= set(header) else None
@@ -1089,6 +1090,7 @@ def _dedupe(
         rows = repeated.filter(pl.all_horizontal(pl.col(k) == bad[k] for k in key)).sort(_LINE)
         first = rows.row(0, named=True)
         other = next(r for r in rows.iter_rows(named=True) if any(r[c] != first[c] for c in compare))
+        column: str | None
         if compare == ["vote"]:
             problem = (
                 f"legislator {first['legislator_slug']!r} has two different votes on roll call "

@@ -79,7 +79,10 @@ def fit_pca_init(matrix: VoteMatrix, n_components: int = 5) -> PCAInit:
         # no known party: the largest party goes to the positive side
         values, counts = np.unique(parties, return_counts=True)
         biggest = values[np.argmax(counts)]
-        flip, rule = _party_mean(pc1, parties, (biggest,)) < 0, f"{biggest} (largest group) mean > 0"
+        biggest_mean = _party_mean(pc1, parties, (biggest,))
+        if biggest_mean is None:  # impossible: `biggest` is one of `parties`
+            raise ValueError(f"party {biggest!r} has no legislator")
+        flip, rule = biggest_mean < 0, f"{biggest} (largest group) mean > 0"
     if flip:
         pc1 = -pc1
     pc2 = standardise(comps[:, 1]) if k > 1 else np.zeros_like(pc1)

@@ -16,6 +16,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import matplotlib
@@ -26,6 +27,9 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: render resolution: images are shown at (at most) their natural width, 100 px per inch
 DPI = 100
@@ -45,7 +49,7 @@ INDEPENDENT_GREY = "#7a7a7a"
 #: muted colours for any other party (distinct from red, blue and grey)
 OTHER_PARTY_COLOURS = ("#7b5ea7", "#2e8b57", "#b8860b", "#5f9ea0", "#8b5a2b", "#c71585", "#556b2f")
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,
@@ -322,6 +326,8 @@ def party_density_plot(idata: az.InferenceData, colours: dict[str, str]) -> Figu
     parties_seen: list[str] = []
     for ax, (var, title) in zip(axes, panels):
         da = _draws(idata, var)
+        if da is None:  # impossible: `panels` holds only the variables with draws
+            raise ValueError(f"no posterior draws of {var!r}")
         dims = [d for d in da.dims if d not in ("chain", "draw")]
         if dims:
             labels = [str(v) for v in da[dims[0]].values]
@@ -559,7 +565,7 @@ def scree_plot(explained_variance: Sequence[float]) -> Figure | None:
     x = np.arange(1, ev.size + 1)
     ax.bar(x, ev, color=["#34495e"] + ["#95a5a6"] * (ev.size - 1))
     for xi, v in zip(x, ev):
-        ax.text(xi, v, f"{v:.0%}", ha="center", va="bottom", fontsize=7)
+        ax.text(float(xi), v, f"{v:.0%}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x)
     ax.set_xlabel("principal component")
     ax.set_ylabel("share of variance explained")

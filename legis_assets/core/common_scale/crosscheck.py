@@ -48,10 +48,10 @@ def link_maps(data: CommonScaleData, x: np.ndarray) -> tuple[np.ndarray, np.ndar
             pairs[int(cs[u])].append((u, v))
             pairs[int(cs[v])].append((v, u))
 
-    def fit_map(c: int, linked: set[int]) -> tuple[float, float] | None:
+    def fit_map(c: int, linked: set[int]) -> tuple[float, float]:
         use = [(own, other) for own, other in pairs[c] if int(cs[other]) in linked]
-        if not use:
-            return None
+        if not use:  # never: only chamber-sessions with a bridge to `linked` are mapped
+            raise ValueError(f"chamber-session {c} has no bridge to the linked ones")
         own, other = (np.array(z) for z in zip(*use))
         target = a[cs[other]] + b[cs[other]] * x[other]
         xs = x[own]

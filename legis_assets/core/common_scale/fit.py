@@ -24,6 +24,7 @@ from legis_assets.core.common_scale.crosscheck import linked_agreement, linked_g
 from legis_assets.core.common_scale.data import CommonScaleData
 from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised
 from legis_assets.core.common_scale.model import build_common_scale
+from legis_assets.core.idata import posterior_of
 from legis_assets.core.sampling import SamplerSettings, _finished
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class CommonFit:
 
     @property
     def steps_per_draw(self) -> float:
-        post = self.idata.posterior
+        post = posterior_of(self.idata)
         return self.grad_evals_draws / max(post.sizes["chain"] * post.sizes["draw"], 1)
 
     def timing(self) -> dict:
@@ -166,7 +167,7 @@ def fit_common_scale(
 def gate_vars(idata: az.InferenceData) -> tuple[str, ...]:
     """GATE_VARS that the posterior has with at least one entry (a legislature without movers has
     no movement_norm)."""
-    post = idata.posterior
+    post = posterior_of(idata)
     return tuple(v for v in GATE_VARS if v in post and post[v].size > 0)
 
 
@@ -176,7 +177,7 @@ def evaluate_common_gates(idata: az.InferenceData, data: CommonScaleData, start:
     given."""
     gates, params = diagnostics.evaluate_gates(idata, gate_vars(idata))
     if start is not None:
-        mean = idata.posterior["xi_norm"].mean(("chain", "draw")).values
+        mean = posterior_of(idata)["xi_norm"].mean(("chain", "draw")).values
         gates.append(linked_gate(linked_agreement(data, start, mean)))
     return gates, params
 
@@ -190,7 +191,7 @@ def fit_until_gates(
     say = progress or (lambda msg: log.info(msg))
     result = fit_common_scale(data, start, settings, progress)
     gates, _ = evaluate_common_gates(result.idata, data, start)
-    spent = [result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws]
+    spent = (result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws)
     attempt = 1
     while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
         failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
@@ -204,15 +205,15 @@ def fit_until_gates(
         result = fit_common_scale(data, start, longer, progress)
         gates, _ = evaluate_common_gates(result.idata, data, start)
         attempt += 1
-        spent = [
+        spent = (
             spent[0] + result.compile_seconds,
             spent[1] + result.sample_seconds,
             spent[2] + result.grad_evals_tune,
             spent[3] + result.grad_evals_draws,
-        ]
+        )
     result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
     result.attempts = attempt
-    result.idata.posterior.attrs.update(
+    posterior_of(result.idata).attrs.update(
         attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1], grad_evals=spent[2] + spent[3]
     )
     return result, gates

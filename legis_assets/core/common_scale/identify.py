@@ -34,7 +34,10 @@ def party_groups(data: CommonScaleData) -> tuple[list[str], list[np.ndarray], li
     """(party_mean labels, slot index per label, party_gap labels, (left, right) label index per gap)."""
     party = np.asarray(data.slot_party, dtype=object)
     cs = data.slot_cs
-    labels, members, gap_labels, gap_pairs = [], [], [], []
+    labels: list[str] = []
+    members: list[np.ndarray] = []
+    gap_labels: list[str] = []
+    gap_pairs: list[tuple[int, int]] = []
     for row in data.chamber_sessions.iter_rows(named=True):
         found = {}
         for p in (LEFT, RIGHT):

@@ -37,8 +37,8 @@ def positions(idata, data: CommonScaleData) -> pl.DataFrame:
 
 def party_trend(idata, data: CommonScaleData) -> pl.DataFrame:
     labels, members, gap_labels, pairs = party_groups(data)
-    means = _stats(_stack(idata, "party_mean_norm")) if labels else None
-    gaps = _stats(_stack(idata, "party_gap_norm")) if gap_labels else None
+    means = _stats(_stack(idata, "party_mean_norm")) if labels else {}
+    gaps = _stats(_stack(idata, "party_gap_norm")) if gap_labels else {}
     cs = {r["label"]: r for r in data.chamber_sessions.iter_rows(named=True)}
     rows = []
     for k, label in enumerate(labels):
