@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(LEGIS_HOME)/dagster_home
 export LEGIS_DATA_DIR ?= $(CURDIR)/data
 EXAMPLE := data/simulated
 
-.PHONY: setup run test test-fast ui bench real-data example-data clean
+.PHONY: setup run test test-fast lint ui bench real-data real-scale example-data clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,7 +26,14 @@ setup: $(VENV)/.synced  ## create the environment from the lock file
 run: setup  ## materialize every session of the example legislature (both chambers), then its common scale, headless
 	$(BIN)/legis-assets run --data-dir data
 
-test: setup  ## the whole test suite
+LINTED := legis_assets legis_assets_tests benchmarks scripts
+
+lint: setup  ## static checks: ruff (lint + format) and mypy
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+test: lint  ## the static checks, then the whole test suite
 	mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/python -m pytest
 
@@ -40,8 +47,14 @@ ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127
 bench: setup  ## sampling benchmark: reference configuration vs project default, one table
 	$(BIN)/python benchmarks/bench_sampling.py
 
+REAL := LEGIS_HOME=$(LEGIS_HOME)/real DAGSTER_HOME=$(LEGIS_HOME)/real/dagster_home
+SCALE ?= california
+
 real-data: setup  ## every real chamber in ../shared/data through to its report (results in .legis/real)
-	LEGIS_HOME=$(LEGIS_HOME)/real DAGSTER_HOME=$(LEGIS_HOME)/real/dagster_home $(BIN)/legis-assets run --data-dir ../shared/data
+	$(REAL) $(BIN)/legis-assets run --data-dir ../shared/data --no-scale
+
+real-scale: setup  ## one real legislature's sessions, then its common scale (SCALE=california or us_congress)
+	$(REAL) $(BIN)/legis-assets run --data-dir ../shared/data $$(ls -d ../shared/data/$(SCALE)/*/ | xargs -n1 basename | sed 's/^/--session $(SCALE)./')
 
 example-data: setup  ## regenerate the bundled example legislature (3 sessions, both chambers) from the simulator
 	rm -rf $(EXAMPLE)

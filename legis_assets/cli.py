@@ -20,7 +20,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from legis_assets.core.schema import CHAMBERS, LegisError, SessionKey
 
@@ -107,6 +109,13 @@ def _print_outputs(settings, parts) -> None:
     print("Open the Dagster UI: make ui   (then http://127.0.0.1:3000)")
 
 
+def _first_doc_line(fn: Callable[..., Any]) -> str:
+    """The first line of `fn`'s docstring (the subcommand's help)."""
+    if fn.__doc__ is None:
+        raise ValueError(f"{fn.__name__} has no docstring")
+    return fn.__doc__.splitlines()[0]
+
+
 def _run_log_path(home: Path) -> Path:
     """A new log file for one `legis-assets run`: $LEGIS_HOME/logs/run-<UTC time>-<pid>.log."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -129,8 +138,9 @@ def _format_event(entry) -> str:
         if event.is_step_failure and event.step_failure_data.error:
             errors.append(event.step_failure_data.error)
         data = getattr(event, "event_specific_data", None)
-        if getattr(data, "error", None) is not None and not event.is_step_failure:
-            errors.append(data.error)
+        error = getattr(data, "error", None)
+        if error is not None and not event.is_step_failure:
+            errors.append(error)
     for err in errors:
         text += "\n" + "\n".join("    " + line for line in err.to_string().rstrip().splitlines())
     return text + "\n"
@@ -390,7 +400,7 @@ def cmd_run(args) -> int:
         from legis_assets.dagster_home import clean_up_dead_runs, ensure_dagster_home, this_process_tags
         from legis_assets.definitions import all_assets_job, defs
         from legis_assets.defs.alerts import deliver_run_alerts
-        from legis_assets.defs.partitions import partition_key, session_partitions
+        from legis_assets.defs.partitions import SESSION, partition_key
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the instance's schema setup, not news
 
     os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
@@ -413,14 +423,14 @@ def cmd_run(args) -> int:
             )
             print(f"warning: {message}", file=sys.stderr, flush=True)
             log_file.write(f"{message}\n")
-        new = [k.key for k in keys if not instance.has_dynamic_partition(session_partitions.name, k.key)]
+        new = [k.key for k in keys if not instance.has_dynamic_partition(SESSION, k.key)]
         if new:
-            instance.add_dynamic_partitions(session_partitions.name, new)
+            instance.add_dynamic_partitions(SESSION, new)
         for part in parts:
             t0 = time.perf_counter()
             run_id = _new_run_id()
             print(
-                f"\n=== {part}: materializing {len(job.asset_layer.executable_asset_keys)} assets "
+                f"\n=== {part}: materializing {len(list(job.asset_layer.executable_asset_keys))} assets "
                 f"(profile {settings.profile}, model {settings.model}, run {run_id}) ===",
                 flush=True,
             )
@@ -463,7 +473,8 @@ def cmd_run(args) -> int:
             if user_failures and not failed_checks:
                 refused += 1
                 for event in user_failures:
-                    description = (event.step_failure_data.user_failure_data.description or "").strip()
+                    user_failure = event.step_failure_data.user_failure_data  # not None: see user_failures
+                    description = ((user_failure.description if user_failure is not None else None) or "").strip()
                     print(
                         f"error: {description or f'{part}: step {event.step_key} refused its input'}",
                         file=sys.stderr,
@@ -495,8 +506,8 @@ def cmd_run(args) -> int:
                     )
                 if not step_failures:
                     print(f"error: {part}: run {run_id} failed (see {log_path})", file=sys.stderr, flush=True)
-        # then the common scale of every legislature touched (2+ chamber-sessions)
-        legislatures = sorted({k.legislature for k in keys})
+        # then the common scale of every legislature touched (2+ sessions), unless --no-scale
+        legislatures = [] if args.no_scale else sorted({k.legislature for k in keys})
         scale_failures, scale_refused, scales = _run_scales(
             instance, settings, legislatures, log_file, log_path, notice
         )
@@ -542,7 +553,7 @@ def cmd_pipeline(args) -> int:
     from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline, skip_reason
 
     scales = []
-    for legislature in sorted({k.legislature for k in keys}):
+    for legislature in [] if args.no_scale else sorted({k.legislature for k in keys}):
         why = skip_reason(settings, legislature)
         if why:
             print(f"common scale skipped: {why}", flush=True)
@@ -622,10 +633,10 @@ def cmd_simulate(args) -> int:
         return 0
     sims = simulate.simulate_session(seed=args.seed, start_year=args.start_year, specs=specs)
     simulate.write_session(sims, out, compact_votes=args.example)
-    for chamber, sim in sims.items():
+    for chamber, chamber_sim in sims.items():
         print(
-            f"{chamber}: {sim.truth.height} legislators, {sim.rollcall_truth.height} roll calls, "
-            f"{sim.votes.height} vote rows"
+            f"{chamber}: {chamber_sim.truth.height} legislators, {chamber_sim.rollcall_truth.height} roll calls, "
+            f"{chamber_sim.votes.height} vote rows"
         )
     print(f"wrote {out}")
     return 0
@@ -673,12 +684,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, help="sampler seed (recorded in the metadata)")
 
     for name, fn in (("run", cmd_run), ("pipeline", cmd_pipeline)):
-        p = sub.add_parser(name, help=fn.__doc__.splitlines()[0])
+        p = sub.add_parser(name, help=_first_doc_line(fn))
         common(p)
         p.add_argument("--session", action="append", help="session key, e.g. simulated.91st_2025-2026 (repeatable)")
         p.add_argument("--chamber", choices=sorted(CHAMBERS))
+        p.add_argument(
+            "--no-scale",
+            action="store_true",
+            help="only the per-session partitions, not the legislatures' common scale",
+        )
         p.set_defaults(fn=fn)
-    p = sub.add_parser("scale", help=cmd_scale.__doc__.splitlines()[0])
+    p = sub.add_parser("scale", help=_first_doc_line(cmd_scale))
     common(p)
     p.add_argument("--legislature", required=True, help="legislature directory under the data root, e.g. simulated")
     p.set_defaults(fn=cmd_scale)
