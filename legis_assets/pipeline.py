@@ -24,6 +24,7 @@ import polars as pl
 
 from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
 from legis_assets.core import matrix as matrix_mod
+from legis_assets.core.idata import posterior_of
 from legis_assets.core.schema import (
     CHAMBERS,
     HIERARCHICAL_PARTIES,
@@ -66,7 +67,7 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         env = os.environ
-        values = dict(
+        values: dict[str, Any] = dict(
             data_dir=Path(env.get("LEGIS_DATA_DIR", "data")).resolve(),
             home=legis_home(),
             profile=env.get("LEGIS_PROFILE", "default"),
@@ -513,7 +514,7 @@ class Pipeline:
                 float_fmt="{:.4g}",
             ),
         }
-        attrs = fit.idata.posterior.attrs
+        attrs = posterior_of(fit.idata).attrs
         for key in ("parameterisation", *sampling.FRAME_ATTRS):
             if key in attrs:
                 value = attrs[key]
@@ -534,7 +535,7 @@ class Pipeline:
         fit = self._fit(part, spec, data)
         gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
         run_id = uuid.uuid4().hex
-        fit.idata.posterior.attrs["run_id"] = run_id
+        posterior_of(fit.idata).attrs["run_id"] = run_id
         # a candidate: published (with the hierarchical trace) only when the run's ERROR gates pass
         path, digest = store.write_candidate(FLAT_TRACE, lambda tmp: fit.idata.to_netcdf(str(tmp)))
         meta = self._posterior_metadata(fit, gates, path, digest, data)
@@ -593,7 +594,7 @@ class Pipeline:
         if feasible.fitted:
             data = models.hierarchical_data(m)
             hier_fit = self._fit(part, spec, data)
-            hier_fit.idata.posterior.attrs.update(run_id=run_id, flat_sha256=flat_sha)
+            posterior_of(hier_fit.idata).attrs.update(run_id=run_id, flat_sha256=flat_sha)
             flat_r = diagnostics.flat_agreement(
                 summaries.posterior_means(hier_fit.idata), summaries.posterior_means(flat)
             )
@@ -612,6 +613,7 @@ class Pipeline:
             "published_model": "hierarchical" if feasible.fitted else "flat",
             "model": spec.name if feasible.fitted else "flat",
         }
+        flat_final: Path | None
         if passed:
             # both traces (or the flat one alone) become the published pair in one commit
             hier_sha = None
@@ -632,6 +634,8 @@ class Pipeline:
             if flat_source == "published":  # this failed hierarchical trace pairs with the published flat one
                 store.failed(FLAT_TRACE).unlink(missing_ok=True)
         if hier_fit is not None:
+            if hier_path is None or hier_sha is None:  # never: both are set whenever hier_fit is
+                raise RuntimeError(f"{part}: the hierarchical trace was written without a path or digest")
             meta = self._posterior_metadata(hier_fit, gates, hier_path, hier_sha, data)
             meta["agreement_with_flat"] = flat_r
         else:
@@ -739,7 +743,7 @@ class Pipeline:
     def ideal_points(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
         pub = self.load_published(part)
-        if pub.fitted:
+        if pub.hierarchical is not None:  # pub.fitted
             table = summaries.ideal_points(pub.hierarchical, pub.flat, m.legislators)
         else:
             table = summaries.flat_ideal_points(pub.flat, m.legislators)
@@ -754,7 +758,7 @@ class Pipeline:
                 "most_liberal": _md_table(show.head(5)),
                 "most_conservative": _md_table(show.tail(5).reverse()),
                 "party_means": _md_table(by_party.sort("mean_position")),
-                "max_abs_shrinkage": float(table["shrinkage"].abs().max() or 0.0),
+                "max_abs_shrinkage": diagnostics.scalar_float(table["shrinkage"].abs().max() or 0.0),
                 **pub.built_from(),
             }
         )
@@ -762,7 +766,7 @@ class Pipeline:
     def party_summary(self, part: Partition) -> StepOutput:
         m = self.load_matrix(part)
         pub = self.load_published(part)
-        if not pub.fitted:
+        if pub.hierarchical is None:  # not pub.fitted
             table = summaries.empty_party_summary()
             self.warehouse.replace_partition(T_PARTY, part.key, part.chamber, table)
             return StepOutput(
@@ -792,7 +796,9 @@ class Pipeline:
     def _gate_tables(self, hier: az.InferenceData | None, flat: az.InferenceData) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Gate rows and per-parameter diagnostics per model (flat only where no hierarchical model
         was fitted; its ERROR gates are then the blocking ones)."""
-        roles = [("flat", flat, models.get_model("flat").gate_vars, None)]
+        roles: list[tuple[str, az.InferenceData, tuple[str, ...], float | None]] = [
+            ("flat", flat, models.get_model("flat").gate_vars, None)
+        ]
         if hier is not None:
             flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier), summaries.posterior_means(flat))
             roles.insert(
@@ -800,7 +806,7 @@ class Pipeline:
                 (
                     "hierarchical",
                     hier,
-                    models.get_model(hier.posterior.attrs.get("model", "hierarchical")).gate_vars,
+                    models.get_model(posterior_of(hier).attrs.get("model", "hierarchical")).gate_vars,
                     flat_r,
                 ),
             )
@@ -816,7 +822,7 @@ class Pipeline:
 
     @staticmethod
     def _sampler_info(idata: az.InferenceData, profile: str) -> dict:
-        attrs = dict(idata.posterior.attrs)
+        attrs = dict(posterior_of(idata).attrs)
         info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
         # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
         info.update(
@@ -872,6 +878,7 @@ class Pipeline:
             hierarchical_fitted=fitted,
             hierarchical_reason=reason,
             built_from=dict(built_from or {}),
+            scale_report_link=self._scale_report_link(part),
         )
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
@@ -880,6 +887,20 @@ class Pipeline:
         if passed:
             (self.report_dir(part) / REPORT.replace(".html", f"{FAILED_SUFFIX}.html")).unlink(missing_ok=True)
         return path
+
+    def _scale_report_link(self, part: Partition) -> str | None:
+        """The relative link to the legislature's common-scale page: when it exists, or when the
+        legislature has two or more sessions under the data root (`legis-assets run` builds the
+        common scale right after its sessions, so the link works once the run ends)."""
+        scale_page = self.settings.home / "reports" / part.key.legislature / "common_scale" / REPORT
+        if not scale_page.exists():
+            try:
+                sessions = [leg for leg, _ in ingest.discover_sessions(self.settings.data_dir)]
+            except LegisError:
+                return None
+            if sessions.count(part.key.legislature) < 2:
+                return None
+        return "../../common_scale/" + REPORT
 
     def report(self, part: Partition) -> StepOutput:
         pub = self.load_published(part)

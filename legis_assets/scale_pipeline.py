@@ -54,6 +54,7 @@ from legis_assets.core.common_scale import (
     pca_start,
     positions,
 )
+from legis_assets.core.idata import posterior_of
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.people import build_people, session_sort_key
 from legis_assets.core.schema import LEGISLATURE_RE, DataProblem, LegisError, SessionKey
@@ -418,7 +419,7 @@ class ScalePipeline:
         # every chamber-session considered (those left out as disconnected too: not "new" later)
         considered = inputs.built.with_columns(in_scale=pl.col("chamber_session").is_in(used_nodes))
         used_rows = considered.filter(pl.col("in_scale"))
-        fit.idata.posterior.attrs.update(
+        posterior_of(fit.idata).attrs.update(
             legislature=legislature, inputs_digest=digest, used_digest=inputs_digest(considered), profile=self.profile
         )
         passed = diagnostics.all_errors_pass(gates)
@@ -620,7 +621,7 @@ class ScalePipeline:
         gates, params = self._gate_tables(idata, data, css)
         used = self.used_inputs(legislature)
         nodes = self.warehouse.read_scale(T_BRIDGE_NODES, legislature)
-        attrs = dict(idata.posterior.attrs)
+        attrs = dict(posterior_of(idata).attrs)
         sampler = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
         sampler.update(
             {
@@ -629,7 +630,7 @@ class ScalePipeline:
                 if k in attrs
             }
         )
-        post = idata.posterior
+        post = posterior_of(idata)
         draws = post.sizes["chain"] * post.sizes["draw"]
         if "sample_seconds" in attrs and "grad_evals" in attrs:
             sampler["seconds"] = float(attrs["sample_seconds"])

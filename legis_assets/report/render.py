@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import jinja2
@@ -34,9 +34,12 @@ import numpy as np
 import polars as pl
 from markupsafe import Markup
 
-from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, RHAT_MAX
+from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, RHAT_MAX, scalar_float
 from legis_assets.report import figures
 from legis_assets.report.context import ReportContext
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,7 @@ def short(text: Any, n: int = NAME_DISPLAY_MAX) -> str:
 # tables
 
 
-IP_COLUMNS: dict[str, pl.DataType] = {
+IP_COLUMNS: dict[str, PolarsDataType] = {
     "legislator_slug": pl.String,
     "name": pl.String,
     "full_name": pl.String,
@@ -190,7 +193,7 @@ def _ideal_points_from_posterior(ctx: ReportContext) -> pl.DataFrame | None:
     no ideal_points table, e.g. for a run that failed before it was written)."""
     post = getattr(ctx.published, "posterior", None)
     var = next((v for v in IDEAL_POINT_VARS if v in post), None) if post is not None else None
-    if var is None:
+    if var is None or post is None:
         return None
     xi = post[var]
     dim = [d for d in xi.dims if d not in ("chain", "draw")][0]
@@ -382,7 +385,8 @@ def data_size(manifest: dict, ip: pl.DataFrame | None) -> list[dict]:
     rc_filtered = sum(
         int(g(k) or 0) for k in ("rollcalls_no_yea_nay", "rollcalls_lopsided", "rollcalls_emptied_by_legislator_filter")
     )
-    obs_raw, obs_kept = g("observations_raw"), g("observations_kept")
+    obs_raw: Any = g("observations_raw")
+    obs_kept: Any = g("observations_kept")
     return [
         {
             "what": "legislators",
@@ -494,7 +498,7 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
     if ctx.published_model != "hierarchical":
         return {"rows": [], "icc": None, "var": {}, "density": None, "variance": None}
     ps = ctx.party_summary
-    if ps is None and ip is not None:
+    if ps is None and ip is not None and ctx.hierarchical is not None:
         try:
             from legis_assets.core.summaries import party_summary
 
@@ -585,13 +589,13 @@ def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours:
             }
         )
     x, y = both["xi_flat"].to_numpy(), both["xi_mean"].to_numpy()
-    r = float(np.corrcoef(x, y)[0, 1]) if both.height > 2 and x.std() > 0 and y.std() > 0 else float("nan")
+    corr = float(np.corrcoef(x, y)[0, 1]) if both.height > 2 and x.std() > 0 and y.std() > 0 else float("nan")
     return {
         "available": True,
         "movers": mover_rows,
-        "r": fmt_num(r, 3),
+        "r": fmt_num(corr, 3),
         "n": both.height,
-        "median_abs": fmt_num(float(both["shrinkage"].abs().median()), 2),
+        "median_abs": fmt_num(scalar_float(both["shrinkage"].abs().median()), 2),
         "figure": figs.draw(
             "shrinkage",
             "Scatter plot of flat-model against hierarchical-model ideal points",
@@ -616,7 +620,7 @@ def _bfmi_rows(idata: az.InferenceData) -> list[dict]:
             bfmi = None
     rows = []
     for c in range(n_chains):
-        row = {"chain": c}
+        row: dict[str, Any] = {"chain": c}
         row["bfmi"] = fmt_num(float(bfmi[c]), 2) if bfmi is not None and c < bfmi.size else "\u2013"
         row["bfmi_low"] = bool(bfmi is not None and c < bfmi.size and bfmi[c] <= EBFMI_MIN)
         row["divergences"] = (
@@ -775,6 +779,13 @@ def _party_css(colours: dict[str, str]) -> tuple[str, dict[str, str]]:
     return "\n".join(css), classes
 
 
+def safe_relative_link(url: str | None) -> str | None:
+    """A link the page may carry: relative only (no scheme, no //host), else None."""
+    if not url or ":" in url.split("/", 1)[0] or url.startswith("//"):
+        return None
+    return url
+
+
 def render_report(ctx: ReportContext) -> str:
     """The whole report for one session x chamber, as one HTML document."""
     ip = prepare_ideal_points(ctx)
@@ -826,7 +837,7 @@ def render_report(ctx: ReportContext) -> str:
     party_css, party_classes = _party_css(colours)
     style = css + "\n" + party_css + "\n"
     script = js
-    view = {
+    view: dict[str, Any] = {
         "title": f"Ideal points: {session_title}",
         "standardised": post is not None and IDEAL_POINT_VARS[0] in post,
         "session_key": ctx.session_key,
@@ -843,6 +854,7 @@ def render_report(ctx: ReportContext) -> str:
         }
         if ctx.built_from
         else {},
+        "scale_report_link": safe_relative_link(ctx.scale_report_link),
         "failed": failed,
         "banner_gates": banner_gates,
         "advice": advice,
