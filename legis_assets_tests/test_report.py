@@ -335,3 +335,24 @@ def test_flat_only_report_says_the_hierarchical_model_was_not_fitted_and_why() -
 def test_flat_only_failed_report_keeps_the_notice_and_the_failure_banner() -> None:
     doc = render_report(flat_only_context(passed=False))
     assert 'id="failed-banner"' in doc and 'id="not-fitted-banner"' in doc
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("../../common_scale/report.html", True),
+        (None, False),
+        ("https://example.org/scale.html", False),
+        ("//example.org/scale.html", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_links_to_the_common_scale_page_only_by_a_relative_url(link, shown) -> None:
+    import dataclasses
+
+    ctx = dataclasses.replace(make_report_context(), scale_report_link=link)
+    doc = render_report(ctx)
+    assert ('id="scale-link"' in doc) is shown
+    if shown:
+        assert 'href="../../common_scale/report.html"' in doc
+    assert "example.org" not in doc and "javascript:" not in doc

@@ -58,6 +58,9 @@ class ReportContext:
     hierarchical_reason: str = ""
     #: what the report was built from: run_id, flat_sha256, hierarchical_sha256 (shown in the footer)
     built_from: dict = field(default_factory=dict)
+    #: relative URL of the legislature's common-scale page (reports/<legislature>/common_scale/
+    #: report.html, i.e. ``../../common_scale/report.html``) when it exists; None: no link
+    scale_report_link: str | None = None
 
     @property
     def published_model(self) -> str:
