@@ -82,12 +82,18 @@ def _print_outputs(settings, parts) -> None:
     for part in parts:
         print(f"  {part}")
         try:
+            # the published model's gates: the hierarchical model's, or the flat model's where the
+            # hierarchical model was not fitted (one party, none, a pooled party too small)
             gates = wh.query(
-                "SELECT gate, value, threshold, status FROM convergence_diagnostics "
-                "WHERE session_key = ? AND chamber = ? AND model = 'hierarchical' ORDER BY gate",
+                "SELECT model, gate, value, threshold, status FROM convergence_diagnostics "
+                "WHERE session_key = ? AND chamber = ? ORDER BY model, gate",
                 [part.key.key, part.chamber],
             )
-            print("    gates: " + ", ".join(f"{g} {v:.4g} {s}" for g, v, _, s in gates.iter_rows()))
+            models_seen = set(gates["model"].to_list())
+            published = "hierarchical" if "hierarchical" in models_seen else "flat"
+            rows = gates.filter(gates["model"] == published).iter_rows()
+            label = "" if published == "hierarchical" else " (flat model: the hierarchical model was not fitted)"
+            print(f"    gates{label}: " + ", ".join(f"{g} {v:.4g} {s}" for _, g, v, _, s in rows))
         except Exception:
             print("    gates: (not computed)")
         traces = settings.home / "traces" / part.key.legislature / part.key.session / part.chamber

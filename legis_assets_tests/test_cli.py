@@ -35,6 +35,40 @@ def test_sql_prints_rows_and_reports_bad_queries(tmp_path, monkeypatch, capsys):
     assert "Traceback" not in err
 
 
+def test_built_summary_prints_the_published_models_gates(tmp_path, capsys):
+    """A flat-only chamber (no hierarchical rows) prints the flat model's gates, labelled as such;
+    a two-party chamber prints the hierarchical model's only."""
+    from legis_assets.pipeline import Partition, Settings
+
+    settings = Settings(data_dir=tmp_path, home=tmp_path / "home")
+    wh = Warehouse(settings.warehouse_path)
+    rows = {
+        "house": (["hierarchical", "flat"], [1.003, 1.02]),  # flat's gate fails, hierarchical's passes
+        "senate": (["flat"], [1.004]),
+    }
+    for chamber, (models, values) in rows.items():
+        wh.replace_partition(
+            "convergence_diagnostics",
+            SessionKey.parse("simulated.91st_2025-2026"),
+            chamber,
+            pl.DataFrame(
+                {
+                    "model": models,
+                    "gate": ["rhat"] * len(models),
+                    "value": values,
+                    "threshold": [1.01] * len(models),
+                    "status": ["PASS" if v < 1.01 else "FAIL" for v in values],
+                }
+            ),
+        )
+    parts = [Partition.of("simulated.91st_2025-2026", c) for c in ("house", "senate")]
+    cli._print_outputs(settings, parts)
+    out = capsys.readouterr().out
+    house, senate = out.split("simulated.91st_2025-2026 / senate")
+    assert "gates: rhat 1.003 PASS" in house and "1.02" not in house
+    assert "gates (flat model: the hierarchical model was not fitted): rhat 1.004 PASS" in senate
+
+
 @pytest.mark.slow  # a real `legis-assets run` process (Dagster, PyMC imports): ~30 s
 def test_run_refuses_bad_input_with_one_line_and_the_pipeline_exit_code(tmp_path):
     """A bad vote code through `legis-assets run` (a real process): one `error: <file>, line N, ...`
