@@ -63,7 +63,7 @@ def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
     """
     groups: dict[tuple, dict[str, Any]] = {}
     for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        ev = entry.dagster_event.asset_check_evaluation_data
+        ev = entry.get_dagster_event().asset_check_evaluation_data
         if ev.passed or ev.severity != dg.AssetCheckSeverity.ERROR:
             continue
         metadata = {k: _metadata_value(v) for k, v in (ev.metadata or {}).items()}

@@ -8,7 +8,8 @@ import dagster as dg
 from legis_assets.core.schema import CHAMBERS
 from legis_assets.pipeline import Partition
 
-session_partitions = dg.DynamicPartitionsDefinition(name="session")
+SESSION = "session"  # the session partitions definition's name
+session_partitions = dg.DynamicPartitionsDefinition(name=SESSION)
 chamber_partitions = dg.StaticPartitionsDefinition(sorted(CHAMBERS))
 session_chamber = dg.MultiPartitionsDefinition({"session": session_partitions, "chamber": chamber_partitions})
 

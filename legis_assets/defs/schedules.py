@@ -19,7 +19,7 @@ import dagster as dg
 
 from legis_assets import automation
 from legis_assets.core.schema import SessionKey
-from legis_assets.defs.partitions import partition_key, session_partitions
+from legis_assets.defs.partitions import SESSION, partition_key
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.sensors import JOB_NAME, TRIGGER_TAG
 
@@ -29,7 +29,7 @@ DEFAULT_CRON = "0 3 * * *"
 
 def evaluate_current_session(context: dg.ScheduleEvaluationContext, legis: LegisResource):
     """One tick: run requests for the current session's chambers, or a SkipReason."""
-    registered = context.instance.get_dynamic_partitions(session_partitions.name)
+    registered = context.instance.get_dynamic_partitions(SESSION)
     try:
         sessions = automation.current_sessions(registered, os.environ.get("LEGIS_CURRENT_SESSION"))
     except ValueError as err:

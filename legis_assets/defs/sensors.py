@@ -24,7 +24,7 @@ from __future__ import annotations
 import dagster as dg
 
 from legis_assets import automation
-from legis_assets.defs.partitions import LEGISLATURE, legislature_partitions, partition_key, session_partitions
+from legis_assets.defs.partitions import LEGISLATURE, SESSION, legislature_partitions, partition_key, session_partitions
 from legis_assets.defs.resources import LegisResource
 
 #: the job the sensor and the schedule launch (defined in legis_assets/definitions.py)
@@ -64,9 +64,7 @@ def evaluate_data_root(
                 )
             )
     # register new sessions (also ones whose directory came back after a partition was deleted)
-    to_add = sorted(
-        {key for key in scan.changed if not context.instance.has_dynamic_partition(session_partitions.name, key)}
-    )
+    to_add = sorted({key for key in scan.changed if not context.instance.has_dynamic_partition(SESSION, key)})
     # register new legislatures (the common scale's partitions) of every session ready now
     legislatures = sorted(
         {key.split(".", 1)[0] for key, state in scan.sessions.items() if state.files}
