@@ -65,7 +65,7 @@ def load_case(name: str):
         sim = simulate.simulate_session(seed=2026, specs={name: spec})[name]
         votes = sim.votes.with_columns(vote_value=pl.col("vote").replace_strict(VOTE_CODES, return_dtype=pl.Int8))
         return f"simulated {name}", build_vote_matrix(votes, sim.truth.select("legislator_slug", "party"))
-    if name == "us_house":
+    if name == "us_congress_house":
         tables = ingest.chamber_tables(ingest.read_session(shared_data() / "us_congress" / "117th_2021-2022"), "house")
         return "US House 117th", build_vote_matrix(tables.votes, tables.legislators, tables.rollcalls)
     raise SystemExit(f"unknown case {name!r}")
@@ -177,7 +177,7 @@ def fmt(v, spec="{:.3g}"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=["senate", "house", "us_house"])
+    parser.add_argument("--cases", nargs="+", default=["senate", "house", "us_congress_house"])
     parser.add_argument("--configs", nargs="+", default=["reference", "default"], choices=sorted(CONFIGS))
     parser.add_argument(
         "--reference-max-obs",
