@@ -202,7 +202,8 @@ def test_a_run_killed_mid_sampling_does_not_wedge_the_next_run(tmp_path):
     home = tmp_path / "home"
     args = ["run", "--data-dir", str(data), "--session", support.KEY, "--chamber", support.CHAMBER]
     proc = subprocess.Popen(
-        support.cli_command(*args, "--profile", "default"),
+        # reference: 1500 tuning draws, so the kill lands mid-sampling even on a fast, quiet machine
+        support.cli_command(*args, "--profile", "reference"),
         env=support.child_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -52,7 +52,7 @@ def test_sigkill_while_sampling_keeps_the_last_good_partition_and_the_next_run_s
             "--chamber",
             support.CHAMBER,
             "--profile",
-            "default",
+            "reference",  # 1500 tuning draws: long enough to be killed mid-sampling on a fast, quiet machine
             "--seed",
             str(GOLDEN_SEED),
         ),
@@ -62,7 +62,7 @@ def test_sigkill_while_sampling_keeps_the_last_good_partition_and_the_next_run_s
     )
     try:
         watcher = support.LineWatcher(proc)
-        watcher.wait_for(lambda line: "sampling hierarchical" in line, timeout=300)
+        watcher.wait_for(lambda line: "hierarchical: compiled" in line, timeout=300)
         time.sleep(2.0)
         assert proc.poll() is None, "the run ended before it could be killed mid-sampling:\n" + watcher.text()
         _kill(proc)
