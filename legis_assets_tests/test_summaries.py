@@ -197,3 +197,79 @@ def test_empty_party_summary_has_the_party_summary_schema():
     empty = summaries.empty_party_summary()
     full = summaries.party_summary(_party_idata([-1.0, 1.0], [0.5, 0.5]), {"Democrat": 2, "Republican": 2})
     assert empty.height == 0 and empty.schema == full.schema
+
+
+PUSHED = (0, 6)
+
+
+def _pooled_chamber(seed: int = 3) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """A simulated chamber with known pooling: two parties of 12; the hierarchical estimate of most
+    members is pulled halfway to the party centre, two members are pushed out (away from it), and
+    the Democrats' centre moves left between the models (a whole-party shift, not a member's move).
+    Deviations are symmetric (i and i + 6 mirror each other) so the party centres are exact."""
+    rng = np.random.default_rng(seed)
+    flat, hier, party = {}, {}, {}
+    for p, centre, hier_centre in (("Democrat", -1.0, -1.4), ("Republican", 1.0, 1.0)):
+        half = rng.normal(0, 0.5, 6)
+        dev = np.concatenate([half, -half])
+        for i, d in enumerate(dev):
+            slug = f"{p[0].lower()}{i}"
+            party[slug] = p
+            flat[slug] = centre + d
+            factor = 1.8 if i in PUSHED else 0.5  # pushed away from the centre, or pulled halfway
+            hier[slug] = hier_centre + factor * d
+    return flat, hier, party
+
+
+def test_shrinkage_direction_matches_a_direct_computation_on_one_scale():
+    flat, hier, party = _pooled_chamber()
+    # the flat posterior comes reflected and on another scale: it must be oriented and mapped first
+    flat_raw = {s: -(2.0 * v + 0.7) for s, v in flat.items()}
+    legs = pl.DataFrame({"legislator_slug": list(party), "name": list(party), "party": list(party.values())})
+    table = summaries.ideal_points(_idata(hier), _idata(flat_raw, seed=1), legs)
+    assert np.corrcoef(table["xi_flat"], table["xi_mean"])[0, 1] > 0.9  # oriented like the hierarchical scale
+    rows = {r["legislator_slug"]: r for r in table.iter_rows(named=True)}
+    assert all(rows[s]["xi_flat_hdi_low"] < rows[s]["xi_flat"] < rows[s]["xi_flat_hdi_high"] for s in party)
+    got = {r["legislator_slug"]: r for r in summaries.shrinkage_direction(table).iter_rows(named=True)}
+
+    # direct computation: the mapped flat estimates and the hierarchical ones, each against its
+    # own party's mean on that one scale
+    h = np.array([hier[s] for s in party])
+    f = np.array([flat[s] for s in party])
+    f_mapped = (f - f.mean()) / f.std() * h.std() + h.mean()
+    for p in ("Democrat", "Republican"):
+        members = [i for i, s in enumerate(party) if party[s] == p]
+        fc, hc = f_mapped[members].mean(), h[members].mean()
+        for i in members:
+            slug = list(party)[i]
+            fd, hd = abs(f_mapped[i] - fc), abs(h[i] - hc)
+            assert got[slug]["flat_distance"] == pytest.approx(fd, abs=1e-6)
+            assert got[slug]["hier_distance"] == pytest.approx(hd, abs=1e-6)
+            expected = (
+                "unchanged" if abs(hd - fd) < summaries.DIRECTION_TOLERANCE else "toward" if hd < fd else "away from"
+            )
+            assert got[slug]["direction"] == expected
+    # and the known truth of the simulation: the two pushed members of each party moved away, the
+    # pulled ones toward (the Democrats' shift of the whole party does not count as a move)
+    for slug in party:
+        pushed = int(slug[1:]) in PUSHED
+        assert got[slug]["direction"] == ("away from" if pushed else "toward"), slug
+
+
+def test_shrinkage_direction_is_not_fooled_by_a_party_shift():
+    # a legislator at the party's centre in both models, the party moved left by 0.5 as a whole:
+    # measured against one fixed centre (the hierarchical party mean) the flat estimate would look
+    # 0.5 away from it and the hierarchical one on it
+    flat = {"d1": -1.5, "d2": -1.0, "d3": -0.5, "r1": 0.5, "r2": 1.0, "r3": 1.5}
+    hier = {"d1": -1.8, "d2": -1.5, "d3": -1.2, "r1": 0.5, "r2": 1.0, "r3": 1.5}
+    table = pl.DataFrame(
+        {
+            "legislator_slug": list(flat),
+            "party": [PARTY[s] for s in flat],
+            "xi_flat": list(flat.values()),
+            "xi_mean": list(hier.values()),
+        }
+    )
+    got = dict(summaries.shrinkage_direction(table).select("legislator_slug", "direction").iter_rows())
+    assert got["d2"] == "unchanged" and got["r2"] == "unchanged"
+    assert got["d1"] == "toward" and got["d3"] == "toward"  # 0.5 -> 0.3 from the centre

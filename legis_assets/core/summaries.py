@@ -8,9 +8,12 @@ Conventions:
   (quantiles of the per-draw rank);
 * intervals are 90% highest-density intervals (``arviz.hdi``);
 * ``xi_flat`` is the flat model's posterior mean mapped onto the hierarchical scale (both sets
-  of means standardised over the legislators the two models share, then given the hierarchical
-  mean and sd), so ``shrinkage = xi_mean - xi_flat`` measures how far party pooling moved a
-  legislator, in hierarchical units.
+  of means standardised over the legislators the two models share, oriented the same way, then
+  given the hierarchical mean and sd), so ``shrinkage = xi_mean - xi_flat`` measures how far
+  party pooling moved a legislator, in hierarchical units;
+* whether pooling moved a legislator toward or away from their party (``shrinkage_direction``)
+  is judged on that one scale, each model against its own party centre: the mean of the party's
+  members in that model.
 """
 
 from __future__ import annotations
@@ -95,12 +98,16 @@ def ideal_points(
     )
     common = hier.join(flat_tab, on="legislator_slug")
     h, f = common["xi_mean"].to_numpy(), common["flat_mean"].to_numpy()
-    scale = h.std() / (f.std() if f.std() > 0 else 1.0)
+    # same orientation first: a flat posterior whose sign is flipped relative to the hierarchical
+    # one would otherwise map every legislator onto the wrong side
+    sign = -1.0 if h.size > 1 and h.std() > 0 and f.std() > 0 and np.corrcoef(h, f)[0, 1] < 0 else 1.0
+    scale = sign * h.std() / (f.std() if f.std() > 0 else 1.0)
     mapped = lambda x: (x - f.mean()) * scale + h.mean()  # noqa: E731
+    lo_col, hi_col = ("flat_hdi_low", "flat_hdi_high") if sign > 0 else ("flat_hdi_high", "flat_hdi_low")
     flat_tab = flat_tab.with_columns(
         xi_flat=pl.col("flat_mean").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
-        xi_flat_hdi_low=pl.col("flat_hdi_low").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
-        xi_flat_hdi_high=pl.col("flat_hdi_high").map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
+        xi_flat_hdi_low=pl.col(lo_col).map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
+        xi_flat_hdi_high=pl.col(hi_col).map_batches(lambda s: pl.Series(mapped(s.to_numpy()))),
     )
     info_cols = [
         c for c in ("legislator_slug", "name", "full_name", "party", "district", "n_votes") if c in legislators.columns
@@ -122,6 +129,47 @@ def ideal_points(
         .sort("position")
     )
     return table
+
+
+#: a change in distance to the party centre smaller than this (hierarchical units) is "unchanged":
+#: the report shows positions to two decimals
+DIRECTION_TOLERANCE = 0.005
+
+
+def shrinkage_direction(table: pl.DataFrame) -> pl.DataFrame:
+    """Did party pooling move each legislator toward or away from their party?
+
+    `table` is an ideal_points table (legislator_slug, party, xi_mean, xi_flat: both on the
+    hierarchical scale). Each model is measured against its own party centre on that scale, the
+    mean position of the party's members in that model (over the legislators both models place),
+    so a shift of the whole party between the models is not read as a legislator's move.
+
+    Returns legislator_slug, party, flat_centre, hier_centre, flat_distance (|xi_flat -
+    flat_centre|), hier_distance (|xi_mean - hier_centre|) and direction: "toward", "away from"
+    or "unchanged" (distances within DIRECTION_TOLERANCE)."""
+    both = table.filter(
+        pl.col("xi_mean").is_not_null() & pl.col("xi_flat").is_not_null() & pl.col("party").is_not_null()
+    )
+    change = pl.col("hier_distance") - pl.col("flat_distance")
+    return (
+        both.select("legislator_slug", "party", "xi_mean", "xi_flat")
+        .with_columns(
+            flat_centre=pl.col("xi_flat").mean().over("party"),
+            hier_centre=pl.col("xi_mean").mean().over("party"),
+        )
+        .with_columns(
+            flat_distance=(pl.col("xi_flat") - pl.col("flat_centre")).abs(),
+            hier_distance=(pl.col("xi_mean") - pl.col("hier_centre")).abs(),
+        )
+        .with_columns(
+            direction=pl.when(change.abs() < DIRECTION_TOLERANCE)
+            .then(pl.lit("unchanged"))
+            .when(change < 0)
+            .then(pl.lit("toward"))
+            .otherwise(pl.lit("away from"))
+        )
+        .select("legislator_slug", "party", "flat_centre", "hier_centre", "flat_distance", "hier_distance", "direction")
+    )
 
 
 def flat_ideal_points(flat: az.InferenceData, legislators: pl.DataFrame) -> pl.DataFrame:

@@ -558,7 +558,7 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
     }
 
 
-def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours: dict, figs: _Figures) -> dict:
+def shrinkage_section(ip: pl.DataFrame | None, colours: dict, figs: _Figures) -> dict:
     if ip is None:
         return {"available": False}
     both = ip.filter(
@@ -566,16 +566,18 @@ def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours:
     )
     if both.height == 0:
         return {"available": False}
-    mu = {}
-    if ps is not None:
-        mu = {r["party"]: r["mean"] for r in ps.filter(pl.col("parameter") == "mu_party").iter_rows(named=True)}
+    from legis_assets.core.summaries import shrinkage_direction
+
+    # toward / away from the party: each model against its own party centre, on the one scale
+    # the table shows (the flat estimates mapped onto the hierarchical scale)
+    direction = {
+        r["legislator_slug"]: r
+        for r in shrinkage_direction(both.with_columns(party=pl.col("party_label"))).iter_rows(named=True)
+    }
     movers = both.sort(pl.col("shrinkage").abs(), descending=True).head(N_MOVERS)
     mover_rows = []
     for r in movers.iter_rows(named=True):
-        m = mu.get(r["party"], mu.get(r["party_label"]))
-        toward = None
-        if m is not None:
-            toward = abs(r["xi_mean"] - m) < abs(r["xi_flat"] - m)
+        d = direction.get(r["legislator_slug"])
         mover_rows.append(
             {
                 "name": short(r["label"]),
@@ -585,7 +587,9 @@ def shrinkage_section(ip: pl.DataFrame | None, ps: pl.DataFrame | None, colours:
                 "flat": fmt_num(r["xi_flat"], 2),
                 "hier": fmt_num(r["xi_mean"], 2),
                 "shift": fmt_num(r["shrinkage"], 2),
-                "toward": "toward" if toward else "away from" if toward is not None else "",
+                "flat_distance": fmt_num(d["flat_distance"], 2) if d else "\u2013",
+                "hier_distance": fmt_num(d["hier_distance"], 2) if d else "\u2013",
+                "toward": d["direction"] if d else "",
             }
         )
     x, y = both["xi_flat"].to_numpy(), both["xi_mean"].to_numpy()
@@ -873,7 +877,7 @@ def render_report(ctx: ReportContext) -> str:
         "parties": [{"name": p, "cls": party_classes.get(p, "")} for p in sorted(parties)],
         "party_cls": party_classes,
         "party": party,
-        "shrink": shrinkage_section(ip, ctx.party_summary, colours, figs)
+        "shrink": shrinkage_section(ip, colours, figs)
         if ctx.published_model == "hierarchical"
         else {"available": False},
         "conv": convergence_section(ctx, figs),
