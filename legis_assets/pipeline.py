@@ -22,6 +22,7 @@ import arviz as az
 import numpy as np
 import polars as pl
 
+from legis_assets import provenance
 from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
 from legis_assets.core import matrix as matrix_mod
 from legis_assets.core.idata import posterior_of
@@ -879,6 +880,10 @@ class Pipeline:
             hierarchical_reason=reason,
             built_from=dict(built_from or {}),
             scale_report_link=self._scale_report_link(part),
+            legislators=self.warehouse.read_partition(T_LEGISLATORS, part.key, part.chamber),
+            provenance=provenance.collect(
+                self.settings, self.session_dir(part), str((built_from or {}).get("run_id") or "") or None
+            ),
         )
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")

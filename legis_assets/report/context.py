@@ -61,6 +61,11 @@ class ReportContext:
     #: relative URL of the legislature's common-scale page (reports/<legislature>/common_scale/
     #: report.html, i.e. ``../../common_scale/report.html``) when it exists; None: no link
     scale_report_link: str | None = None
+    #: the session's legislators table (legislator_slug, name, full_name, party, district), to name
+    #: the legislators the filters dropped; None: they are listed by slug
+    legislators: pl.DataFrame | None = None
+    #: provenance.collect(): package version, git commit, run id, data hash, settings (footer)
+    provenance: dict = field(default_factory=dict)
 
     @property
     def published_model(self) -> str:

@@ -358,23 +358,24 @@ def party_density_plot(idata: az.InferenceData, colours: dict[str, str]) -> Figu
 
 
 @styled
-def variance_plot(var_between: float, var_within: float) -> Figure | None:
-    total = var_between + var_within
-    if not (math.isfinite(total) and total > 0):
+def variance_plot(icc: float, between_text: str, within_text: str) -> Figure | None:
+    """The ICC as a bar: `icc` is the posterior mean share of the variance between the parties,
+    and the labels are the report's own texts for it (one number, one rounding, as in the prose)."""
+    if not (math.isfinite(icc) and 0 <= icc <= 1):
         return None
-    share = var_between / total
+    share = icc
     fig = new_figure(FULL_WIDTH, 1.3)
     ax = fig.add_subplot()
     ax.barh([0], [share], color="#4a4a8a", height=0.6)
     ax.barh([0], [1 - share], left=[share], color="#c9c9dd", height=0.6)
-    ax.text(share / 2, 0, f"between parties {share:.0%}", ha="center", va="center", color="white", fontsize=9)
+    ax.text(share / 2, 0, f"between parties {between_text}", ha="center", va="center", color="white", fontsize=9)
     if 1 - share > 0.12:
-        ax.text(share + (1 - share) / 2, 0, f"within parties {1 - share:.0%}", ha="center", va="center", fontsize=9)
+        ax.text(share + (1 - share) / 2, 0, f"within parties {within_text}", ha="center", va="center", fontsize=9)
     ax.set_xlim(0, 1)
     ax.set_yticks([])
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0%", "25%", "50%", "75%", "100%"])
     ax.spines["left"].set_visible(False)
-    ax.set_title("share of the variance in ideal points (posterior means)")
+    ax.set_title("share of the variance in ideal points between and within parties (ICC, posterior mean)")
     return fig
 
 

@@ -37,6 +37,7 @@ from markupsafe import Markup
 from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, RHAT_MAX, scalar_float
 from legis_assets.report import figures
 from legis_assets.report.context import ReportContext
+from legis_assets.report.downloads import download_link
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -142,6 +143,26 @@ def fmt_pct(v: Any, digits: int = 1) -> str:
     if not _is_num(v) or not math.isfinite(float(v)):
         return fmt_num(v)
     return f"{float(v):.{digits}%}"
+
+
+def fmt_setting(v: Any) -> str:
+    """A sampler setting for people: booleans (also as the strings NetCDF attributes turn them
+    into) as yes/no, an unset value ("None", "null", NaN: the sampler's own default) as "default",
+    numbers as fmt_num."""
+    if v is None:
+        return "default"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, str):
+        low = v.strip().lower()
+        if low in ("true", "false"):
+            return "yes" if low == "true" else "no"
+        if low in ("none", "null", "nan", ""):
+            return "default"
+        return v
+    if _is_num(v) and math.isnan(float(v)):
+        return "default"
+    return fmt_num(v, 3)
 
 
 def sort_key(v: Any) -> str:
@@ -364,7 +385,7 @@ def sampler_table(ctx: ReportContext) -> dict:
             k
             for _, info in cols
             for k, v in info.items()
-            if k not in dict(SAMPLER_KEYS) and (_is_num(v) or isinstance(v, str))
+            if k not in dict(SAMPLER_KEYS) and (_is_num(v) or isinstance(v, (str, bool, np.bool_)) or v is None)
         }
         - {"settings"}
     )
@@ -374,7 +395,7 @@ def sampler_table(ctx: ReportContext) -> dict:
         cells = []
         for _, info in cols:
             v = info.get(k)
-            cells.append(fmt_seconds(v) if k.endswith("seconds") else fmt_num(v, 3) if v is not None else "\u2013")
+            cells.append(fmt_seconds(v) if k.endswith("seconds") else fmt_setting(v) if k in info else "\u2013")
         rows.append({"label": label, "cells": cells})
     return {"models": [m for m, _ in cols], "rows": rows}
 
@@ -467,6 +488,27 @@ def filter_steps(manifest: dict) -> list[dict]:
     return steps
 
 
+def dropped_legislators(slugs: list[str], legislators: pl.DataFrame | None) -> list[str]:
+    """Dropped legislators as people read them: "Name (Party, district) [slug]" where the
+    legislators table knows them, else the slug alone."""
+    known: dict[str, dict] = {}
+    if legislators is not None and "legislator_slug" in legislators.columns:
+        known = {str(r["legislator_slug"]): r for r in legislators.iter_rows(named=True)}
+    out = []
+    for slug in slugs:
+        r = known.get(str(slug))
+        if r is None:
+            out.append(str(slug))
+            continue
+        name = next((str(r[c]).strip() for c in ("full_name", "name") if r.get(c) and str(r[c]).strip()), "")
+        where = ", ".join(str(r[c]).strip() for c in ("party", "district") if r.get(c) and str(r[c]).strip())
+        text = name or str(slug)
+        if where:
+            text += f" ({where})"
+        out.append(f"{text} [{slug}]" if name else text)
+    return out
+
+
 def _limited(items: list, n: int = LIST_MAX) -> dict:
     items = [str(i) for i in items]
     return {"items": items[:n], "more": max(len(items) - n, 0)}
@@ -523,9 +565,13 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
                     }
                 )
             elif r["parameter"] == "icc":
+                # one number, one rounding for the prose and the bar: whole percent, the within
+                # share the rest of 100 (so the two always add up)
+                between = round(100 * r["mean"]) if _is_num(r["mean"]) and math.isfinite(r["mean"]) else None
                 icc = {
                     "mean": r["mean"],
-                    "pct": fmt_pct(r["mean"], 0),
+                    "pct": f"{between}%" if between is not None else fmt_num(r["mean"]),
+                    "within_pct": f"{100 - between}%" if between is not None else fmt_num(None),
                     "lo": fmt_pct(r["hdi_low"], 0),
                     "hi": fmt_pct(r["hdi_high"], 0),
                 }
@@ -550,10 +596,11 @@ def party_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fi
             "variance",
             "Share of the variance in ideal points between and within parties",
             figures.variance_plot,
-            var["var_between"]["mean"],
-            var["var_within"]["mean"],
+            icc["mean"],
+            icc["pct"],
+            icc["within_pct"],
         )
-        if {"var_between", "var_within"} <= set(var)
+        if icc is not None and _is_num(icc["mean"])
         else None,
     }
 
@@ -573,6 +620,9 @@ def shrinkage_section(ip: pl.DataFrame | None, colours: dict, figs: _Figures) ->
     direction = {
         r["legislator_slug"]: r
         for r in shrinkage_direction(both.with_columns(party=pl.col("party_label"))).iter_rows(named=True)
+    }
+    counts = {
+        k: sum(1 for d in direction.values() if d["direction"] == k) for k in ("toward", "away from", "unchanged")
     }
     movers = both.sort(pl.col("shrinkage").abs(), descending=True).head(N_MOVERS)
     mover_rows = []
@@ -597,6 +647,7 @@ def shrinkage_section(ip: pl.DataFrame | None, colours: dict, figs: _Figures) ->
     return {
         "available": True,
         "movers": mover_rows,
+        "counts": counts,
         "r": fmt_num(corr, 3),
         "n": both.height,
         "median_abs": fmt_num(scalar_float(both["shrinkage"].abs().median()), 2),
@@ -631,7 +682,8 @@ def _bfmi_rows(idata: az.InferenceData) -> list[dict]:
             fmt_num(int(stats["diverging"].isel(chain=c).values.sum())) if "diverging" in stats else "\u2013"
         )
         row["steps"] = (
-            fmt_num(float(stats["n_steps"].isel(chain=c).values.mean()), 1) if "n_steps" in stats else "\u2013"
+            # one decimal for every chain, so 15 and 15.0 and 15.04 do not look like three kinds of number
+            f"{float(stats['n_steps'].isel(chain=c).values.mean()):.1f}" if "n_steps" in stats else "\u2013"
         )
         rows.append(row)
     return rows
@@ -735,12 +787,65 @@ def data_section(ctx: ReportContext, ip: pl.DataFrame | None, colours: dict, fig
         "share_yea": fmt_pct(m.get("share_yea")) if m.get("share_yea") is not None else None,
         "min_minority": fmt_pct(m.get("min_minority")),
         "min_votes": fmt_num(m.get("min_votes")),
-        "dropped": _limited(list(m.get("legislators_dropped") or [])),
+        "dropped": _limited(dropped_legislators(list(m.get("legislators_dropped") or []), ctx.legislators)),
         "problems": _limited(list(ctx.problems or [])),
         "ev1": fmt_pct(ev[0], 0) if ev else None,
         "pc1_r": fmt_num(r, 2),
         "scree": figs.draw("scree", "Share of variance explained by each principal component", figures.scree_plot, ev),
         "pc1": fig_pc1,
+    }
+
+
+def downloads_section(ctx: ReportContext, ip: pl.DataFrame | None) -> list[dict]:
+    """The tables a reader can download from the page (CSV, embedded): one `download_link` each."""
+    stem = f"{ctx.session_key}_{ctx.chamber}"
+    out = []
+    table = ctx.ideal_points if ctx.ideal_points is not None else ip
+    if table is not None and table.height:
+        table = table.drop([c for c in ("label", "party_label") if c in table.columns])
+        out.append(
+            download_link(
+                table,
+                f"{stem}_ideal_points.csv",
+                "Ideal points",
+                "one row per legislator: position, sd, 90% interval, rank and its interval, flat estimate, shrinkage",
+            )
+        )
+    if ctx.party_summary is not None and ctx.party_summary.height:
+        out.append(
+            download_link(
+                ctx.party_summary,
+                f"{stem}_party_summary.csv",
+                "Party parameters",
+                "party means and spreads, variance decomposition and ICC, with 90% intervals",
+            )
+        )
+    if ctx.gates is not None and ctx.gates.height:
+        out.append(download_link(ctx.gates, f"{stem}_gates.csv", "Convergence gates", "one row per gate and model"))
+    if ctx.parameters is not None and ctx.parameters.height:
+        out.append(
+            download_link(
+                ctx.parameters,
+                f"{stem}_parameter_diagnostics.csv",
+                "Per-parameter diagnostics",
+                "R-hat, bulk and tail ESS of every parameter",
+            )
+        )
+    return out
+
+
+def provenance_view(prov: dict, built_from: dict) -> dict:
+    """The footer's provenance: what made this page, from what data, with which settings."""
+    settings = prov.get("settings") or {}
+    commit = prov.get("git_commit")
+    return {
+        "package_version": prov.get("package_version") or "unknown",
+        "git_commit": commit or "not a git checkout",
+        "git_short": (commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")) if commit else None,
+        "run_id": prov.get("run_id") or (built_from or {}).get("run_id") or "unknown",
+        "data_sha256": prov.get("data_sha256") or "unknown",
+        "data_files": ", ".join(prov.get("data_files") or []),
+        "settings": ", ".join(f"{k} = {fmt_setting(v)}" for k, v in sorted(settings.items())),
     }
 
 
@@ -889,6 +994,8 @@ def render_report(ctx: ReportContext) -> str:
             f"script-src {_csp_hash(script)}; base-uri 'none'; form-action 'none'"
         ),
     }
+    view["downloads"] = downloads_section(ctx, ip)
+    view["provenance"] = provenance_view(ctx.provenance or {}, ctx.built_from or {})
     view["section_no"] = {sid: i for i, (sid, _) in enumerate(view["sections"], start=1)}
     view["figure_errors"] = figs.errors
     return _environment().get_template(TEMPLATE).render(**view)
