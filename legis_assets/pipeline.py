@@ -51,6 +51,13 @@ class Markdown(str):
     """A metadata value to show as Markdown."""
 
 
+class TableMarkdown(Markdown):
+    """A small table as Markdown that keeps its frame (`.frame`, the rows shown), so the Dagster
+    layer can record it as a typed table with a column schema."""
+
+    frame: pl.DataFrame
+
+
 class PathValue(str):
     """A metadata value that is a file path."""
 
@@ -198,7 +205,7 @@ class PublishedPosterior:
         return meta
 
 
-def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12) -> Markdown:
+def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12) -> TableMarkdown:
     cols = frame.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame.head(max_rows).iter_rows():
@@ -207,7 +214,9 @@ def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12
         lines.append("| " + " | ".join(cells) + " |")
     if frame.height > max_rows:
         lines.append(f"\n({frame.height - max_rows} more rows)")
-    return Markdown("\n".join(lines))
+    table = TableMarkdown("\n".join(lines))
+    table.frame = frame.head(max_rows)
+    return table
 
 
 class Pipeline:

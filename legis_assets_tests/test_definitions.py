@@ -163,3 +163,51 @@ def test_missing_chamber_fails_with_a_clear_message(instance, small_session_root
     result = _materialize(instance, small_session_root, tmp_path / "home", "quick", chamber="house")
     assert not result.success
     assert "has no House roll calls" in _failure_message(result)
+
+
+def test_materializations_carry_typed_metadata_and_provenance(instance, small_session_root, tmp_path):
+    """What the Dagster UI shows: tables as TableMetadataValue with a column schema (descriptions)
+    and dagster/row_count, the report as a path and a URL, rounded floats, settings as JSON,
+    provenance on every materialization, and kinds badges from the sampling profile."""
+    from legis_assets import provenance
+    from legis_assets.defs.assets import flat_posterior, hierarchical_posterior
+
+    home = tmp_path / "home"
+    result = _materialize(instance, small_session_root, home, "default")
+    assert result.success
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    wh = Warehouse(home / "warehouse.duckdb")
+    for asset, table in (("ideal_points", "ideal_points"), ("convergence_diagnostics", "convergence_diagnostics")):
+        rows = wh.query(f"SELECT count(*) AS n FROM {table} WHERE session_key = ? AND chamber = 'senate'", [SESSION])
+        assert meta[asset]["dagster/row_count"].value == rows["n"][0] > 0
+        schema = meta[asset]["dagster/column_schema"].value
+        assert "model" in {c.name for c in schema.columns}
+        assert all(c.description for c in schema.columns), [c.name for c in schema.columns if not c.description]
+    gates = meta["convergence_diagnostics"]["gates"]
+    assert isinstance(gates, dg.TableMetadataValue)
+    assert [c.name for c in gates.schema.columns] == ["model", "gate", "value", "threshold", "status"]
+    assert all(c.description for c in gates.schema.columns)
+    assert isinstance(meta["ideal_points"]["most_liberal"], dg.TableMetadataValue)
+    # the report: a path and a link
+    assert isinstance(meta["report"]["path"], dg.PathMetadataValue)
+    assert isinstance(meta["report"]["url"], dg.UrlMetadataValue) and meta["report"]["url"].value.startswith("file://")
+    # settings as JSON, floats rounded for reading
+    settings = meta["hierarchical_posterior"]["settings"]
+    assert isinstance(settings, dg.JsonMetadataValue) and settings.value["chains"] == 4
+    for asset_meta in meta.values():
+        for value in asset_meta.values():
+            if isinstance(value, dg.FloatMetadataValue) and value.value is not None and value.value == value.value:
+                v = abs(value.value)
+                assert v >= 1 or float(f"{v:.4g}") == v, value  # 4 significant digits
+                assert v < 1 or round(v, 3) == v, value
+    # provenance on every materialization, the data hash the same as the session's CSVs'
+    expected_hash, _ = provenance.data_hash(small_session_root / "simulated" / "2025-2026")
+    for asset, asset_meta in meta.items():
+        prov = asset_meta["provenance"].value
+        assert prov["run_id"] == result.run_id and prov["package_version"], asset
+        assert asset_meta["data_sha256"].value == prov["data_sha256"] == expected_hash, asset
+        assert prov["settings"]["profile"] == "default"
+    # kinds: the default profile samples the hand-written Numba kernel with nutpie, not PyMC
+    for posterior in (flat_posterior, hierarchical_posterior):
+        kinds = {k.removeprefix("dagster/kind/") for k in posterior.specs_by_key[posterior.key].tags if "kind" in k}
+        assert kinds == {"nutpie", "numba"}, kinds

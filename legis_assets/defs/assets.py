@@ -14,16 +14,21 @@ model cannot be fitted (one party, no parties, a pooled party too small), hierar
 samples nothing and its blocking gates are the flat posterior's; the checks say so.
 """
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
+from legis_assets import provenance
+from legis_assets.core import fastirt, sampling
 from legis_assets.core.schema import LegisError
 from legis_assets.defs.partitions import partition_of, session_chamber
 from legis_assets.defs.resources import LegisResource
-from legis_assets.pipeline import Markdown, PathValue, StepOutput
+from legis_assets.defs.table_metadata import WAREHOUSE_TABLES, round_float, table_value, warehouse_metadata
+from legis_assets.pipeline import Markdown, PathValue, StepOutput, TableMarkdown
 
 MCMC_POOL = "mcmc"
 
@@ -45,7 +50,13 @@ def to_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
     for key, value in values.items():
         if value is None:
             continue
-        if isinstance(value, Markdown):
+        if isinstance(value, TableMarkdown):
+            out[key] = table_value(value.frame)
+        elif isinstance(value, str) and key == "settings" and value.startswith("{"):
+            out[key] = dg.MetadataValue.json(json.loads(value))  # sampler settings: a JSON object
+        elif isinstance(value, str) and key == "url":
+            out[key] = dg.MetadataValue.url(value)
+        elif isinstance(value, Markdown):
             out[key] = dg.MetadataValue.md(str(value))
         elif isinstance(value, PathValue):
             out[key] = dg.MetadataValue.path(str(value))
@@ -54,7 +65,7 @@ def to_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
         elif isinstance(value, int):
             out[key] = dg.MetadataValue.int(value)
         elif isinstance(value, float):
-            out[key] = dg.MetadataValue.float(value if math.isfinite(value) else float("nan"))
+            out[key] = dg.MetadataValue.float(round_float(value) if math.isfinite(value) else float("nan"))
         elif isinstance(value, (dict, list)):
             out[key] = dg.MetadataValue.json(value)
         else:
@@ -78,6 +89,30 @@ def _check_results(asset_name: str, out: StepOutput, declared: tuple[Check, ...]
             )
         )
     return results
+
+
+def _provenance_metadata(pipeline: Any, part: Any, run_id: str) -> dict[str, dg.MetadataValue]:
+    """What made this materialization: package version, git commit, Dagster run id, sha256 of the
+    session's input CSVs and the settings (legis_assets/provenance.py)."""
+    prov = provenance.collect(pipeline.settings, pipeline.session_dir(part), run_id)
+    return {
+        "package_version": dg.MetadataValue.text(prov["package_version"] or "unknown"),
+        "git_commit": dg.MetadataValue.text(prov["git_commit"] or "not a git checkout"),
+        "data_sha256": dg.MetadataValue.text(prov["data_sha256"] or "unknown"),
+        "provenance": dg.MetadataValue.json(json.loads(provenance.to_json(prov))),
+    }
+
+
+def posterior_kinds(model: str) -> set[str]:
+    """Kinds badges of a posterior asset, from the sampling profile (LEGIS_PROFILE) it will run
+    with: nutpie + Numba always; PyMC only where the PyMC model is compiled (the reference
+    profile, or a model without a hand-written kernel), not where the Numba kernel is sampled."""
+    try:
+        backend = sampling.get_profile(os.environ.get("LEGIS_PROFILE", "default")).backend
+    except ValueError:
+        backend = "auto"
+    kernel = backend == "kernel" or (backend == "auto" and model in fastirt.KERNEL_MODELS)
+    return {"nutpie", "numba"} if kernel else {"pymc", "nutpie", "numba"}
 
 
 def step_asset(
@@ -118,14 +153,20 @@ def step_asset(
             out = getattr(pipeline, step)(part)
         except LegisError as err:  # bad input or unusable data: say what and where, keep old results
             raise dg.Failure(description=str(err), metadata={"partition": str(part)}) from err
-        return dg.MaterializeResult(metadata=to_metadata(out.metadata), check_results=_check_results(name, out, checks))
+        metadata = to_metadata(out.metadata)
+        metadata.update(_provenance_metadata(pipeline, part, context.run_id))
+        if name in WAREHOUSE_TABLES:
+            metadata.update(
+                warehouse_metadata(pipeline.warehouse.read_partition(WAREHOUSE_TABLES[name], part.key, part.chamber))
+            )
+        return dg.MaterializeResult(metadata=metadata, check_results=_check_results(name, out, checks))
 
     return _asset
 
 
 GATES = (
     Check("rhat", "max R-hat over xi, mu_party, sigma_within < 1.01", "error"),
-    Check("ess", "min bulk ESS of xi > 400 (tail ESS in metadata)", "error"),
+    Check("ess", "min bulk ESS of xi > 400 (the result's description gives the min tail ESS)", "error"),
     Check("divergences", "0 divergent transitions", "error"),
     Check("ebfmi", "min E-BFMI over chains > 0.3"),
     Check("agrees_with_flat", "abs(r) of posterior-mean xi vs the flat model > 0.90"),
@@ -175,7 +216,7 @@ flat_posterior = step_asset(
     checks=FLAT_GATES,
     pool=MCMC_POOL,
     group="posterior",
-    kinds={"pymc"},
+    kinds=posterior_kinds("flat"),
 )
 hierarchical_posterior = step_asset(
     "hierarchical_posterior",
@@ -189,7 +230,7 @@ hierarchical_posterior = step_asset(
     checks=GATES,
     pool=MCMC_POOL,
     group="posterior",
-    kinds={"pymc"},
+    kinds=posterior_kinds(os.environ.get("LEGIS_MODEL", "hierarchical")),
 )
 convergence_diagnostics = step_asset(
     "convergence_diagnostics",
