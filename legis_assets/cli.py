@@ -674,6 +674,22 @@ def cmd_sql(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Write the warehouse's tables as CSV or Parquet files (all sessions, or one)."""
+    from legis_assets.export import export_tables
+
+    settings = _settings(args)
+    out = Path(args.out).resolve()
+    results = export_tables(settings.warehouse_path, out, args.format, args.session, args.chamber)
+    for r in results:
+        if r.path is None:
+            print(f"skipped {r.table}: {r.note}")
+        else:
+            print(f"{r.table}: {r.rows:,} rows -> {r.path}")
+    print(f"wrote {sum(r.path is not None for r in results)} files to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="legis-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -724,6 +740,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=30)
     p.set_defaults(fn=cmd_sql)
+
+    p = sub.add_parser("export", help=_first_doc_line(cmd_export))
+    common(p)
+    p.add_argument("--out", required=True, help="directory to write <table>.csv / <table>.parquet into")
+    p.add_argument("--format", default="csv", help="csv (default) or parquet")
+    p.add_argument("--session", help="only this session, e.g. simulated.91st_2025-2026 (default: everything)")
+    p.add_argument("--chamber", choices=sorted(CHAMBERS), help="only this chamber")
+    p.set_defaults(fn=cmd_export)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

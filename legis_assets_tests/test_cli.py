@@ -117,3 +117,89 @@ def test_run_refuses_bad_input_with_one_line_and_the_pipeline_exit_code(tmp_path
     assert len(logs) == 1 and Path(logs[0]).parent == tmp_path / "home" / "logs"
     log = Path(logs[0]).read_text()
     assert "STEP_FAILURE" in log and "Stack Trace:" in log and "unknown vote code 'Yes'" in log
+
+
+def _export_warehouse(home: Path) -> Warehouse:
+    wh = Warehouse(home / "warehouse.duckdb")
+    for key, chamber, xs in (
+        ("simulated.91st_2025-2026", "house", [-1.0, 1.0]),
+        ("simulated.91st_2025-2026", "senate", [0.5]),
+        ("simulated.90th_2023-2024", "house", [2.0, -2.0, 0.0]),
+    ):
+        wh.replace_partition(
+            "ideal_points",
+            SessionKey.parse(key),
+            chamber,
+            pl.DataFrame(
+                {"legislator_slug": [f"s{i}" for i in range(len(xs))], "name": ['Ann, "A"'] * len(xs), "x": xs}
+            ),
+        )
+    # a table another step adds later is exported too (the export is generic over the tables)
+    wh.replace_partition(
+        "some_new_table", SessionKey.parse("simulated.91st_2025-2026"), "house", pl.DataFrame({"k": [1, 2, 3]})
+    )
+    wh.replace_scale("scale_positions", "simulated", pl.DataFrame({"person": ["p"], "mean": [0.1]}))
+    return wh
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_round_trips_every_table_and_one_session(tmp_path, monkeypatch, capsys, fmt):
+    monkeypatch.setenv("LEGIS_HOME", str(tmp_path / "home"))
+    wh = _export_warehouse(tmp_path / "home")
+    read = pl.read_csv if fmt == "csv" else pl.read_parquet
+
+    out = tmp_path / "all"
+    assert cli.main(["export", "--out", str(out), "--format", fmt]) == 0
+    assert {p.name for p in out.iterdir()} == {
+        f"{t}.{fmt}" for t in ("ideal_points", "some_new_table", "scale_positions")
+    }
+    for table in ("ideal_points", "some_new_table", "scale_positions"):
+        back = read(out / f"{table}.{fmt}")
+        expected = wh.query(f"SELECT * FROM {table}")
+        assert back.sort(back.columns).equals(expected.sort(expected.columns)), table
+
+    one = tmp_path / "one"
+    assert (
+        cli.main(
+            [
+                "export",
+                "--out",
+                str(one),
+                "--format",
+                fmt,
+                "--session",
+                "simulated.91st_2025-2026",
+                "--chamber",
+                "house",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "skipped scale_positions" in printed
+    back = read(one / f"ideal_points.{fmt}")
+    assert back["x"].to_list() == [-1.0, 1.0] and set(back["session_key"]) == {"simulated.91st_2025-2026"}
+    assert set(back["chamber"]) == {"house"} and back["name"][0] == 'Ann, "A"'
+    assert read(one / f"some_new_table.{fmt}").height == 3
+    assert not (one / f"scale_positions.{fmt}").exists()
+    assert not [p for p in one.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_export_refuses_unknown_session_and_format_and_keeps_earlier_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LEGIS_HOME", str(tmp_path / "home"))
+    out = tmp_path / "out"
+    assert cli.main(["export", "--out", str(out)]) == 2  # no warehouse yet
+    assert "no warehouse at" in capsys.readouterr().err
+    _export_warehouse(tmp_path / "home")
+    assert cli.main(["export", "--out", str(out)]) == 0
+    before = (out / "ideal_points.csv").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["export", "--out", str(out), "--session", "simulated.99th_2099-2100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the warehouse has no results for simulated.99th_2099-2100") and "Traceback" not in err
+    assert "simulated.91st_2025-2026 / house" in err
+    assert cli.main(["export", "--out", str(out), "--session", "../etc"]) == 2
+    assert "invalid session key" in capsys.readouterr().err
+    assert cli.main(["export", "--out", str(out), "--format", "xlsx"]) == 2
+    assert "unknown export format 'xlsx'" in capsys.readouterr().err
+    assert (out / "ideal_points.csv").read_bytes() == before
