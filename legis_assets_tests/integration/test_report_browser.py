@@ -13,6 +13,7 @@ goes to legis_assets_tests/artifacts/report_<chamber>.png.
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from legis_assets.report import render_report
@@ -46,6 +47,14 @@ def _column(drv, index: int) -> list[str]:
 @pytest.mark.parametrize(("chamber", "n", "passed"), [("senate", 40, True), ("house", 450, False)])
 def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, passed: bool) -> None:
     ctx = hostile_context(n, chamber=chamber, passed=passed)
+    ctx.provenance = {
+        "package_version": "1.2.3",
+        "git_commit": "89abcdef0123456789abcdef0123456789abcdef",
+        "run_id": "run-xyz",
+        "data_sha256": "d" * 64,
+        "data_files": ["v.csv"],
+        "settings": {"profile": "default", "seed": 42},
+    }
     report = tmp_path / f"report_{chamber}.html"
     report.write_text(render_report(ctx), encoding="utf-8")
     driver.get_log("browser")  # drop anything logged before this page
@@ -116,6 +125,25 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
     driver.find_element(By.XPATH, "//table[@id='ip-table']//th[1]/button").click()  # back to rank order
     ranks = [int(float(v)) for v in _column(driver, 0)]
     assert ranks == sorted(ranks)
+
+    # the provenance footer is shown
+    footer = driver.find_element(By.ID, "provenance").text
+    for part in ("legis-assets 1.2.3", "89abcdef0123", "run-xyz", "d" * 64, "seed = 42"):
+        assert part in footer, part
+    # the embedded ideal-points CSV downloads offline, and is the table
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    link = driver.find_element(By.CSS_SELECTOR, "#downloads a.download")
+    assert link.get_attribute("download").endswith("_ideal_points.csv")
+    driver.execute_script("arguments[0].click()", link)
+    target = downloads / link.get_attribute("download")
+    WebDriverWait(driver, 30).until(lambda d: target.exists() and target.stat().st_size > 0)
+    got = pl.read_csv(target)
+    assert got.height == n and HOSTILE in "".join(got["full_name"].drop_nulls().to_list() + got["name"].to_list())
+    if not passed:  # the failed report warns on its plots and tables themselves
+        notes = driver.find_elements(By.CSS_SELECTOR, ".failed-note")
+        assert len(notes) >= 5 and all(e.is_displayed() for e in notes[:3])
 
     # no console errors (a CSP violation or a script error would be SEVERE)
     severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
