@@ -211,3 +211,19 @@ def test_materializations_carry_typed_metadata_and_provenance(instance, small_se
     for posterior in (flat_posterior, hierarchical_posterior):
         kinds = {k.removeprefix("dagster/kind/") for k in posterior.specs_by_key[posterior.key].tags if "kind" in k}
         assert kinds == {"nutpie", "numba"}, kinds
+
+
+def test_round_float_and_table_value():
+    from legis_assets.defs.table_metadata import round_float, table_value
+
+    assert round_float(0.00011298651781861262) == 0.000113
+    assert round_float(10070.3456) == 10070.3 and round_float(1.00992345) == 1.0099 and round_float(0.0) == 0.0
+    table = table_value(pl.DataFrame({"gate": ["rhat"], "value": [1.00412345], "passed": [True], "n": [3]}))
+    assert [(c.name, c.type) for c in table.schema.columns] == [
+        ("gate", "string"),
+        ("value", "float"),
+        ("passed", "bool"),
+        ("n", "int"),
+    ]
+    assert all(c.description for c in table.schema.columns)
+    assert table.records[0].data == {"gate": "rhat", "value": 1.0041, "passed": True, "n": 3}
