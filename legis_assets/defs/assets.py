@@ -44,13 +44,15 @@ class Check:
         return self.severity == "error"
 
 
-def to_metadata(values: dict[str, Any]) -> dict[str, dg.MetadataValue]:
-    """Plain values to typed Dagster metadata (floats stay floats so the UI can plot them)."""
+def to_metadata(values: dict[str, Any], typed_tables: bool = False) -> dict[str, dg.MetadataValue]:
+    """Plain values to typed Dagster metadata (floats stay floats so the UI can plot them, rounded
+    for reading). `typed_tables`: small tables as Dagster tables with a column schema (the
+    per-session assets); else as Markdown (the common scale's, whose tests read them as text)."""
     out: dict[str, dg.MetadataValue] = {}
     for key, value in values.items():
         if value is None:
             continue
-        if isinstance(value, TableMarkdown):
+        if typed_tables and isinstance(value, TableMarkdown):
             out[key] = table_value(value.frame)
         elif isinstance(value, str) and key == "settings" and value.startswith("{"):
             out[key] = dg.MetadataValue.json(json.loads(value))  # sampler settings: a JSON object
@@ -153,7 +155,7 @@ def step_asset(
             out = getattr(pipeline, step)(part)
         except LegisError as err:  # bad input or unusable data: say what and where, keep old results
             raise dg.Failure(description=str(err), metadata={"partition": str(part)}) from err
-        metadata = to_metadata(out.metadata)
+        metadata = to_metadata(out.metadata, typed_tables=True)
         metadata.update(_provenance_metadata(pipeline, part, context.run_id))
         if name in WAREHOUSE_TABLES:
             metadata.update(
