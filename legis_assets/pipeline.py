@@ -879,6 +879,7 @@ class Pipeline:
             hierarchical_reason=reason,
             built_from=dict(built_from or {}),
             scale_report_link=self._scale_report_link(part),
+            analysis=self._analysis_results(part, hier, flat),
         )
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
@@ -918,6 +919,33 @@ class Pipeline:
             }
         )
 
+    # --- analysis steps (legis_assets/analysis_steps.py) -----------------------------------------
+    def rollcall_parameters(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.rollcall_parameters_step(self, part)
+
+    def model_fit(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.model_fit_step(self, part)
+
+    def reference_comparison(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.reference_comparison_step(self, part)
+
+    def _analysis_results(self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData) -> Any:
+        """The report's analysis sections (None, logged, when they cannot be computed: the rest of
+        the report still renders)."""
+        from legis_assets import analysis_steps
+
+        try:
+            return analysis_steps.analysis_results(self, part, hier, flat)
+        except Exception:  # noqa: BLE001 - an analysis section must never sink the report
+            log.warning("%s: the report's analysis sections could not be computed", part, exc_info=True)
+            return None
+
     STEP_NAMES = (
         "ingest",
         "vote_matrix",
@@ -927,7 +955,10 @@ class Pipeline:
         "convergence_diagnostics",
         "ideal_points",
         "party_summary",
+        "rollcall_parameters",
+        "model_fit",
         "report",
+        "reference_comparison",
     )
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
