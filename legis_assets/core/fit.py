@@ -165,7 +165,9 @@ def model_fit(draws: PosteriorDraws, votes: AlignedVotes, seed: int = PPC_SEED) 
         h = np.full((n_leg, 2), np.nan)
         if defined.any():
             h[defined] = hdi(vals[:, defined])
-        legs[name] = np.where(defined, np.nanmean(np.where(np.isfinite(vals), vals, np.nan), axis=0), np.nan)
+        mean = np.full(n_leg, np.nan)
+        mean[defined] = vals[:, defined].mean(axis=0)
+        legs[name] = mean
         legs[f"{name}_hdi_low"], legs[f"{name}_hdi_high"] = h[:, 0], h[:, 1]
     q = _interval(rep_share_l)
     legs |= {"yea_share": obs_share_l, "rep_yea_share": rep_share_l.mean(0), "rep_low": q[:, 0], "rep_high": q[:, 1]}
