@@ -30,8 +30,8 @@ def _short(text: Any, n: int = TEXT_MAX) -> str:
     return s if len(s) <= n else s[: n - 1] + "\u2026"
 
 
-def _interval(lo: Any, hi: Any, fmt) -> str:
-    return f"{fmt(lo, 2)} to {fmt(hi, 2)}"
+def _interval(lo: Any, hi: Any, fmt, digits: int = 2) -> str:
+    return f"{fmt(lo, digits)} to {fmt(hi, digits)}"
 
 
 def _kind(row: dict) -> str:
@@ -77,22 +77,28 @@ def rollcall_rows(table: pl.DataFrame, fmt) -> list[dict]:
 
 
 def _groups(table: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
+    """The three groups of drawn roll calls, by size of discrimination; a roll call drawn in an
+    earlier group is not drawn again (on a polarised chamber the most discriminating are party-line)."""
     by_disc = table.sort("abs_discrimination", descending=True)
+    top = by_disc.head(N_PANELS)
+    rest = by_disc.filter(~pl.col("vote_id").is_in(top["vote_id"].to_list()))
+    party_line = rest.filter(pl.col("party_line")).head(N_PANELS)
+    rest = rest.filter(~pl.col("vote_id").is_in(party_line["vote_id"].to_list()))
     return [
         (
             "most-discriminating",
             "The most discriminating roll calls",
-            by_disc.head(N_PANELS),
+            top,
         ),
         (
             "party-line",
-            "Party-line votes (each party at least 90% together, on opposite sides)",
-            by_disc.filter(pl.col("party_line")).head(N_PANELS),
+            "Party-line votes (each party at least 90% together, on opposite sides; not repeated from above)",
+            party_line,
         ),
         (
             "party-splitting",
             "Votes that split a party (at least 25% of its members on its minority side)",
-            by_disc.filter(pl.col("split_parties") != "").head(N_PANELS),
+            rest.filter(pl.col("split_parties") != "").head(N_PANELS),
         ),
     ]
 
@@ -125,7 +131,7 @@ def fit_view(an: AnalysisResults, ip: pl.DataFrame | None, fmt, fmt_pct) -> dict
             "metric": labels[m],
             "key": m,
             "mean": fmt(by[m]["mean"], 3),
-            "ci": _interval(by[m]["hdi_low"], by[m]["hdi_high"], fmt).replace(" to ", "\u2013"),
+            "ci": _interval(by[m]["hdi_low"], by[m]["hdi_high"], fmt, 3).replace(" to ", "\u2013"),
             "at_mean": fmt(by[m]["at_posterior_mean"], 3),
         }
         for m in ("pcc", "apre", "gmp")
@@ -141,7 +147,7 @@ def fit_view(an: AnalysisResults, ip: pl.DataFrame | None, fmt, fmt_pct) -> dict
                 "party": _positions_party(ip, r["legislator_slug"]),
                 "n_votes": r["n_votes"],
                 "gmp": fmt(r["gmp"], 3),
-                "gmp_ci": _interval(r["gmp_hdi_low"], r["gmp_hdi_high"], fmt).replace(" to ", "\u2013"),
+                "gmp_ci": _interval(r["gmp_hdi_low"], r["gmp_hdi_high"], fmt, 3).replace(" to ", "\u2013"),
                 "pcc": fmt_pct(r["pcc"]),
                 "apre": fmt(r["apre"], 2),
                 "yea": fmt_pct(r["yea_share"]),

@@ -123,7 +123,7 @@ def reference_plot(table: pl.DataFrame, colours: dict[str, str], source: str = "
             textcoords="offset points",
             fontsize=7.5,
         )
-    ax.set_xlabel(plot_label(f"reference score ({source})" if source else "reference score", 60))
+    ax.set_xlabel(plot_label(f"reference score ({source})" if source else "reference score", 90))
     ax.set_ylabel("posterior mean (this report's scale)")
     ax.legend(loc="best")
     return fig
