@@ -60,7 +60,7 @@ def test_pcc_apre_gmp_against_a_direct_count():
         eta = draws.beta[s][votes.rc] * draws.xi[s][votes.leg] - draws.alpha[s][votes.rc]
         p_yea = 1 / (1 + np.exp(-eta))
         p_obs = np.where(votes.y == 1, p_yea, 1 - p_yea)
-        assert fit.per_draw["gmp"][s] == pytest.approx(np.exp(np.log(p_obs).mean()), rel=1e-12)
+        assert fit.per_draw["gmp"][s] == pytest.approx(np.exp(np.log(p_obs).mean()), rel=1e-6)  # float32 cells
     legs = {r["legislator_slug"]: r for r in fit.legislators.iter_rows(named=True)}
     assert [legs[s]["pcc"] for s in ("l0", "l1", "l2")] == pytest.approx([1.0, 0.5, 1.0])
     # l0 voted with B's minority (Yea), l2 with A's (Yea), l1 never with a minority: no APRE
@@ -235,12 +235,13 @@ def test_fit_matches_the_truth_and_a_direct_count(built):
     assert abs(chamber["apre"]["mean"] - apre_true) < 0.05
     assert chamber["pcc"]["n_votes"] == y.size
     # PCC at the posterior means, counted directly from the trace
-    post = pipe.load_published(part).published.posterior
-    xm = post["xi_norm"].mean(("chain", "draw")).to_series().to_dict()
-    am = post["alpha_norm"].mean(("chain", "draw")).to_series().to_dict()
-    bm = post["beta_norm"].mean(("chain", "draw")).to_series().to_dict()
+    post = pipe.load_published(part).published.posterior.stack(sample=("chain", "draw"))
+    keep = rc_mod.thin_index(post.sizes["sample"])  # the draws the step uses (evenly spaced)
+    xm, am, bm = (
+        post[v].isel(sample=keep).mean("sample").to_series().to_dict() for v in ("xi_norm", "alpha_norm", "beta_norm")
+    )
     eta_m = np.array([bm[ids[j]] * xm[slugs[i]] - am[ids[j]] for i, j in zip(li, ri, strict=True)])
-    assert chamber["pcc"]["at_posterior_mean"] == pytest.approx(((eta_m >= 0) == (y == 1)).mean(), abs=2e-3)
+    assert chamber["pcc"]["at_posterior_mean"] == pytest.approx(((eta_m >= 0) == (y == 1)).mean(), abs=1e-9)
     assert chamber["pcc"]["hdi_low"] <= chamber["pcc"]["mean"] <= chamber["pcc"]["hdi_high"]
     # metadata and the check
     meta = out["model_fit"].metadata

@@ -22,16 +22,21 @@ estimate NOMINATE-style software reports). Draws are processed in chunks (memory
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 from scipy import sparse
+from scipy.special import log_expit
 
-from legis_assets.core.rollcalls import AlignedVotes, PosteriorDraws, hdi
+from legis_assets.core.rollcalls import AlignedVotes, PosteriorDraws, hdi, thin_index
 
 #: cells (draws x observations) per chunk of work
 CHUNK_CELLS = 4_000_000
+#: at most this many draws (evenly spaced) for the fit statistics and the replicated votes: their
+#: 90 % intervals are narrow and stable at a few hundred draws, and the cost is draws x votes
+#: (a US House: 355k votes per draw)
+FIT_MAX_DRAWS = 400
 #: seed of the replicated votes (the check is reproducible)
 PPC_SEED = 20261202
 
@@ -59,9 +64,10 @@ def classify(eta: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def log_prob(eta: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """log P(observed vote) under logit P(Yea) = eta, computed stably."""
-    s = 2.0 * y - 1.0
-    return -np.logaddexp(0.0, -s * eta)
+    """log P(observed vote) under logit P(Yea) = eta, computed stably (log of the logistic
+    function of +eta for a Yea, -eta for a Nay)."""
+    s = (2 * np.asarray(y) - 1).astype(eta.dtype)
+    return log_expit(s * eta)
 
 
 @dataclass
@@ -79,7 +85,7 @@ class FitResult:
 def _indicator(index: np.ndarray, n: int) -> sparse.csr_matrix:
     """observations x n 0/1 matrix: row k has a 1 in column index[k]."""
     m = index.size
-    return sparse.csr_matrix((np.ones(m), (np.arange(m), index)), shape=(m, n))
+    return sparse.csr_matrix((np.ones(m, dtype=np.float32), (np.arange(m), index)), shape=(m, n))
 
 
 def _interval(x: np.ndarray) -> np.ndarray:
@@ -87,9 +93,16 @@ def _interval(x: np.ndarray) -> np.ndarray:
     return np.quantile(x, [0.05, 0.95], axis=0).T
 
 
-def model_fit(draws: PosteriorDraws, votes: AlignedVotes, seed: int = PPC_SEED) -> FitResult:
+def model_fit(
+    draws: PosteriorDraws, votes: AlignedVotes, seed: int = PPC_SEED, max_draws: int = FIT_MAX_DRAWS
+) -> FitResult:
     """PCC, APRE, GMP per draw for the chamber, each legislator and each roll call, and the
     posterior predictive Yea shares. `votes` indexes into `draws` (rollcalls.align_votes)."""
+    # the point estimate from every draw given (before thinning for the per-draw statistics)
+    means = (draws.xi.mean(0), draws.alpha.mean(0), draws.beta.mean(0))
+    if draws.n_draws > max_draws:
+        keep = thin_index(draws.n_draws, max_draws)
+        draws = replace(draws, xi=draws.xi[keep], alpha=draws.alpha[keep], beta=draws.beta[keep])
     n_leg, n_rc = len(draws.legislators), len(draws.rollcalls)
     n, S = votes.y.size, draws.n_draws
     if n == 0:
@@ -107,13 +120,19 @@ def model_fit(draws: PosteriorDraws, votes: AlignedVotes, seed: int = PPC_SEED) 
     correct_rc = np.empty((S, n_rc))
     rep_rc = np.empty((S, n_rc))
     rng = np.random.default_rng(seed)
+    xi32, alpha32, beta32 = (a.astype(np.float32) for a in (draws.xi, draws.alpha, draws.beta))
+    s_sign = (2 * votes.y.astype(np.int8) - 1).astype(np.float32)
     step = max(1, CHUNK_CELLS // n)
     for start in range(0, S, step):
         sl = slice(start, min(start + step, S))
-        eta = draws.beta[sl][:, votes.rc] * draws.xi[sl][:, votes.leg] - draws.alpha[sl][:, votes.rc]
-        ok = classify(eta, votes.y).astype(float)
-        lp = log_prob(eta, y)
-        rep = (rng.random(eta.shape) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+        # float32: numpy's vectorised exp / log1p are several times faster than in float64; the sums
+        # per legislator / roll call (at most a few thousand terms) keep ~6 significant digits
+        eta = (xi32[sl][:, votes.leg] * beta32[sl][:, votes.rc]) - alpha32[sl][:, votes.rc]
+        ok = classify(eta, votes.y).astype(np.float32)
+        e = np.exp(-np.abs(eta))  # one exp per cell serves the log-probability and P(Yea)
+        lp = np.minimum(s_sign * eta, 0) - np.log1p(e)
+        p_yea = np.where(eta >= 0, 1, e) / (1 + e)
+        rep = (rng.random(eta.shape, dtype=np.float32) < p_yea).astype(np.float32)
         correct_leg[sl] = (L.T @ ok.T).T
         logp_leg[sl] = (L.T @ lp.T).T
         rep_leg[sl] = (L.T @ rep.T).T
@@ -128,7 +147,7 @@ def model_fit(draws: PosteriorDraws, votes: AlignedVotes, seed: int = PPC_SEED) 
     per_draw = {"pcc": pcc, "apre": apre_d, "gmp": gmp}
 
     # at the posterior means (point estimates)
-    eta_m = draws.beta.mean(0)[votes.rc] * draws.xi.mean(0)[votes.leg] - draws.alpha.mean(0)[votes.rc]
+    eta_m = means[2][votes.rc] * means[0][votes.leg] - means[1][votes.rc]
     ok_m = classify(eta_m, votes.y)
     at_mean = {
         "pcc": float(ok_m.mean()),
