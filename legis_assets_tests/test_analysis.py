@@ -354,3 +354,25 @@ def test_the_dagster_assets_record_metadata_and_checks(built):
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert set(meta) == {"rollcall_parameters", "model_fit", "reference_comparison"}
     assert 0 < meta["model_fit"]["pcc"].value < 1 and meta["rollcall_parameters"]["rollcalls"].value > 0
+
+
+def test_the_report_shows_a_refused_reference_file_and_no_sections_without_analysis():
+    import dataclasses
+
+    from legis_assets.report import render_report
+    from legis_assets_tests.analysis_support import with_analysis
+    from legis_assets_tests.report_support import make_report_context
+
+    ctx = with_analysis(make_report_context(30))
+    assert ctx.analysis is not None
+    refused = dataclasses.replace(
+        ctx.analysis,
+        reference=None,
+        reference_summary=None,
+        reference_error="/data/s/reference_scores.csv: line 3: score '<b>x</b>' is not a number",
+    )
+    html = render_report(dataclasses.replace(ctx, analysis=refused))
+    assert 'id="reference-error"' in html and "line 3: score &#39;&lt;b&gt;x&lt;/b&gt;&#39; is not a number" in html
+    assert 'id="reference-r"' not in html and 'id="rc-table"' in html
+    plain = render_report(dataclasses.replace(ctx, analysis=None))
+    assert 'id="rollcalls"' not in plain and 'href="#rollcalls"' not in plain
