@@ -879,8 +879,8 @@ class Pipeline:
             hierarchical_reason=reason,
             built_from=dict(built_from or {}),
             scale_report_link=self._scale_report_link(part),
-            analysis=self._analysis_results(part, hier, flat),
         )
+        ctx.analysis, ctx.analysis_error = self._analysis_results(part, hier, flat)
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
         path = self.report_dir(part) / name
@@ -935,16 +935,18 @@ class Pipeline:
 
         return analysis_steps.reference_comparison_step(self, part)
 
-    def _analysis_results(self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData) -> Any:
-        """The report's analysis sections (None, logged, when they cannot be computed: the rest of
-        the report still renders)."""
+    def _analysis_results(
+        self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData
+    ) -> tuple[Any, str | None]:
+        """The report's analysis sections, or (None, the error) when they cannot be computed: the
+        report says so in their place and the rest of it still renders."""
         from legis_assets import analysis_steps
 
         try:
-            return analysis_steps.analysis_results(self, part, hier, flat)
-        except Exception:  # noqa: BLE001 - an analysis section must never sink the report
+            return analysis_steps.analysis_results(self, part, hier, flat), None
+        except Exception as exc:  # noqa: BLE001 - an analysis section must never sink the report
             log.warning("%s: the report's analysis sections could not be computed", part, exc_info=True)
-            return None
+            return None, f"{type(exc).__name__}: {exc}"
 
     STEP_NAMES = (
         "ingest",

@@ -376,3 +376,6 @@ def test_the_report_shows_a_refused_reference_file_and_no_sections_without_analy
     assert 'id="reference-r"' not in html and 'id="rc-table"' in html
     plain = render_report(dataclasses.replace(ctx, analysis=None))
     assert 'id="rollcalls"' not in plain and 'href="#rollcalls"' not in plain
+    broken = render_report(dataclasses.replace(ctx, analysis=None, analysis_error="ValueError: <no votes>"))
+    assert 'id="analysis-error"' in broken and "ValueError: &lt;no votes&gt;" in broken
+    assert broken.count('href="#rollcalls"') == 1

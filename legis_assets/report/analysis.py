@@ -211,11 +211,15 @@ def add_analysis_sections(view: dict, ctx: ReportContext, ip: pl.DataFrame | Non
     from legis_assets.report.render import fmt_num, fmt_pct
 
     an = ctx.analysis
-    if an is None:
-        view["analysis"] = None
-        return
+    view["analysis"], view["analysis_error"] = None, ctx.analysis_error
     sections = list(view["sections"])
     at = next((i for i, (sid, _) in enumerate(sections) if sid == BEFORE), len(sections))
+    if an is None:
+        if ctx.analysis_error:  # one section in their place, saying why
+            view["sections"] = tuple(
+                sections[:at] + [("rollcalls", "Roll calls, fit, reference scores")] + sections[at:]
+            )
+        return
     view["sections"] = tuple(sections[:at] + list(SECTIONS) + sections[at:])
     positions = _positions(an, ip)
     groups = []

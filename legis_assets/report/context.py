@@ -87,6 +87,8 @@ class ReportContext:
     scale_report_link: str | None = None
     #: roll calls, fit, reference comparison (report/analysis.py); None: those sections are left out
     analysis: AnalysisResults | None = None
+    #: why the analysis sections could not be computed (shown in their place)
+    analysis_error: str | None = None
 
     @property
     def published_model(self) -> str:
