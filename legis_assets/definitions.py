@@ -10,6 +10,7 @@ import dagster as dg
 import yaml
 
 from legis_assets.defs.alerts import ALERT_SENSORS
+from legis_assets.defs.analysis import ANALYSIS_ASSETS
 from legis_assets.defs.assets import ALL_ASSETS
 from legis_assets.defs.common_scale import SCALE_ASSETS, SCALE_CHECKS, scale_job
 from legis_assets.defs.resources import LegisResource
@@ -18,7 +19,7 @@ from legis_assets.defs.sensors import JOB_NAME, SENSORS
 
 all_assets_job = dg.define_asset_job(
     JOB_NAME,
-    selection=dg.AssetSelection.assets(*ALL_ASSETS),
+    selection=dg.AssetSelection.assets(*ALL_ASSETS, *ANALYSIS_ASSETS),
     description="Every asset of one session x chamber partition",
 )
 
@@ -56,7 +57,7 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> dg.ExecutorDefini
 
 
 defs = dg.Definitions(
-    assets=[*ALL_ASSETS, *SCALE_ASSETS],
+    assets=[*ALL_ASSETS, *ANALYSIS_ASSETS, *SCALE_ASSETS],
     asset_checks=SCALE_CHECKS,
     jobs=[all_assets_job, scale_job],
     sensors=[*SENSORS, *ALERT_SENSORS],

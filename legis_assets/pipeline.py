@@ -894,6 +894,7 @@ class Pipeline:
                 self.settings, self.session_dir(part), str((built_from or {}).get("run_id") or "") or None
             ),
         )
+        ctx.analysis, ctx.analysis_error = self._analysis_results(part, hier, flat)
         html = render_report(ctx)
         name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
         path = self.report_dir(part) / name
@@ -932,6 +933,35 @@ class Pipeline:
             }
         )
 
+    # --- analysis steps (legis_assets/analysis_steps.py) -----------------------------------------
+    def rollcall_parameters(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.rollcall_parameters_step(self, part)
+
+    def model_fit(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.model_fit_step(self, part)
+
+    def reference_comparison(self, part: Partition) -> StepOutput:
+        from legis_assets import analysis_steps
+
+        return analysis_steps.reference_comparison_step(self, part)
+
+    def _analysis_results(
+        self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData
+    ) -> tuple[Any, str | None]:
+        """The report's analysis sections, or (None, the error) when they cannot be computed: the
+        report says so in their place and the rest of it still renders."""
+        from legis_assets import analysis_steps
+
+        try:
+            return analysis_steps.analysis_results(self, part, hier, flat), None
+        except Exception as exc:  # noqa: BLE001 - an analysis section must never sink the report
+            log.warning("%s: the report's analysis sections could not be computed", part, exc_info=True)
+            return None, f"{type(exc).__name__}: {exc}"
+
     STEP_NAMES = (
         "ingest",
         "vote_matrix",
@@ -941,7 +971,10 @@ class Pipeline:
         "convergence_diagnostics",
         "ideal_points",
         "party_summary",
+        "rollcall_parameters",
+        "model_fit",
         "report",
+        "reference_comparison",
     )
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:

@@ -14,6 +14,30 @@ import polars as pl
 
 
 @dataclass
+class AnalysisResults:
+    """The analysis sections' input (legis_assets/analysis_steps.py): roll-call parameters
+    (core.rollcalls), fit and posterior predictive check (core.fit), reference comparison
+    (core.reference_scores), all from the posterior the report is drawn from."""
+
+    rollcalls: pl.DataFrame
+    fit_chamber: pl.DataFrame
+    fit_legislators: pl.DataFrame
+    fit_rollcalls: pl.DataFrame
+    #: legislator_slug, xi_mean: the posterior means the cutpoints are drawn against
+    xi_mean: pl.DataFrame
+    #: vote_id, legislator_slug, vote_value (1 Yea, 0 Nay): the votes drawn at the cutting points
+    votes: pl.DataFrame
+    reference: pl.DataFrame | None = None
+    reference_summary: dict | None = None
+    #: why there is no comparison (no file, no row for this chamber)
+    reference_note: str | None = None
+    #: the reference file was refused: the error (file, line, problem)
+    reference_error: str | None = None
+    n_draws: int = 0
+    n_total_draws: int = 0
+
+
+@dataclass
 class ReportContext:
     #: session directory key, e.g. "simulated.91st_2025-2026"
     session_key: str
@@ -66,6 +90,10 @@ class ReportContext:
     legislators: pl.DataFrame | None = None
     #: provenance.collect(): package version, git commit, run id, data hash, settings (footer)
     provenance: dict = field(default_factory=dict)
+    #: roll calls, fit, reference comparison (report/analysis.py); None: those sections are left out
+    analysis: AnalysisResults | None = None
+    #: why the analysis sections could not be computed (shown in their place)
+    analysis_error: str | None = None
 
     @property
     def published_model(self) -> str:

@@ -36,6 +36,7 @@ from markupsafe import Markup
 
 from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, RHAT_MAX, scalar_float
 from legis_assets.report import figures
+from legis_assets.report.analysis import add_analysis_sections
 from legis_assets.report.context import ReportContext
 from legis_assets.report.downloads import download_link
 
@@ -996,6 +997,7 @@ def render_report(ctx: ReportContext) -> str:
     }
     view["downloads"] = downloads_section(ctx, ip)
     view["provenance"] = provenance_view(ctx.provenance or {}, ctx.built_from or {})
+    add_analysis_sections(view, ctx, ip, colours, figs)
     view["section_no"] = {sid: i for i, (sid, _) in enumerate(view["sections"], start=1)}
     view["figure_errors"] = figs.errors
     return _environment().get_template(TEMPLATE).render(**view)

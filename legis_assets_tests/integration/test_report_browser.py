@@ -152,3 +152,76 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
     driver.execute_script("window.scrollTo(0, 0)")
     full_page_screenshot(driver, ARTIFACTS / f"report_{chamber}.png")
     assert (ARTIFACTS / f"report_{chamber}.png").stat().st_size > 10_000
+
+
+def _visible(drv, table_id: str) -> int:
+    return drv.execute_script(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).filter(r => !r.hidden).length",
+        table_id,
+    )
+
+
+def test_analysis_sections_in_headless_chromium(driver, tmp_path) -> None:
+    """Roll calls, model fit and reference scores: present in the table of contents and in order,
+    figures decode, the roll-call table searches and sorts, hostile text stays text."""
+    from legis_assets_tests.analysis_support import HOSTILE_TITLE, with_analysis
+
+    ctx = with_analysis(hostile_context(60, chamber="house"))
+    report = tmp_path / "report_analysis.html"
+    report.write_text(render_report(ctx), encoding="utf-8")
+    driver.get_log("browser")
+    driver.get(report.as_uri())
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    tops = [
+        driver.find_element(By.ID, sid).location["y"]
+        for sid in ("shrinkage", "rollcalls", "fit", "reference", "convergence")
+    ]
+    assert tops == sorted(tops)
+    toc = [a.get_attribute("href").split("#")[1] for a in driver.find_elements(By.CSS_SELECTOR, "nav.toc a")]
+    assert toc.index("rollcalls") < toc.index("fit") < toc.index("reference") < toc.index("convergence")
+    broken = driver.execute_script(
+        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+    )
+    assert broken == 0
+    for sid in ("rollcalls", "fit", "reference"):
+        assert driver.execute_script(f"return document.querySelectorAll('#{sid} figure img').length") >= 1, sid
+
+    # the roll-call table: search by bill (status names roll calls), by a hostile title, then sort
+    n = ctx.analysis.rollcalls.height
+    assert _visible(driver, "rc-table") == n
+    search = driver.find_element(By.ID, "rc-search")
+    search.send_keys("HB 2007")
+    assert _visible(driver, "rc-table") == 1
+    assert driver.find_element(By.ID, "rc-status").text == f"Showing 1 of {n} roll calls"
+    search.clear()
+    search.send_keys("onerror")
+    assert _visible(driver, "rc-table") == 1
+    assert HOSTILE_TITLE in driver.find_element(By.ID, "rc-table").get_attribute("innerHTML").replace(
+        "&lt;", "<"
+    ).replace("&gt;", ">")
+    search.clear()
+    driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
+    assert _visible(driver, "rc-table") == n
+    header = driver.find_element(By.XPATH, "//table[@id='rc-table']//th[6]/button")  # discrimination
+    header.click()
+    values = [
+        float(v)
+        for v in driver.execute_script(
+            "return Array.from(document.querySelectorAll('#rc-table tbody tr')).map(r => r.cells[5].getAttribute('data-sort'))"
+        )
+    ]
+    assert values == sorted(values)
+    assert driver.execute_script("return window.__dialogs") == []
+
+    # fit and reference: the numbers are there
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#fit-table tbody tr")) == 3
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#worst-fit tbody tr")) == 10
+    r = float(driver.find_element(By.ID, "reference-r").text)
+    assert r == pytest.approx(ctx.analysis.reference_summary["abs_r_published"], abs=1e-3)
+    assert "alert(1)" in driver.find_element(By.ID, "reference-outliers").text  # the hostile name, as text
+
+    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe
+    driver.execute_script("window.scrollTo(0, 0)")
+    full_page_screenshot(driver, ARTIFACTS / "report_analysis.png")

@@ -48,6 +48,7 @@
     var table = document.getElementById(input.getAttribute("data-filter-table"));
     if (!table) { return; }
     var status = document.getElementById(input.getAttribute("data-filter-status"));
+    var noun = input.getAttribute("data-filter-noun") || "legislators";
     var rows = Array.prototype.slice.call(table.tBodies[0].rows);
     var texts = rows.map(function (row) {
       return ((row.getAttribute("data-search") || "") + " " + row.textContent).toLocaleLowerCase();
@@ -61,8 +62,8 @@
         if (hit) { shown += 1; }
       });
       if (status) {
-        status.textContent = query === "" ? "All " + rows.length + " legislators"
-          : "Showing " + shown + " of " + rows.length + " legislators";
+        status.textContent = query === "" ? "All " + rows.length + " " + noun
+          : "Showing " + shown + " of " + rows.length + " " + noun;
       }
     }
     input.addEventListener("input", apply);
