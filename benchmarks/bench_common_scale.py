@@ -57,8 +57,15 @@ def shared_data() -> Path:
 
 
 def us_congress():
-    root = shared_data()
-    sessions = {f"us_congress.{s}": ingest.read_session(root / "us_congress" / s, data_root=root) for s in US_SESSIONS}
+    return legislature(shared_data(), "us_congress", US_SESSIONS)
+
+
+def legislature(root: Path, name: str, session_dirs: tuple[str, ...] | None = None):
+    """(chamber-sessions, people) of one legislature under a data root, every session directory
+    (sorted) unless named; the matrices by the platform's default filters."""
+    if session_dirs is None:
+        session_dirs = tuple(sorted(p.name for p in (root / name).iterdir() if p.is_dir()))
+    sessions = {f"{name}.{s}": ingest.read_session(root / name / s, data_root=root) for s in session_dirs}
     legislators, votes = chamber_inputs(sessions)
     people = build_people(legislators, votes=votes)
     css = []
@@ -110,7 +117,9 @@ def run_us(args) -> None:
         f"{data.excluded.rows()}"
     )
     start = pca_start(data, css)
-    settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
+    settings = get_profile(
+        args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed, frame=args.frame
+    )
     fit = fit_common_scale(data, start, settings, progress=print)
     gates, _ = evaluate_common_gates(fit.idata, data, start)
     report_fit(fit, gates, data)
@@ -120,6 +129,60 @@ def run_us(args) -> None:
         f"  tau (reported units) {float(fit.idata.posterior['tau_norm'].mean()):.3f}; "
         f"people detected moving: {int(movement(fit.idata, data)['moved'].sum())} of {data.trans_from.size} steps"
     )
+
+
+#: the legislatures of the frame comparison: (data root, legislature)
+FRAME_CASES = {
+    "example": (REPO / "data", "simulated"),
+    "california": (None, "california"),
+    "us_congress": (None, "us_congress"),
+}
+
+
+def run_frame(args) -> None:
+    """Before / after the per-chamber-session affine frame (core/common_scale/frame.py), on the same
+    data, profile and seed: fit_until_gates (the platform's path, extension included), so
+    `to gates` is the sampling time until the blocking gates passed (or the last attempt)."""
+    from legis_assets.core.common_scale import fit_until_gates
+    from legis_assets.core.diagnostics import all_errors_pass
+
+    for case in args.legislatures:
+        root, name = FRAME_CASES[case]
+        css, people = legislature(root or shared_data(), name, US_SESSIONS if name == "us_congress" else None)
+        data = build_common_data(css, people)
+        print(
+            f"{case}: {data.chamber_sessions.height} chamber-sessions, {data.n_slots} slots, "
+            f"{data.n_rollcalls} roll calls, {data.n_obs} votes; load average {os.getloadavg()[0]:.1f}"
+        )
+        start = pca_start(data, css)
+        for frame in args.frames:
+            settings = get_profile(
+                args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed, frame=frame
+            )
+            load0 = os.getloadavg()[0]
+            fit, gates = fit_until_gates(data, start, settings)
+            ess = next(g for g in gates if g.name == "ess").value
+            rhat = next(g for g in gates if g.name == "rhat").value
+            post = fit.idata.posterior
+            print(
+                f"  frame {frame:3s}: {fit.attempts} attempt(s), compile {fit.compile_seconds:.1f} s, to gates "
+                f"{fit.sample_seconds:.0f} s ({'pass' if all_errors_pass(gates) else 'FAIL'}), last attempt "
+                f"{fit.steps_per_draw:.1f} steps/draw, R-hat {rhat:.4f}, min ESS(xi_norm) {ess:.0f}, "
+                f"ESS/s {ess / fit.sample_seconds:.2f}; framed chamber-sessions {post.attrs.get('framed_chamber_sessions')}, "
+                f"sign-fixed roll calls {post.attrs.get('sign_fixed_rollcalls')}, sign check "
+                f"{post.attrs.get('sign_check', float('nan')):.4f}; load average {load0:.1f} -> {os.getloadavg()[0]:.1f}"
+            )
+            for g in gates:
+                print(f"    {g.name:20s} {g.value:10.4f} {g.comparison} {g.threshold:<6} {g.status}")
+            trend = party_trend(fit.idata, data).filter(pl.col("quantity") == "party_gap")
+            print(
+                "    party gap: "
+                + "; ".join(
+                    f"{r['session_key']}/{r['chamber']} {r['mean']:.2f} [{r['hdi_low']:.2f}, {r['hdi_high']:.2f}]"
+                    for r in trend.iter_rows(named=True)
+                ),
+                flush=True,
+            )
 
 
 def run_recovery(args) -> None:
@@ -195,7 +258,10 @@ def run_gradient(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("case", choices=("us_congress", "recovery", "gradient"))
+    parser.add_argument("case", choices=("us_congress", "recovery", "gradient", "frame"))
+    parser.add_argument("--legislatures", nargs="+", choices=tuple(FRAME_CASES), default=["example", "california"])
+    parser.add_argument("--frames", nargs="+", choices=("off", "on"), default=["off", "on"])
+    parser.add_argument("--frame", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--profile", default="default")
     parser.add_argument("--tune", type=int)
     parser.add_argument("--draws", type=int)
@@ -204,7 +270,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 2022, 2023])
     parser.add_argument("--pymc", action="store_true", help="gradient: also time PyTensor's gradient")
     args = parser.parse_args()
-    {"us_congress": run_us, "recovery": run_recovery, "gradient": run_gradient}[args.case](args)
+    {"us_congress": run_us, "recovery": run_recovery, "gradient": run_gradient, "frame": run_frame}[args.case](args)
 
 
 if __name__ == "__main__":
