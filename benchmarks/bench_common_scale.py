@@ -185,6 +185,130 @@ def run_frame(args) -> None:
             )
 
 
+def agenda_legislature(seed: int, k: float):
+    """Two sessions, a constant true party gap (+-0.9, no big movers); the second session's Senate
+    votes are drawn on a k times more discriminating agenda (its ideal points times k in the vote
+    model only: every roll call's beta times k, its cutpoint over k). The truth reported is the
+    unscaled ideal points, so the Senate's true gap stays constant: a common scale that reports it
+    widening by about k reads the agenda as polarisation."""
+    import datetime as dt
+
+    from legis_assets_tests.support import matrix_from_sim
+
+    specs = {
+        "house": simulate.ChamberSpec(seats=40, n_rollcalls=150),
+        "senate": simulate.ChamberSpec(seats=30, n_rollcalls=300, replacements=0),
+    }
+    sim = simulate.simulate_legislature(seed=seed, n_sessions=2, specs=specs, party_gap=(0.9, 0.9), big_movers=0)
+    last = list(sim.sessions)[-1]
+    part = sim.sessions[last]["senate"]
+    scaled = part.truth.with_columns(pl.col("xi_true") * k)
+    rng = np.random.default_rng(seed + 1)
+    member = np.ones((part.truth.height, specs["senate"].n_rollcalls), bool)
+    drawn = simulate._draw_votes("senate", scaled, member, specs["senate"], rng, dt.datetime(2023, 1, 13))
+    sim.sessions[last]["senate"] = simulate.SimulatedChamber("senate", part.truth, drawn.rollcall_truth, drawn.votes)
+    css, legs = [], []
+    for session, chambers in sim.sessions.items():
+        for chamber, p in chambers.items():
+            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(p)))
+            legs.append((f"sim.{session}", chamber, p.truth))
+    truth = sim.truth.with_columns(session_key=pl.lit("sim.") + pl.col("session"))
+    return css, build_people(legs), truth
+
+
+def learned_beta_scale_model(data):
+    """A prototype of the identification the experiment points to (not the product's model): the
+    common-scale model with each chamber-session's discrimination scale learned,
+    beta_j ~ N(0, sigma_c), sigma_c ~ HalfNormal(1), so that the roll-call priors no longer hold a
+    chamber-session's scale (only its bridges and newcomers do)."""
+    import pymc as pm
+
+    from legis_assets.core.common_scale.model import FIRST_SCALE, TAU_SCALE
+    from legis_assets.core.fastirt import ALPHA_SCALE
+
+    coords = {"slot": data.slot_labels(), "rollcall": data.rollcall_ids, "cs": data.chamber_sessions["label"].to_list()}
+    with pm.Model(coords=coords) as model:
+        tau = pm.HalfNormal("tau", sigma=TAU_SCALE)
+        xi = pm.Flat("xi", dims="slot")
+        pm.Potential("xi_first_prior", pm.logp(pm.Normal.dist(0.0, FIRST_SCALE), xi[data.first_slots]).sum())
+        pm.Potential("xi_walk_prior", pm.logp(pm.Normal.dist(0.0, tau), xi[data.trans_to] - xi[data.trans_from]).sum())
+        sigma = pm.HalfNormal("beta_scale", 1.0, dims="cs")
+        alpha = pm.Normal("alpha", 0.0, ALPHA_SCALE, dims="rollcall")
+        beta = pm.Normal("beta", 0.0, sigma[data.rollcall_cs], dims="rollcall")
+        pm.Bernoulli("vote", logit_p=beta[data.rc_idx] * xi[data.slot_idx] - alpha[data.rc_idx], observed=data.y)
+    return model
+
+
+def fit_prototype(data, start, settings):
+    """Sample `learned_beta_scale_model` (PyMC -> nutpie Numba), as fit.fit_common_scale's pymc path."""
+    import nutpie
+
+    from legis_assets.core.common_scale.fit import CommonFit
+    from legis_assets.core.common_scale.identify import add_common_normalised
+
+    model = learned_beta_scale_model(data)
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(
+        model,
+        backend="numba",
+        initial_points={"xi": np.asarray(start, float)},
+        jitter_rvs={rv for rv in model.free_RVs if rv is not model["xi"]},
+    )
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        chains=settings.chains,
+        tune=settings.tune,
+        draws=settings.draws,
+        seed=settings.seed,
+        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        progress_bar=False,
+    )
+    sample_s = time.perf_counter() - t0
+    add_common_normalised(idata, data)
+    steps = int(idata.sample_stats["n_steps"].sum())
+    return CommonFit(idata, settings, "pymc", compile_s, sample_s, 0, steps)
+
+
+def run_agenda(args) -> None:
+    """The identification experiment (README, common scale): true gap constant, one chamber-session's
+    agenda k times more discriminating; the recovered Senate gap change with its 90% HDI."""
+    for k in args.k:
+        for seed in args.seeds:
+            css, people, truth = agenda_legislature(seed, k)
+            data = build_common_data(css, people)
+            start = pca_start(data, css)
+            settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
+            fit = fit_prototype(data, start, settings) if args.prototype else fit_common_scale(data, start, settings)
+            gates, _ = evaluate_common_gates(fit.idata, data, start)
+            z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
+            true_gap = (
+                z.group_by("session_key", "chamber", "party")
+                .agg(pl.col("z").mean())
+                .pivot("party", index=["session_key", "chamber"], values="z")
+                .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat"))
+            )
+            gaps = (
+                party_trend(fit.idata, data)
+                .filter(pl.col("quantity") == "party_gap")
+                .join(true_gap, on=["session_key", "chamber"])
+            )
+            post = fit.idata.posterior["party_gap_norm"]
+            labels = [lab for lab in post["chamber_session"].values if lab.endswith("/senate")]
+            d = (post.sel(chamber_session=labels[-1]) - post.sel(chamber_session=labels[0])).values.ravel()
+            lo, hi = np.quantile(d, [0.05, 0.95])
+            sen = gaps.filter(pl.col("chamber") == "senate").sort("session_order")
+            print(
+                f"k {k} seed {seed}: gates {'pass' if all(g.passed for g in gates if g.severity == 'error') else 'FAIL'}"
+                f" (agrees_with_linked {gates[-1].value:.3f}); Senate gap {sen['mean'][0]:.2f} -> {sen['mean'][-1]:.2f}"
+                f" (truth {sen['true_gap'][0]:.2f} -> {sen['true_gap'][-1]:.2f}); change {d.mean():+.2f}"
+                f" [{lo:+.2f}, {hi:+.2f}], truth {sen['true_gap'][-1] - sen['true_gap'][0]:+.2f}; "
+                f"{fit.steps_per_draw:.1f} steps/draw",
+                flush=True,
+            )
+
+
 def run_recovery(args) -> None:
     for seed in args.seeds:
         css, people, truth = simulated(seed)
@@ -258,7 +382,9 @@ def run_gradient(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("case", choices=("us_congress", "recovery", "gradient", "frame"))
+    parser.add_argument("case", choices=("us_congress", "recovery", "gradient", "frame", "agenda"))
+    parser.add_argument("--prototype", action="store_true", help="agenda: the learned-beta-scale prototype")
+    parser.add_argument("--k", type=float, nargs="+", default=[1.0, 1.6], help="agenda: discrimination factors")
     parser.add_argument("--legislatures", nargs="+", choices=tuple(FRAME_CASES), default=["example", "california"])
     parser.add_argument("--frames", nargs="+", choices=("off", "on"), default=["off", "on"])
     parser.add_argument("--frame", choices=("auto", "on", "off"), default="auto")
@@ -270,7 +396,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 2022, 2023])
     parser.add_argument("--pymc", action="store_true", help="gradient: also time PyTensor's gradient")
     args = parser.parse_args()
-    {"us_congress": run_us, "recovery": run_recovery, "gradient": run_gradient, "frame": run_frame}[args.case](args)
+    {
+        "us_congress": run_us,
+        "recovery": run_recovery,
+        "gradient": run_gradient,
+        "frame": run_frame,
+        "agenda": run_agenda,
+    }[args.case](args)
 
 
 if __name__ == "__main__":

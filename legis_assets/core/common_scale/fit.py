@@ -2,7 +2,10 @@
 
 Init rule (as sampling.py): the slot positions start at the per-chamber-session PCA scores
 (model.pca_start; never jittered), every other free variable (tau on its log scale, alpha,
-beta) is jittered. Gates: diagnostics.evaluate_gates on identify.GATE_VARS (R-hat < 1.01 over all
+beta, or their frame coordinates) is jittered. Coordinates: `settings.frame` "auto"/"on" samples
+the kernel in the per-chamber-session affine frame (frame.py; the same posterior), "off" in the
+model's own (kernel.py); the posterior records which (`sampling_coordinates`), how many roll calls
+were sign-fixed and the sign check. Gates: diagnostics.evaluate_gates on identify.GATE_VARS (R-hat < 1.01 over all
 of them, bulk ESS of xi_norm > 400, 0 divergences: errors; E-BFMI > 0.3: warning) plus the
 warning `agrees_with_linked` (crosscheck.py).
 """
