@@ -401,7 +401,7 @@ def main() -> None:
     parser.add_argument("--prototype", action="store_true", help="agenda: the learned-beta-scale prototype")
     parser.add_argument("--k", type=float, nargs="+", default=[1.0, 1.6], help="agenda: discrimination factors")
     parser.add_argument("--legislatures", nargs="+", choices=tuple(FRAME_CASES), default=["example", "california"])
-    parser.add_argument("--frames", nargs="+", choices=("off", "on"), default=["off", "on"])
+    parser.add_argument("--frames", nargs="+", choices=("off", "on", "auto"), default=["off", "on"])
     parser.add_argument("--frame", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--profile", default="default")
     parser.add_argument("--tune", type=int)

@@ -54,12 +54,12 @@ def test_frame_basis_and_inverse():
 
 def test_frame_which_chamber_sessions(framed_sim, framed_toy):
     data, start = framed_sim
-    spec = FrameSpec(data, start)
+    spec = FrameSpec(data, start, min_slots=0)
     assert spec.n_framed == data.chamber_sessions.height
     assert spec.n_sign_fixed > 0
     # only roll calls of framed chamber-sessions are sign-fixed, with the sign of their screening
     data, start = framed_toy
-    spec = FrameSpec(data, start)
+    spec = FrameSpec(data, start, min_slots=0)
     framed = dict(zip(data.chamber_sessions["label"].to_list(), spec.table[:, 0].tolist()))
     # the 2nd session's House has two slots: left in the model's coordinates
     assert framed == {
@@ -88,7 +88,8 @@ def test_framed_density_is_the_model_plus_jacobian(which, framed_sim, framed_toy
     """log p_frame(theta) = log p_model(map(theta)) + log |det d map / d theta| + const, the
     Jacobian by finite differences of the map; and the gradient is log p_frame's (finite differences)."""
     data, start = framed_sim if which == "sim" else framed_toy
-    spec = FrameSpec(data, start)
+    spec = FrameSpec(data, start, min_slots=0)
+    assert spec.n_framed >= 3
     model = build_common_scale(data)
     logp = model.compile_logp()
     K, J = data.n_slots, data.n_rollcalls
@@ -134,3 +135,24 @@ def test_framed_posterior_equals_unframed(framed_sim):
         diff = np.abs(a.mean(("chain", "draw")).values - b.mean(("chain", "draw")).values)
         # 5 standard errors: 35 slots and gaps, none should be out by chance
         assert np.all(diff <= 5 * se + 1e-3), (var, float(np.max(diff / se)))
+
+
+def test_frame_auto_frames_only_large_chamber_sessions(framed_sim):
+    """frame "auto": chamber-sessions below frame.MIN_FRAMED_SLOTS stay in the model's coordinates
+    (measured: framing California's 40-seat Senates tripled the steps per draw); "on": all."""
+    from legis_assets.core.common_scale.fit import compile_model
+    from legis_assets.core.common_scale.frame import MIN_FRAMED_SLOTS
+
+    data, start = framed_sim
+    sizes = data.chamber_sessions["n_slots"].to_numpy()
+    spec = FrameSpec(data, start, min_slots=int(sizes.max()))
+    assert spec.table[:, 0].tolist() == (sizes >= sizes.max()).astype(int).tolist()
+    assert 0 < spec.n_framed < data.chamber_sessions.height
+    # only the framed chamber-sessions' roll calls are sign-fixed
+    framed_rc = np.repeat(spec.table[:, 0], spec.table[:, 4]).astype(bool)
+    assert np.all(spec.sign[~framed_rc] == 0) and np.any(spec.sign[framed_rc] != 0)
+    _, _, auto = compile_model(data, start, "kernel", "auto")
+    _, _, on = compile_model(data, start, "kernel", "on")
+    assert auto is not None and on is not None
+    assert auto.n_framed == int((sizes >= MIN_FRAMED_SLOTS).sum()) and on.n_framed == data.chamber_sessions.height
+    assert compile_model(data, start, "kernel", "off")[2] is None

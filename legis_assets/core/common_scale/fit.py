@@ -66,9 +66,9 @@ class CommonFit:
 def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto", frame: str = "auto"):
     """(nutpie compiled model, backend used, FrameSpec or None). backend: "pymc" (PyMC -> nutpie's
     Numba backend), "kernel" (the hand-written log-density and gradient, kernel.py), "auto" (the
-    kernel). frame (kernel only): "auto" / "on" sample in the per-chamber-session affine frame
-    (frame.py: the same posterior; measured on the bundled example, California and the US Congress
-    in benchmarks/bench_common_scale.py), "off" in the model's own coordinates."""
+    kernel). frame (kernel only): "on" samples every eligible chamber-session in the affine frame
+    (frame.py: the same posterior), "auto" those of at least frame.MIN_FRAMED_SLOTS slots (measured:
+    frame.MIN_FRAMED_SLOTS), "off" none (the model's own coordinates)."""
     if backend not in ("auto", "pymc", "kernel"):
         raise ValueError(f"unknown backend {backend!r}: choose auto, pymc or kernel")
     if frame not in ("auto", "on", "off"):
@@ -78,9 +78,9 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
 
         if frame == "off":
             return kernel.compile_common_kernel(data, start), "kernel", None
-        from legis_assets.core.common_scale.frame import compile_framed_kernel
+        from legis_assets.core.common_scale.frame import MIN_FRAMED_SLOTS, compile_framed_kernel
 
-        compiled, spec = compile_framed_kernel(data, start)
+        compiled, spec = compile_framed_kernel(data, start, min_slots=MIN_FRAMED_SLOTS if frame == "auto" else 0)
         return compiled, "kernel", spec
     import nutpie
 

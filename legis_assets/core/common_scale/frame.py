@@ -23,7 +23,8 @@ Coordinates, per framed chamber-session c with n slots (contiguous: data.py buil
   frame's roll-call entries only.
 
 Not framed (kept in the model's coordinates): a chamber-session without both parties, with fewer
-than three slots, or whose start does not put the Republicans right of the Democrats.
+than three slots (fewer than MIN_FRAMED_SLOTS with the setting "auto"), or whose start does not put
+the Republicans right of the Democrats.
 
 The map is a change of variables; the log-density is the model's at the mapped point plus the
 log-Jacobian, (n - 1 - J_c) s_c + 2 sum b over the sign-fixed roll calls, so the posterior is the
@@ -45,7 +46,7 @@ import numpy as np
 
 from legis_assets.core.common_scale import kernel as _k
 from legis_assets.core.common_scale.data import CommonScaleData
-from legis_assets.core.fastirt import _EXPAND_SIG, _JIT, _LOGP_SIG, rollcall_signs
+from legis_assets.core.fastirt import _EXPAND_SIG, _JIT, _LOGP_SIG, FRAME_MIN_LEGISLATORS, rollcall_signs
 from legis_assets.core.models import IRTData
 
 _MAGIC = 9151.0
@@ -54,6 +55,12 @@ _H_OFF_FRAME = 18
 #: entries per chamber-session in the frame table: framed (0/1), slot start, slots, roll-call start, roll calls
 _CS = 5
 RIGHT, LEFT = "Republican", "Democrat"
+#: the frame's "auto" setting frames chamber-sessions of at least this many slots (the per-chamber
+#: kernel's rule, fastirt.FRAME_MIN_LEGISLATORS). Measured on California (2 x (150 + 150) draws, load
+#: ~19): every chamber-session framed (two 40-seat Senates among them) 226 leapfrog steps per draw,
+#: none 63; on the example (4 x (200 + 2000)) framing all six, Senates of 40 included, kept 32 steps
+#: per draw and raised the ESS 2.3x.
+MIN_FRAMED_SLOTS = FRAME_MIN_LEGISLATORS
 
 
 def _reflect_np(x: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -98,7 +105,9 @@ def frame_coords(x: np.ndarray, d: np.ndarray) -> np.ndarray:
 class FrameSpec:
     """Which chamber-sessions are framed, their bases, the roll calls' signs, packed with the data."""
 
-    def __init__(self, data: CommonScaleData, start: np.ndarray, dense: bool | None = None):
+    def __init__(
+        self, data: CommonScaleData, start: np.ndarray, dense: bool | None = None, min_slots: int = MIN_FRAMED_SLOTS
+    ):
         start = np.asarray(start, dtype=float)
         if start.shape != (data.n_slots,):
             raise ValueError(f"start has shape {start.shape}, expected ({data.n_slots},)")
@@ -116,7 +125,12 @@ class FrameSpec:
             s0 = int(slot_start[c])
             sl = slice(s0, s0 + n_s)
             d = _contrast(party[sl])
-            framed = n_s >= 3 and (party[sl] == RIGHT).any() and (party[sl] == LEFT).any() and d @ start[sl] > 0
+            framed = (
+                n_s >= max(3, min_slots)
+                and (party[sl] == RIGHT).any()
+                and (party[sl] == LEFT).any()
+                and d @ start[sl] > 0
+            )
             self.table[c] = (int(framed), s0, n_s, r0, n_r)
             if not framed:
                 continue
@@ -390,12 +404,12 @@ def c_callbacks():
         return _CFUNCS
 
 
-def compile_framed_kernel(data: CommonScaleData, start: np.ndarray):
+def compile_framed_kernel(data: CommonScaleData, start: np.ndarray, min_slots: int = MIN_FRAMED_SLOTS):
     """(nutpie model with the framed C callbacks, started at `start`; its FrameSpec)."""
     import pandas as pd
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    spec = FrameSpec(data, start)
+    spec = FrameSpec(data, start, min_slots=min_slots)
     logp_cfunc, expand_cfunc = c_callbacks()
     K, J = data.n_slots, data.n_rollcalls
     names = ["tau", "xi", "alpha", "beta"]
