@@ -23,6 +23,8 @@ Measured 2026-12-02 on the shared 2-core machine under load 6-12 (other jobs), k
   model's coordinates 458 s to gates, 31.8 steps/draw, R-hat 1.007, ESS 2,633, 5.8 ESS/s;
   affine frame 495 s, 31.7 steps/draw, R-hat 1.003, ESS 5,977, 12.1 ESS/s (319 roll calls sign-fixed,
   sign check 0.0000).
+* frame, California probes, 2 x (150 + 150), load 13-23: model's coordinates 63.0 steps/draw, ESS 28;
+  all framed 226.4 steps/draw, ESS 43; auto (the Assembly framed) 69.4 steps/draw, ESS 44.
 * agenda, seed 2021, 4 x (200 + 500): Senate gap change, truth -0.19: k 1.0 -0.19 [-0.29, -0.08];
   k 1.6 +0.10 [-0.15, +0.39] (the more discriminating agenda read as widening).
 """
