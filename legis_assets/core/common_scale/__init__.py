@@ -5,7 +5,7 @@ Modules, one responsibility each:
 * data.py        chamber-sessions + people table -> slots, global roll calls, votes, sequences
 * model.py       the joint PyMC model (random walk of each person's slots) and the PCA start
 * kernel.py      its log-density and gradient in Numba (nutpie C callbacks)
-* frame.py       the same model in a per-chamber-session affine frame (what fit.py samples by default)
+* frame.py       the same model in a per-chamber-session affine frame (fit.py: chamber-sessions of 60+ slots)
 * identify.py    the reported quantities, standardised and oriented per draw (what the gates judge)
 * fit.py         nutpie sampling, gates, extension on failure
 * crosscheck.py  per-chamber-session scores linked by the bridges (the `agrees_with_linked` gate)
