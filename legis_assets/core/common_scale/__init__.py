@@ -4,6 +4,8 @@ the people who served in several (DESIGN.md 6b). No Dagster imports.
 Modules, one responsibility each:
 * data.py        chamber-sessions + people table -> slots, global roll calls, votes, sequences
 * model.py       the joint PyMC model (random walk of each person's slots) and the PCA start
+* kernel.py      its log-density and gradient in Numba (nutpie C callbacks)
+* frame.py       the same model in a per-chamber-session affine frame (fit.py: chamber-sessions of 60+ slots)
 * identify.py    the reported quantities, standardised and oriented per draw (what the gates judge)
 * fit.py         nutpie sampling, gates, extension on failure
 * crosscheck.py  per-chamber-session scores linked by the bridges (the `agrees_with_linked` gate)
@@ -22,7 +24,12 @@ people who bridge it (their steps are penalised by the random walk) and from the
 N(0, 1) prior. A shift of every incumbent at once is therefore partly read as a rescaling of that
 chamber-session, not as movement; polarisation through replacement (newcomers further apart than
 those they replace) is what the scale measures best. The Gaussian walk shrinks a single large
-move towards 0 (simulated moves of one unit were detected 8 times in 12).
+move towards 0 (simulated moves of one unit were detected 8 times in 12). The roll calls' prior,
+beta ~ N(0, 1), also holds a chamber-session's scale: a session whose agenda is more discriminating
+(more party-line votes) is partly read as its members moving apart (benchmarks/bench_common_scale.py
+agenda: a true gap held constant, one Senate's agenda 1.6 times as discriminating, is recovered
+as a gap change of +0.10 [-0.15, +0.39] instead of -0.19; the same legislature with an unchanged agenda:
+-0.19 [-0.29, -0.08], exact).
 """
 
 from legis_assets.core.common_scale.crosscheck import linked_agreement, linked_positions

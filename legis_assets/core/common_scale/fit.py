@@ -2,7 +2,10 @@
 
 Init rule (as sampling.py): the slot positions start at the per-chamber-session PCA scores
 (model.pca_start; never jittered), every other free variable (tau on its log scale, alpha,
-beta) is jittered. Gates: diagnostics.evaluate_gates on identify.GATE_VARS (R-hat < 1.01 over all
+beta, or their frame coordinates) is jittered. Coordinates: `settings.frame` "auto"/"on" samples
+the kernel in the per-chamber-session affine frame (frame.py; the same posterior), "off" in the
+model's own (kernel.py); the posterior records which (`sampling_coordinates`), how many roll calls
+were sign-fixed and the sign check. Gates: diagnostics.evaluate_gates on identify.GATE_VARS (R-hat < 1.01 over all
 of them, bulk ESS of xi_norm > 400, 0 divergences: errors; E-BFMI > 0.3: warning) plus the
 warning `agrees_with_linked` (crosscheck.py).
 """
@@ -22,6 +25,7 @@ import numpy as np
 from legis_assets.core import diagnostics
 from legis_assets.core.common_scale.crosscheck import linked_agreement, linked_gate
 from legis_assets.core.common_scale.data import CommonScaleData
+from legis_assets.core.common_scale.frame import sign_check
 from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised
 from legis_assets.core.common_scale.model import build_common_scale
 from legis_assets.core.idata import posterior_of
@@ -59,19 +63,25 @@ class CommonFit:
         }
 
 
-def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto"):
-    """(nutpie compiled model, backend used). backend: "pymc" (PyMC -> nutpie's Numba backend),
-    "kernel" (the hand-written log-density and gradient, kernel.py), "auto" (the kernel)."""
+def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto", frame: str = "auto"):
+    """(nutpie compiled model, backend used, FrameSpec or None). backend: "pymc" (PyMC -> nutpie's
+    Numba backend), "kernel" (the hand-written log-density and gradient, kernel.py), "auto" (the
+    kernel). frame (kernel only): "on" samples every eligible chamber-session in the affine frame
+    (frame.py: the same posterior), "auto" those of at least frame.MIN_FRAMED_SLOTS slots (measured:
+    frame.MIN_FRAMED_SLOTS), "off" none (the model's own coordinates)."""
     if backend not in ("auto", "pymc", "kernel"):
         raise ValueError(f"unknown backend {backend!r}: choose auto, pymc or kernel")
+    if frame not in ("auto", "on", "off"):
+        raise ValueError(f"unknown frame setting {frame!r}: choose auto, on or off")
     if backend in ("auto", "kernel"):
-        try:
-            from legis_assets.core.common_scale import kernel
-        except ImportError:  # no kernel in this build: the PyMC model
-            if backend == "kernel":
-                raise
-        else:
-            return kernel.compile_common_kernel(data, start), "kernel"
+        from legis_assets.core.common_scale import kernel
+
+        if frame == "off":
+            return kernel.compile_common_kernel(data, start), "kernel", None
+        from legis_assets.core.common_scale.frame import MIN_FRAMED_SLOTS, compile_framed_kernel
+
+        compiled, spec = compile_framed_kernel(data, start, min_slots=MIN_FRAMED_SLOTS if frame == "auto" else 0)
+        return compiled, "kernel", spec
     import nutpie
 
     model = build_common_scale(data)
@@ -80,7 +90,7 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
     compiled = nutpie.compile_pymc_model(
         model, backend="numba", initial_points={"xi": np.asarray(start, float)}, jitter_rvs=jitter
     )
-    return compiled, "pymc"
+    return compiled, "pymc", None
 
 
 def fit_common_scale(
@@ -99,7 +109,7 @@ def fit_common_scale(
     if start.shape != (data.n_slots,):
         raise ValueError(f"start has shape {start.shape}, expected ({data.n_slots},)")
     t0 = time.perf_counter()
-    compiled, backend = compile_model(data, start, settings.backend)
+    compiled, backend, spec = compile_model(data, start, settings.backend, settings.frame)
     compile_seconds = time.perf_counter() - t0
     say(
         f"{MODEL_NAME}: compiled ({backend}) in {compile_seconds:.1f} s ({data.n_slots} slots in "
@@ -150,7 +160,16 @@ def fit_common_scale(
         if group in idata.groups():
             del idata[group]
     add_common_normalised(idata, data)
+    frame_facts = {"sampling_coordinates": "direct", "framed_chamber_sessions": 0, "sign_fixed_rollcalls": 0}
+    if spec is not None:
+        frame_facts = {
+            "sampling_coordinates": "affine frame per chamber-session",
+            "framed_chamber_sessions": spec.n_framed,
+            "sign_fixed_rollcalls": spec.n_sign_fixed,
+            "sign_check": sign_check(idata.posterior["beta"].values, spec.sign),
+        }
     idata.posterior.attrs.update(
+        **frame_facts,
         model=MODEL_NAME,
         sampler="nutpie",
         backend=backend,

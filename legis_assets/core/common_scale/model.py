@@ -13,7 +13,8 @@ Model, for the slots k (one person in one chamber-session), roll calls j and obs
   the whole legislature, tau ~ HalfNormal(0.5) (TAU_SCALE): half a unit (the newcomers' sd) is a
   large move between two sessions, so the prior allows it without favouring it.
 
-It is sampled centred: the slot positions are the parameters (each is pinned by its hundreds
+It is written centred (fit.py samples it through frame.py's per-chamber-session affine frame, a
+change of variables of exactly this density): the slot positions are the parameters (each is pinned by its hundreds
 of votes), the random walk is their joint prior density; `xi` is a flat variable whose prior
 is added as two potentials (first slots, steps). The roll calls keep their own alpha, beta, so the
 chamber-sessions share a scale only through the people who served in several: each bridge
