@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -230,7 +229,7 @@ class ScalePipeline:
         self.say = progress or log.info
         self.built_at = built_at
         #: the sampling profile of the joint fit: LEGIS_SCALE_PROFILE, else the platform's profile
-        self.profile = os.environ.get("LEGIS_SCALE_PROFILE") or settings.profile
+        self.profile = settings.joint_profile
 
     # --- paths -------------------------------------------------------------------------------
     def trace_dir(self, legislature: str) -> Path:
@@ -250,7 +249,14 @@ class ScalePipeline:
 
     # --- inputs ------------------------------------------------------------------------------
     def legislatures(self) -> list[str]:
-        return sorted({leg for leg, _ in ingest.discover_sessions(self.settings.data_dir)})
+        return sorted(
+            {
+                leg
+                for leg, _ in ingest.discover_sessions(
+                    self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
+                )
+            }
+        )
 
     def partitions(self, legislature: str) -> list[Partition]:
         """Every chamber with roll calls in every session directory of the legislature present now."""
@@ -260,7 +266,9 @@ class ScalePipeline:
         keys = sorted(
             (
                 SessionKey(leg, ses)
-                for leg, ses in ingest.discover_sessions(self.settings.data_dir)
+                for leg, ses in ingest.discover_sessions(
+                    self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
+                )
                 if leg == legislature
             ),
             key=lambda k: session_sort_key(k.key),

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from legis_assets import settings
 from legis_assets.core import schema
 from legis_assets.core.ingest import (
     Problem,
@@ -801,7 +802,7 @@ def test_discover_sessions_ignores_junk(tmp_path):
 @pytest.fixture
 def linked(tmp_path, monkeypatch):
     """tmp/root (the data root, holding kansas/<SESSION>) and tmp/elsewhere (a valid session outside)."""
-    monkeypatch.delenv(schema.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
+    monkeypatch.delenv(settings.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
     root = tmp_path / "root"
     write_session(root)
     outside = write_session(tmp_path / "elsewhere", name="2023-2024")
@@ -817,7 +818,7 @@ def test_session_folder_linked_outside_the_data_root_is_refused(linked, caplog):
     message = str(info.value)
     assert info.value.file == str(link)
     assert message.startswith(f"{link}: this session folder is a symbolic link to {outside}")
-    assert f"outside the data root {root.resolve()}" in message and schema.ALLOW_OUTSIDE_ROOT_ENV in message
+    assert f"outside the data root {root.resolve()}" in message and settings.ALLOW_OUTSIDE_ROOT_ENV in message
     assert isinstance(info.value, schema.LegisError)
     with pytest.raises(schema.OutsideDataRoot):
         session_files(link)
@@ -855,14 +856,16 @@ def test_links_outside_the_data_root_are_followed_when_allowed(linked, monkeypat
     expected = read_session(outside)
     assert read_session(link, allow_outside_root=True).votes.equals(expected.votes)
     assert discover_sessions(root, allow_outside_root=True) == [("kansas", "2023-2024"), ("kansas", SESSION)]
-    monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, "true")
-    assert read_session(link).votes.equals(expected.votes)
-    assert discover_sessions(root) == [("kansas", "2023-2024"), ("kansas", SESSION)]
-    with pytest.raises(schema.OutsideDataRoot):  # the keyword wins over the environment
-        read_session(link, allow_outside_root=False)
-    monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, "0")
-    with pytest.raises(schema.OutsideDataRoot):
+    # core never reads the environment: the app passes the setting (legis_assets.settings)
+    monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, "true")
+    allowed = settings.allow_outside_root()
+    assert read_session(link, allow_outside_root=allowed).votes.equals(expected.votes)
+    assert discover_sessions(root, allow_outside_root=allowed) == [("kansas", "2023-2024"), ("kansas", SESSION)]
+    with pytest.raises(schema.OutsideDataRoot):  # the default is to refuse, whatever the environment
         read_session(link)
+    monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, "0")
+    with pytest.raises(schema.OutsideDataRoot):
+        read_session(link, allow_outside_root=settings.allow_outside_root())
 
 
 def test_links_inside_the_data_root_are_followed(linked, tmp_path):
@@ -884,12 +887,12 @@ def test_links_inside_the_data_root_are_followed(linked, tmp_path):
 
 
 def test_schema_allow_outside_root_setting(monkeypatch):
-    monkeypatch.delenv(schema.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
-    assert schema.allow_outside_root() is False
+    monkeypatch.delenv(settings.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
+    assert settings.allow_outside_root() is False
     for value, expected in [("1", True), ("true", True), ("TRUE", True), ("0", False), ("", False), ("no", False)]:
-        monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, value)
-        assert schema.allow_outside_root() is expected, value
-    assert schema.allow_outside_root(False) is False
+        monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, value)
+        assert settings.allow_outside_root() is expected, value
+    assert settings.allow_outside_root(False) is False
 
 
 # --- real data ------------------------------------------------------------------------------------------

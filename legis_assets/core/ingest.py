@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from legis_assets.core import schema
 from legis_assets.core.schema import (
     CHAMBERS,
     INDEPENDENT,
@@ -175,19 +174,19 @@ class SessionTables:
 
 
 def session_files(
-    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool | None = None
+    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool = False
 ) -> dict[str, Path]:
     """The votes, roll-call and legislators files of a session directory (all must exist).
 
     The folder and each file must resolve (symbolic links followed) to a place inside `data_root`
     (default: the folder's grandparent, as in ``<data root>/<legislature>/<session>``); a link that
     leaves it raises :class:`schema.OutsideDataRoot`, naming the path and where it points, unless
-    `allow_outside_root` is true (default: the environment variable LEGIS_ALLOW_OUTSIDE_DATA_ROOT).
+    `allow_outside_root` is true (the app passes the LEGIS_ALLOW_OUTSIDE_DATA_ROOT setting).
     Links that stay inside the data root are followed.
     """
     session_dir = Path(session_dir)
     root = Path(data_root) if data_root is not None else Path(os.path.abspath(session_dir)).parent.parent
-    allowed = schema.allow_outside_root(allow_outside_root)
+    allowed = bool(allow_outside_root)
     if not allowed:
         _refuse_outside_root(session_dir, root, "session folder")
     if not session_dir.is_dir():
@@ -214,7 +213,7 @@ def session_files(
 
 
 def read_session(
-    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool | None = None
+    session_dir: Path, *, data_root: Path | None = None, allow_outside_root: bool = False
 ) -> SessionTables:
     """Read and validate the three files of one session directory (all chambers).
 
@@ -245,18 +244,18 @@ def chamber_tables(tables: SessionTables, chamber: str) -> SessionTables:
     )
 
 
-def discover_sessions(data_root: Path, *, allow_outside_root: bool | None = None) -> list[tuple[str, str]]:
+def discover_sessions(data_root: Path, *, allow_outside_root: bool = False) -> list[tuple[str, str]]:
     """(legislature, session dir) for every ``<root>/<legislature>/<session>/<session>_votes.csv``.
 
     Names that do not match ``schema.LEGISLATURE_RE`` / ``SESSION_DIR_RE`` (hidden folders such as
     ``.cache``, names with spaces or dots) are ignored. A missing data root gives an empty list.
     A legislature or session folder that is a symbolic link leading outside the data root is
-    skipped with a logged warning (unless `allow_outside_root`, default: the environment variable
+    skipped with a logged warning (unless `allow_outside_root`: the app passes the setting
     LEGIS_ALLOW_OUTSIDE_DATA_ROOT); asked for by name, such a session is refused by
     :func:`session_files` / :func:`read_session` with an error saying where it points.
     """
     root = Path(data_root)
-    allowed = schema.allow_outside_root(allow_outside_root)
+    allowed = bool(allow_outside_root)
     found: list[tuple[str, str]] = []
     for legislature in _subdirs(root):
         if not LEGISLATURE_RE.fullmatch(legislature.name) or not (allowed or _inside_or_warn(legislature, root)):
@@ -292,7 +291,7 @@ def _refuse_outside_root(path: Path, data_root: Path, what: str) -> None:
         path,
         (
             f"this {what} {where}, which is outside the data root {root}; refused: only folders and files "
-            f"inside the data root are read (set {schema.ALLOW_OUTSIDE_ROOT_ENV}=1 to follow links that leave it)"
+            f"inside the data root are read (set LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1 to follow links that leave it)"
         ),
     )
 

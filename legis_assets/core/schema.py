@@ -6,10 +6,10 @@ rest of the code refers to constants, not string literals. No Dagster imports.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 # --- vote vocabulary (DATA.md 4.1) -------------------------------------------------
 #: the five vote categories and their ideal-point coding (None = missing, never imputed)
@@ -22,6 +22,8 @@ VOTE_CODES: dict[str, int | None] = {
 }
 
 # --- chambers -------------------------------------------------------------------------
+#: a chamber (a partition dimension): the keys of CHAMBERS and SLUG_PREFIX
+Chamber = Literal["house", "senate"]
 #: partition value -> value in the CSV `chamber` column
 CHAMBERS: dict[str, str] = {"house": "House", "senate": "Senate"}
 #: partition value -> legislator slug prefix
@@ -96,10 +98,10 @@ class SessionKey:
         return self.key
 
 
-def validate_chamber(chamber: str) -> str:
+def validate_chamber(chamber: str) -> Chamber:
     if chamber not in CHAMBERS:
         raise LegisError(f"unknown chamber {chamber!r}: expected one of {sorted(CHAMBERS)}")
-    return chamber
+    return cast(Chamber, chamber)
 
 
 class InputError(LegisError, ValueError):
@@ -120,18 +122,6 @@ class InputError(LegisError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(", ".join(where) + f": {problem}")
-
-
-#: set to 1 / true to read session folders and files that symbolic links place outside the data root
-ALLOW_OUTSIDE_ROOT_ENV = "LEGIS_ALLOW_OUTSIDE_DATA_ROOT"
-
-
-def allow_outside_root(value: bool | None = None) -> bool:
-    """`value` when given, else the environment: LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1/true/yes/on allows
-    symbolic links that leave the data root (default: refused)."""
-    if value is not None:
-        return bool(value)
-    return os.environ.get(ALLOW_OUTSIDE_ROOT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class OutsideDataRoot(InputError):
