@@ -287,7 +287,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
     from legis_assets.dagster_home import this_process_tags
     from legis_assets.defs.alerts import deliver_run_alerts
     from legis_assets.defs.common_scale import materialize_common_scale
-    from legis_assets.scale_pipeline import skip_reason
+    from legis_assets.scale_status import skip_reason
 
     failures = refused = 0
     built = []
@@ -371,7 +371,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
 
 
 def _print_scales(settings, legislatures) -> None:
-    from legis_assets.scale_pipeline import scale_summary
+    from legis_assets.scale_status import scale_summary
 
     if legislatures:
         print("\n=== common scale ===")
@@ -561,7 +561,8 @@ def cmd_pipeline(args) -> int:
         except GateFailure as err:
             print(f"GATE FAILURE: {err}", file=sys.stderr)
             status = 1
-    from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline, skip_reason
+    from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline
+    from legis_assets.scale_status import skip_reason
 
     scales = []
     for legislature in [] if args.no_scale else sorted({k.legislature for k in keys}):
@@ -586,7 +587,8 @@ def cmd_scale(args) -> int:
 
     import dagster as dg
 
-    from legis_assets.scale_pipeline import skip_reason, validate_legislature
+    from legis_assets.scale_pipeline import validate_legislature
+    from legis_assets.scale_status import skip_reason
 
     settings = _settings(args)
     legislature = validate_legislature(args.legislature)

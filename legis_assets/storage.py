@@ -47,10 +47,6 @@ def legis_home() -> Path:
     return settings.read("home")
 
 
-def default_warehouse_path() -> Path:
-    return legis_home() / "warehouse.duckdb"
-
-
 def _frame(table) -> pl.DataFrame:
     """`pl.from_arrow` of an arrow table (a DataFrame; polars' stubs also allow a Series)."""
     frame = pl.from_arrow(table)

@@ -23,7 +23,7 @@ from legis_assets.core.ingest import (
     read_session,
     session_files,
 )
-from legis_assets.core.schema import InputError
+from legis_assets.core.schema import SCRAPER_HEADERS, InputError
 from legis_assets_tests.support import SHARED_DATA, needs_shared
 
 # --- the shared real data ------------------------------------------------------------------------
@@ -65,43 +65,9 @@ REAL_SESSIONS = sorted({(leg, ses) for leg, ses, _ in REAL})
 # --- a small session in the scraper layout ---------------------------------------------------------
 
 SESSION = "91st_2025-2026"
-VOTES_HEADER = [
-    "session",
-    "bill_number",
-    "bill_title",
-    "vote_id",
-    "vote_datetime",
-    "vote_date",
-    "chamber",
-    "motion",
-    "legislator_name",
-    "legislator_slug",
-    "vote",
-]
-ROLLCALLS_HEADER = [
-    "session",
-    "bill_number",
-    "bill_title",
-    "vote_id",
-    "vote_url",
-    "vote_datetime",
-    "vote_date",
-    "chamber",
-    "motion",
-    "vote_type",
-    "result",
-    "short_title",
-    "sponsor",
-    "sponsor_slugs",
-    "yea_count",
-    "nay_count",
-    "present_passing_count",
-    "absent_not_voting_count",
-    "not_voting_count",
-    "total_votes",
-    "passed",
-]
-LEGISLATORS_HEADER = ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"]
+VOTES_HEADER = list(SCRAPER_HEADERS["votes"])
+ROLLCALLS_HEADER = list(SCRAPER_HEADERS["rollcalls"])
+LEGISLATORS_HEADER = list(SCRAPER_HEADERS["legislators"])
 HEADERS = {"votes": VOTES_HEADER, "rollcalls": ROLLCALLS_HEADER, "legislators": LEGISLATORS_HEADER}
 COUNTS = {
     "yea_count": "Yea",
@@ -543,7 +509,7 @@ def test_nul_byte_after_the_last_field_names_no_column(tmp_path):
 def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chunk, parse_batch):
     """The scan carries quotes, records and lines across block ends, and the row checks count across
     batches: tiny blocks give the same tables and the same errors as one block."""
-    from legis_assets.core import ingest
+    from legis_assets.core import csvread
 
     rows = base_rows()
     rows["legislators"][0]["name"] = 'O"Hara, \r\nthe first \u05e9\u05dc\u05d5\u05dd \U0001f600'
@@ -581,8 +547,8 @@ def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chun
     assert "(1 more row(s) have this problem)" in expected[1]
     assert "line 4, column 'vote': unknown vote code 'Aye'" in expected[2]
     assert "line 5, column 'full_name': a NUL byte" in expected[4]  # legislator 0's name spans 2 lines
-    monkeypatch.setattr(ingest, "SCAN_CHUNK", scan_chunk)
-    monkeypatch.setattr(ingest, "PARSE_BATCH", parse_batch)
+    monkeypatch.setattr(csvread, "SCAN_CHUNK", scan_chunk)
+    monkeypatch.setattr(csvread, "PARSE_BATCH", parse_batch)
     assert [outcome(folder) for folder in cases] == expected
 
 

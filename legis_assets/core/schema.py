@@ -29,6 +29,49 @@ CHAMBERS: dict[str, str] = {"house": "House", "senate": "Senate"}
 #: partition value -> legislator slug prefix
 SLUG_PREFIX: dict[str, str] = {"house": "rep_", "senate": "sen_"}
 
+# --- the scraper's files ---------------------------------------------------------------
+#: the full header line of each file the scraper writes (<session>_votes.csv, _rollcalls.csv,
+#: _legislators.csv); ingest needs only the *_COLUMNS below, the simulator writes all of them
+SCRAPER_HEADERS: dict[str, tuple[str, ...]] = {
+    "votes": (
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "legislator_name",
+        "legislator_slug",
+        "vote",
+    ),
+    "rollcalls": (
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_url",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "vote_type",
+        "result",
+        "short_title",
+        "sponsor",
+        "sponsor_slugs",
+        "yea_count",
+        "nay_count",
+        "present_passing_count",
+        "absent_not_voting_count",
+        "not_voting_count",
+        "total_votes",
+        "passed",
+    ),
+    "legislators": ("name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"),
+}
+
 # --- parties ----------------------------------------------------------------------------
 INDEPENDENT = "Independent"
 #: the two parties pooled by the hierarchical model, left party first
