@@ -51,31 +51,6 @@ CURSOR_VERSION = 1
 INPUT_KINDS = ingest.FILE_KINDS
 ALERTS_FILE = "alerts.jsonl"
 
-# --- environment --------------------------------------------------------------------------
-
-
-def env_float(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
-    raw = (env if env is not None else os.environ).get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
-
-
-def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
-    return int(env_float(name, default, env))
-
-
-def env_flag(name: str, default: bool = False, env: Mapping[str, str] | None = None) -> bool:
-    raw = (env if env is not None else os.environ).get(name, "").strip().lower()
-    if not raw:
-        return default
-    return raw in ("1", "true", "yes", "on")
-
-
 # --- file hashing and the sensor cursor ----------------------------------------------------
 
 
@@ -224,12 +199,13 @@ def scan_data_root(
     previous: Mapping[str, SessionState],
     stable_seconds: float = 10.0,
     now: float | None = None,
+    allow_outside_root: bool = False,
 ) -> ScanResult:
     """Compare the session directories under `data_root` with the previous cursor."""
     now = time.time() if now is None else now
     result = ScanResult(sessions={})
     found: set[str] = set()
-    for legislature, session in ingest.discover_sessions(Path(data_root)):
+    for legislature, session in ingest.discover_sessions(Path(data_root), allow_outside_root=allow_outside_root):
         key = SessionKey(legislature, session).key
         found.add(key)
         session_dir = Path(data_root) / legislature / session

@@ -27,15 +27,19 @@ from typing import Any
 from legis_assets.core.schema import CHAMBERS, LegisError, SessionKey
 
 
-def _discover(data_dir: Path, sessions: list[str] | None) -> list[SessionKey]:
+def _discover(data_dir: Path, sessions: list[str] | None, allow_outside_root: bool = False) -> list[SessionKey]:
     from legis_assets.core import ingest
 
-    found = [SessionKey(leg, ses) for leg, ses in ingest.discover_sessions(data_dir)]
+    found = [
+        SessionKey(leg, ses) for leg, ses in ingest.discover_sessions(data_dir, allow_outside_root=allow_outside_root)
+    ]
     if sessions:
         wanted = [SessionKey.parse(s) for s in sessions]
         for key in wanted:
             if key not in found and key.directory(data_dir).is_dir():
-                ingest.session_files(key.directory(data_dir))  # raises, naming the missing file
+                ingest.session_files(
+                    key.directory(data_dir), allow_outside_root=allow_outside_root
+                )  # raises, naming the missing file
         missing = [w.key for w in wanted if w not in found]
         if missing:
             raise LegisError(f"no session directory for {', '.join(missing)} under {data_dir}")
@@ -53,7 +57,7 @@ def _chambers_with_data(data_dir: Path, key: SessionKey, chamber: str | None) ->
 
 
 def _settings(args):
-    from legis_assets.pipeline import Settings
+    from legis_assets.settings import Settings
 
     return Settings.from_env(
         data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
@@ -283,7 +287,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
     from legis_assets.dagster_home import this_process_tags
     from legis_assets.defs.alerts import deliver_run_alerts
     from legis_assets.defs.common_scale import materialize_common_scale
-    from legis_assets.scale_pipeline import skip_reason
+    from legis_assets.scale_status import skip_reason
 
     failures = refused = 0
     built = []
@@ -294,7 +298,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
             continue
         run_id = _new_run_id()
         t0 = time.perf_counter()
-        profile = os.environ.get("LEGIS_SCALE_PROFILE") or settings.profile
+        profile = settings.joint_profile
         print(f"\n=== {legislature}: materializing the common scale (profile {profile}, run {run_id}) ===", flush=True)
         log_file.write(f"=== {legislature} common scale: run {run_id} ===\n")
         with _RunWatcher(instance, run_id, log_file, notice, legislature):
@@ -303,7 +307,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
                 legislature,
                 run_id=run_id,
                 tags=this_process_tags(),
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **settings.run_config()},
             )
         evaluations = result.get_asset_check_evaluations()
         failed_checks = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
@@ -367,7 +371,7 @@ def _run_scales(instance, settings, legislatures, log_file, log_path, notice) ->
 
 
 def _print_scales(settings, legislatures) -> None:
-    from legis_assets.scale_pipeline import scale_summary
+    from legis_assets.scale_status import scale_summary
 
     if legislatures:
         print("\n=== common scale ===")
@@ -393,7 +397,7 @@ def cmd_run(args) -> int:
 
     settings = _settings(args)
     # everything that can refuse the command runs before anything is written (no DAGSTER_HOME yet)
-    keys = _discover(settings.data_dir, args.session)
+    keys = _discover(settings.data_dir, args.session, settings.allow_outside_root)
     parts = [Partition(k, c) for k in keys for c in _chambers_with_data(settings.data_dir, k, args.chamber)]
 
     import warnings
@@ -409,17 +413,18 @@ def cmd_run(args) -> int:
         from legis_assets.defs.partitions import SESSION, partition_key
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the instance's schema setup, not news
 
-    os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
-    os.environ["LEGIS_PROFILE"] = settings.profile
-    os.environ["LEGIS_MODEL"] = settings.model
-    if settings.seed is not None:
-        os.environ["LEGIS_SEED"] = str(settings.seed)
+    # the settings reach the runs as the `legis` resource's run config (settings.run_config), not
+    # through os.environ: Dagster stores the run config with the run, so every executor's step
+    # processes (multiprocess children, k8s pods) get the same values; only DAGSTER_HOME is an
+    # environment variable (the instance is found through it)
     dagster_home = ensure_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     job = defs.resolve_job_def(all_assets_job.name)
     log_path = _run_log_path(settings.home)
     print(f"Dagster log of this command: {log_path}", flush=True)
-    notice = float(os.environ.get("LEGIS_POOL_WAIT_NOTICE", "10") or 10)
+    from legis_assets.settings import Deployment
+
+    notice = Deployment.from_env().pool_wait_notice
     failures = refused = 0
     with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8") as log_file:
         for dead in clean_up_dead_runs(instance):
@@ -450,7 +455,7 @@ def cmd_run(args) -> int:
                     raise_on_error=False,
                     run_id=run_id,
                     tags=this_process_tags(),
-                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **settings.run_config()},
                 )
             seconds = time.perf_counter() - t0
             failed_checks = [
@@ -547,7 +552,7 @@ def cmd_pipeline(args) -> int:
 
     settings = _settings(args)
     pipe = Pipeline(settings, progress=lambda m: print(m, flush=True))
-    keys = _discover(settings.data_dir, args.session)
+    keys = _discover(settings.data_dir, args.session, settings.allow_outside_root)
     parts = [Partition(k, c) for k in keys for c in _chambers_with_data(settings.data_dir, k, args.chamber)]
     status = 0
     for part in parts:
@@ -556,7 +561,8 @@ def cmd_pipeline(args) -> int:
         except GateFailure as err:
             print(f"GATE FAILURE: {err}", file=sys.stderr)
             status = 1
-    from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline, skip_reason
+    from legis_assets.scale_pipeline import ScaleGateFailure, ScalePipeline
+    from legis_assets.scale_status import skip_reason
 
     scales = []
     for legislature in [] if args.no_scale else sorted({k.legislature for k in keys}):
@@ -581,13 +587,17 @@ def cmd_scale(args) -> int:
 
     import dagster as dg
 
-    from legis_assets.scale_pipeline import skip_reason, validate_legislature
+    from legis_assets.scale_pipeline import validate_legislature
+    from legis_assets.scale_status import skip_reason
 
     settings = _settings(args)
     legislature = validate_legislature(args.legislature)
     from legis_assets.core import ingest
 
-    if not any(leg == legislature for leg, _ in ingest.discover_sessions(settings.data_dir)):
+    if not any(
+        leg == legislature
+        for leg, _ in ingest.discover_sessions(settings.data_dir, allow_outside_root=settings.allow_outside_root)
+    ):
         raise LegisError(f"no session of legislature {legislature!r} under {settings.data_dir}")
     why = skip_reason(settings, legislature)
     if why:
@@ -599,16 +609,17 @@ def cmd_scale(args) -> int:
         import legis_assets.definitions  # noqa: F401  (the definitions, before the instance)
         from legis_assets.dagster_home import ensure_dagster_home
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    os.environ["LEGIS_DATA_DIR"] = str(settings.data_dir)
-    os.environ["LEGIS_PROFILE"] = settings.profile
-    os.environ["LEGIS_MODEL"] = settings.model
-    if settings.seed is not None:
-        os.environ["LEGIS_SEED"] = str(settings.seed)
+    # the settings reach the runs as the `legis` resource's run config (settings.run_config), not
+    # through os.environ: Dagster stores the run config with the run, so every executor's step
+    # processes (multiprocess children, k8s pods) get the same values; only DAGSTER_HOME is an
+    # environment variable (the instance is found through it)
     dagster_home = ensure_dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     log_path = _run_log_path(settings.home)
     print(f"Dagster log of this command: {log_path}", flush=True)
-    notice = float(os.environ.get("LEGIS_POOL_WAIT_NOTICE", "10") or 10)
+    from legis_assets.settings import Deployment
+
+    notice = Deployment.from_env().pool_wait_notice
     with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8") as log_file:
         failures, refused, scales = _run_scales(instance, settings, [legislature], log_file, log_path, notice)
     _print_scales(settings, scales)
@@ -650,7 +661,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_sessions(args) -> int:
     settings = _settings(args)
-    for key in _discover(settings.data_dir, None):
+    for key in _discover(settings.data_dir, None, settings.allow_outside_root):
         print(f"{key.key}\t{', '.join(_chambers_with_data(settings.data_dir, key, None))}")
     return 0
 

@@ -56,14 +56,14 @@ RUN_MONITORING = {
 
 
 def _positive(name: str, value: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r}: expected a positive integer") from None
+    """The setting `name` (a Deployment field) if set in the environment, else `value` (>= 1)."""
+    from legis_assets.settings import Deployment, variable
+
+    configured = getattr(Deployment.from_env(), name)
+    if configured is not None:
+        return configured
     if value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value}")
+        raise ValueError(f"{variable(name)}: expected a positive integer, got {value}")
     return value
 
 
@@ -72,8 +72,8 @@ def instance_config(mcmc_pool_limit: int = 1, max_concurrent_runs: int = 1) -> d
     return {
         "telemetry": {"enabled": False},
         "concurrency": {
-            "pools": {"default_limit": _positive("LEGIS_MCMC_POOL_LIMIT", mcmc_pool_limit)},
-            "runs": {"max_concurrent_runs": _positive("LEGIS_MAX_CONCURRENT_RUNS", max_concurrent_runs)},
+            "pools": {"default_limit": _positive("mcmc_pool_limit", mcmc_pool_limit)},
+            "runs": {"max_concurrent_runs": _positive("max_concurrent_runs", max_concurrent_runs)},
         },
         "run_monitoring": dict(RUN_MONITORING),
     }

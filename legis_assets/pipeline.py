@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import arviz as az
 import numpy as np
 import polars as pl
 
-from legis_assets import provenance
+from legis_assets import provenance, steps
 from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
 from legis_assets.core import matrix as matrix_mod
 from legis_assets.core.idata import posterior_of
@@ -34,13 +33,13 @@ from legis_assets.core.schema import (
     SessionKey,
     validate_chamber,
 )
+from legis_assets.settings import Settings
 from legis_assets.storage import (
     ArtifactMismatch,
     TraceStore,
     Warehouse,
     artifact_dir,
     file_sha256,
-    legis_home,
     write_atomic,
 )
 
@@ -60,43 +59,6 @@ class TableMarkdown(Markdown):
 
 class PathValue(str):
     """A metadata value that is a file path."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    home: Path
-    profile: str = "default"
-    model: str = "hierarchical"
-    min_minority: float = 0.025
-    min_votes: int = 20
-    seed: int | None = None
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        env = os.environ
-        values: dict[str, Any] = dict(
-            data_dir=Path(env.get("LEGIS_DATA_DIR", "data")).resolve(),
-            home=legis_home(),
-            profile=env.get("LEGIS_PROFILE", "default"),
-            model=env.get("LEGIS_MODEL", "hierarchical"),
-            min_minority=float(env.get("LEGIS_MIN_MINORITY", 0.025)),
-            min_votes=int(env.get("LEGIS_MIN_VOTES", 20)),
-            seed=int(env["LEGIS_SEED"]) if env.get("LEGIS_SEED") else None,
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    @property
-    def filters(self) -> matrix_mod.FilterSettings:
-        return matrix_mod.FilterSettings(self.min_minority, self.min_votes)
-
-    def sampler(self) -> sampling.SamplerSettings:
-        return sampling.get_profile(self.profile, seed=self.seed)
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
 
 
 @dataclass(frozen=True)
@@ -289,7 +251,10 @@ class Pipeline:
 
     # --- steps -----------------------------------------------------------------------------
     def ingest(self, part: Partition) -> StepOutput:
-        tables = ingest.chamber_tables(ingest.read_session(self.session_dir(part)), part.chamber)
+        tables = ingest.chamber_tables(
+            ingest.read_session(self.session_dir(part), allow_outside_root=self.settings.allow_outside_root),
+            part.chamber,
+        )
         if tables.rollcalls.is_empty():
             raise DataProblem(
                 f"{part}: the session directory {self.session_dir(part)} has no {CHAMBERS[part.chamber]} "
@@ -910,7 +875,12 @@ class Pipeline:
         scale_page = self.settings.home / "reports" / part.key.legislature / "common_scale" / REPORT
         if not scale_page.exists():
             try:
-                sessions = [leg for leg, _ in ingest.discover_sessions(self.settings.data_dir)]
+                sessions = [
+                    leg
+                    for leg, _ in ingest.discover_sessions(
+                        self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
+                    )
+                ]
             except LegisError:
                 return None
             if sessions.count(part.key.legislature) < 2:
@@ -962,20 +932,7 @@ class Pipeline:
             log.warning("%s: the report's analysis sections could not be computed", part, exc_info=True)
             return None, f"{type(exc).__name__}: {exc}"
 
-    STEP_NAMES = (
-        "ingest",
-        "vote_matrix",
-        "pca_init",
-        "flat_posterior",
-        "hierarchical_posterior",
-        "convergence_diagnostics",
-        "ideal_points",
-        "party_summary",
-        "rollcall_parameters",
-        "model_fit",
-        "report",
-        "reference_comparison",
-    )
+    STEP_NAMES = steps.STEP_NAMES  # the run order, declared in legis_assets/steps.py
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Run the steps in order for one partition (the CLI path); stops at a failed ERROR gate."""

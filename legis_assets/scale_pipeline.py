@@ -29,11 +29,8 @@ Warehouse tables of a scale are keyed by the column `scale` (= the legislature).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +54,7 @@ from legis_assets.core.common_scale import (
 from legis_assets.core.idata import posterior_of
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.people import build_people, session_sort_key
-from legis_assets.core.schema import LEGISLATURE_RE, DataProblem, LegisError, SessionKey
+from legis_assets.core.schema import DataProblem, SessionKey
 from legis_assets.pipeline import (
     T_LEGISLATORS,
     T_MATRIX,
@@ -73,133 +70,33 @@ from legis_assets.pipeline import (
     StepOutput,
     _md_table,
 )
+from legis_assets.scale_inputs import (
+    INPUT_COLUMNS,
+    OVERRIDES_FILE,
+    SCALE_DIR,
+    SCALE_FAILED_TRACE,
+    SCALE_REPORT,
+    SCALE_TRACE,
+    T_BRIDGE_EDGES,
+    T_BRIDGE_NODES,
+    T_MOVEMENT,
+    T_PARTY_TREND,
+    T_PEOPLE,
+    T_POSITIONS,
+    T_SCALE_DIAG,
+    T_SCALE_INPUTS,
+    T_SCALE_PARAMS,
+    NotEnoughChamberSessions,
+    ScaleGateFailure,
+    ScaleInputs,
+    compare_inputs,
+    inputs_digest,
+    matrix_digest,
+    validate_legislature,
+)
 from legis_assets.storage import Warehouse, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
-
-# --- table names (keyed by scale) ---------------------------------------------------------
-T_PEOPLE, T_BRIDGE_EDGES, T_BRIDGE_NODES = "people", "bridge_edges", "bridge_nodes"
-T_SCALE_INPUTS = "scale_inputs"
-T_POSITIONS, T_PARTY_TREND, T_MOVEMENT = "scale_positions", "scale_party_trend", "scale_movement"
-T_SCALE_DIAG, T_SCALE_PARAMS = "scale_diagnostics", "scale_parameter_diagnostics"
-
-SCALE_DIR = "common_scale"
-SCALE_TRACE = "common_scale_posterior.nc"
-SCALE_FAILED_TRACE = "common_scale_posterior.failed.nc"
-SCALE_REPORT = "report.html"
-OVERRIDES_FILE = "people_overrides.csv"
-
-#: columns of the inputs table (one row per chamber-session of the legislature found now)
-INPUT_COLUMNS = {
-    "chamber_session": pl.String,
-    "session_key": pl.String,
-    "chamber": pl.String,
-    "legislators": pl.Int64,
-    "rollcalls": pl.Int64,
-    "matrix_digest": pl.String,
-    "built": pl.String,
-}
-
-
-class NotEnoughChamberSessions(DataProblem):
-    """A legislature with fewer than two built chamber-sessions: its common scale is that session's own."""
-
-
-class ScaleGateFailure(LegisError):
-    """An ERROR gate of the common-scale posterior failed (the last good trace stays published)."""
-
-    def __init__(self, legislature: str, failed: list[CheckOutcome]):
-        self.legislature = legislature
-        self.failed = failed
-        detail = "; ".join(
-            f"{c.name}: {c.metadata.get('value', float('nan')):.4g} "
-            f"(needs {c.metadata.get('comparison', '')} {c.metadata.get('threshold', float('nan')):g})"
-            for c in failed
-        )
-        super().__init__(f"{legislature} common scale: convergence gates failed: {detail}")
-
-
-def validate_legislature(name: str) -> str:
-    if not LEGISLATURE_RE.fullmatch(name or ""):
-        raise LegisError(
-            f"invalid legislature name {name!r}: expected lower-case letters, digits and '_' "
-            "(the directory name under the data root, e.g. kansas)"
-        )
-    return name
-
-
-def matrix_digest(long: pl.DataFrame, legislators: pl.DataFrame, rollcalls: pl.DataFrame) -> str:
-    """sha256 of a vote matrix as stored in the warehouse (cells, legislators, roll calls), independent
-    of row order."""
-    h = hashlib.sha256()
-    for frame, keys in (
-        (long, ["legislator_slug", "vote_id"]),
-        (legislators, ["legislator_slug"]),
-        (rollcalls, ["vote_id"]),
-    ):
-        frame = frame.select(sorted(frame.columns))
-        frame = frame.sort([k for k in keys if k in frame.columns]) if frame.height else frame
-        h.update(frame.write_csv().encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
-def inputs_digest(rows: pl.DataFrame) -> str:
-    """One digest over the built chamber-sessions (name + matrix digest), order-free."""
-    built = rows.filter(pl.col("matrix_digest").is_not_null())
-    text = "\n".join(
-        sorted(f"{cs}={d}" for cs, d in zip(built["chamber_session"].to_list(), built["matrix_digest"].to_list()))
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def compare_inputs(used: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
-    """The differences between the chamber-sessions a scale used and those found now: one row per
-    chamber-session that changed (`vote matrix changed`), appeared (`new`), is not built yet
-    (`new, vote matrix not built yet`) or is gone from the data root (`removed`)."""
-    used_d = dict(zip(used["chamber_session"].to_list(), used["matrix_digest"].to_list())) if used.height else {}
-    cur_d = dict(zip(current["chamber_session"].to_list(), current["matrix_digest"].to_list()))
-    rows = []
-    for cs in sorted(set(used_d) | set(cur_d)):
-        if cs not in cur_d:
-            rows.append((cs, "removed from the data root", used_d[cs][:12], ""))
-        elif cs not in used_d:
-            status = "new" if cur_d[cs] else "new, vote matrix not built yet"
-            rows.append((cs, status, "", (cur_d[cs] or "")[:12]))
-        elif cur_d[cs] is None:
-            rows.append((cs, "vote matrix missing from the warehouse", used_d[cs][:12], ""))
-        elif cur_d[cs] != used_d[cs]:
-            rows.append((cs, "vote matrix changed", used_d[cs][:12], cur_d[cs][:12]))
-    return pl.DataFrame(
-        rows,
-        schema={
-            "chamber_session": pl.String,
-            "change": pl.String,
-            "used_digest": pl.String,
-            "current_digest": pl.String,
-        },
-        orient="row",
-    )
-
-
-@dataclass
-class ScaleInputs:
-    """The chamber-sessions of a legislature found now: rows (INPUT_COLUMNS) and the built matrices."""
-
-    legislature: str
-    rows: pl.DataFrame
-    matrices: dict[tuple[str, str], VoteMatrix]
-
-    @property
-    def built(self) -> pl.DataFrame:
-        return self.rows.filter(pl.col("matrix_digest").is_not_null())
-
-    @property
-    def digest(self) -> str:
-        return inputs_digest(self.rows)
-
-    def chamber_sessions(self) -> list[ChamberSession]:
-        return [ChamberSession(k, c, m) for (k, c), m in self.matrices.items()]
 
 
 class ScalePipeline:
@@ -230,7 +127,7 @@ class ScalePipeline:
         self.say = progress or log.info
         self.built_at = built_at
         #: the sampling profile of the joint fit: LEGIS_SCALE_PROFILE, else the platform's profile
-        self.profile = os.environ.get("LEGIS_SCALE_PROFILE") or settings.profile
+        self.profile = settings.joint_profile
 
     # --- paths -------------------------------------------------------------------------------
     def trace_dir(self, legislature: str) -> Path:
@@ -250,7 +147,14 @@ class ScalePipeline:
 
     # --- inputs ------------------------------------------------------------------------------
     def legislatures(self) -> list[str]:
-        return sorted({leg for leg, _ in ingest.discover_sessions(self.settings.data_dir)})
+        return sorted(
+            {
+                leg
+                for leg, _ in ingest.discover_sessions(
+                    self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
+                )
+            }
+        )
 
     def partitions(self, legislature: str) -> list[Partition]:
         """Every chamber with roll calls in every session directory of the legislature present now."""
@@ -260,7 +164,9 @@ class ScalePipeline:
         keys = sorted(
             (
                 SessionKey(leg, ses)
-                for leg, ses in ingest.discover_sessions(self.settings.data_dir)
+                for leg, ses in ingest.discover_sessions(
+                    self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
+                )
                 if leg == legislature
             ),
             key=lambda k: session_sort_key(k.key),
@@ -686,78 +592,3 @@ class ScalePipeline:
             if failed:
                 raise ScaleGateFailure(legislature, failed)
         return outputs
-
-
-# --- what the CLI prints -------------------------------------------------------------------------
-
-SCALE_TABLES = (
-    T_PEOPLE,
-    T_BRIDGE_EDGES,
-    T_BRIDGE_NODES,
-    T_SCALE_INPUTS,
-    T_POSITIONS,
-    T_PARTY_TREND,
-    T_MOVEMENT,
-    T_SCALE_DIAG,
-    T_SCALE_PARAMS,
-)
-
-
-def skip_reason(settings: Settings, legislature: str) -> str | None:
-    """Why a legislature gets no common scale (None: it has 2+ built chamber-sessions)."""
-    inputs = ScalePipeline(settings).current_inputs(legislature, load=False)
-    built = inputs.built["chamber_session"].to_list()
-    sessions = inputs.built["session_key"].unique().sort().to_list()
-    if len(built) >= 2 and len(sessions) >= 2:
-        return None
-    if len(built) >= 2:
-        return (
-            f"{legislature}: one session ({sessions[0]}): its chambers share no one within a session, so its "
-            "common scale would be that session's own per-chamber scales; no common scale built"
-        )
-    if len(built) == 1:
-        return (
-            f"{legislature}: one chamber-session ({built[0]}): its common scale is that session's own scale; "
-            "no common scale built"
-        )
-    return f"{legislature}: no chamber-session with a vote matrix; no common scale built"
-
-
-def scale_summary(settings: Settings, legislature: str) -> list[str]:
-    """Lines describing a legislature's common scale as it is in the warehouse and LEGIS_HOME."""
-    sp = ScalePipeline(settings)
-    wh = sp.warehouse
-    lines = [f"  {legislature} (common scale)"]
-    used = sp.used_inputs(legislature)
-    if used.height:
-        lines.append("    chamber-sessions: " + ", ".join(used.filter(pl.col("in_scale"))["chamber_session"].to_list()))
-        left_out = used.filter(~pl.col("in_scale"))["chamber_session"].to_list()
-        if left_out:
-            lines.append("    left out (no one links them to the others): " + ", ".join(left_out))
-    gates = wh.read_scale(T_SCALE_DIAG, legislature)
-    if gates.height:
-        lines.append(
-            "    gates: "
-            + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}" for r in gates.iter_rows(named=True))
-        )
-    else:
-        lines.append("    gates: (not computed)")
-    counts = []
-    for table in SCALE_TABLES:
-        rows = wh.read_scale(table, legislature).height
-        if rows:
-            counts.append(f"{table} {rows}")
-    lines.append("    tables (rows): " + (", ".join(counts) or "none"))
-    for path in (sp.trace_path(legislature), sp.failed_trace_path(legislature), sp.report_path(legislature)):
-        if path.exists():
-            kind = "report" if path.suffix == ".html" else "trace"
-            lines.append(f"    {kind}: {path}")
-    try:
-        current, diff, _ = sp.inputs_status(legislature)
-        if used.height and not current:
-            lines.append(
-                "    STALE: " + "; ".join(f"{r['chamber_session']} {r['change']}" for r in diff.iter_rows(named=True))
-            )
-    except LegisError:
-        pass
-    return lines

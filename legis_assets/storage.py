@@ -41,11 +41,10 @@ SCALE_COLUMN = "scale"  # the key of a common scale's tables (Warehouse.replace_
 
 
 def legis_home() -> Path:
-    return Path(os.environ.get("LEGIS_HOME", ".legis")).resolve()
+    """$LEGIS_HOME (default ./.legis), resolved (the settings module parses it)."""
+    from legis_assets import settings
 
-
-def default_warehouse_path() -> Path:
-    return legis_home() / "warehouse.duckdb"
+    return settings.read("home")
 
 
 def _frame(table) -> pl.DataFrame:

@@ -331,7 +331,7 @@ def test_the_report_shows_the_analysis_sections(built):
 
 
 def test_the_dagster_assets_record_metadata_and_checks(built):
-    from legis_assets.defs.analysis import ANALYSIS_ASSETS
+    from legis_assets.defs.assets import model_fit, reference_comparison, rollcall_parameters
     from legis_assets.defs.partitions import partition_key
     from legis_assets.defs.resources import LegisResource
 
@@ -339,7 +339,7 @@ def test_the_dagster_assets_record_metadata_and_checks(built):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("session", [SESSION])
         result = dg.materialize(
-            ANALYSIS_ASSETS,
+            [rollcall_parameters, model_fit, reference_comparison],
             partition_key=partition_key(SESSION, "house"),
             instance=instance,
             resources={

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from legis_assets import settings
 from legis_assets.core import schema
 from legis_assets.core.ingest import (
     Problem,
@@ -22,7 +23,7 @@ from legis_assets.core.ingest import (
     read_session,
     session_files,
 )
-from legis_assets.core.schema import InputError
+from legis_assets.core.schema import SCRAPER_HEADERS, InputError
 from legis_assets_tests.support import SHARED_DATA, needs_shared
 
 # --- the shared real data ------------------------------------------------------------------------
@@ -64,43 +65,9 @@ REAL_SESSIONS = sorted({(leg, ses) for leg, ses, _ in REAL})
 # --- a small session in the scraper layout ---------------------------------------------------------
 
 SESSION = "91st_2025-2026"
-VOTES_HEADER = [
-    "session",
-    "bill_number",
-    "bill_title",
-    "vote_id",
-    "vote_datetime",
-    "vote_date",
-    "chamber",
-    "motion",
-    "legislator_name",
-    "legislator_slug",
-    "vote",
-]
-ROLLCALLS_HEADER = [
-    "session",
-    "bill_number",
-    "bill_title",
-    "vote_id",
-    "vote_url",
-    "vote_datetime",
-    "vote_date",
-    "chamber",
-    "motion",
-    "vote_type",
-    "result",
-    "short_title",
-    "sponsor",
-    "sponsor_slugs",
-    "yea_count",
-    "nay_count",
-    "present_passing_count",
-    "absent_not_voting_count",
-    "not_voting_count",
-    "total_votes",
-    "passed",
-]
-LEGISLATORS_HEADER = ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"]
+VOTES_HEADER = list(SCRAPER_HEADERS["votes"])
+ROLLCALLS_HEADER = list(SCRAPER_HEADERS["rollcalls"])
+LEGISLATORS_HEADER = list(SCRAPER_HEADERS["legislators"])
 HEADERS = {"votes": VOTES_HEADER, "rollcalls": ROLLCALLS_HEADER, "legislators": LEGISLATORS_HEADER}
 COUNTS = {
     "yea_count": "Yea",
@@ -542,7 +509,7 @@ def test_nul_byte_after_the_last_field_names_no_column(tmp_path):
 def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chunk, parse_batch):
     """The scan carries quotes, records and lines across block ends, and the row checks count across
     batches: tiny blocks give the same tables and the same errors as one block."""
-    from legis_assets.core import ingest
+    from legis_assets.core import csvread
 
     rows = base_rows()
     rows["legislators"][0]["name"] = 'O"Hara, \r\nthe first \u05e9\u05dc\u05d5\u05dd \U0001f600'
@@ -580,8 +547,8 @@ def test_small_blocks_and_batches_read_the_same(tmp_path, monkeypatch, scan_chun
     assert "(1 more row(s) have this problem)" in expected[1]
     assert "line 4, column 'vote': unknown vote code 'Aye'" in expected[2]
     assert "line 5, column 'full_name': a NUL byte" in expected[4]  # legislator 0's name spans 2 lines
-    monkeypatch.setattr(ingest, "SCAN_CHUNK", scan_chunk)
-    monkeypatch.setattr(ingest, "PARSE_BATCH", parse_batch)
+    monkeypatch.setattr(csvread, "SCAN_CHUNK", scan_chunk)
+    monkeypatch.setattr(csvread, "PARSE_BATCH", parse_batch)
     assert [outcome(folder) for folder in cases] == expected
 
 
@@ -801,7 +768,7 @@ def test_discover_sessions_ignores_junk(tmp_path):
 @pytest.fixture
 def linked(tmp_path, monkeypatch):
     """tmp/root (the data root, holding kansas/<SESSION>) and tmp/elsewhere (a valid session outside)."""
-    monkeypatch.delenv(schema.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
+    monkeypatch.delenv(settings.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
     root = tmp_path / "root"
     write_session(root)
     outside = write_session(tmp_path / "elsewhere", name="2023-2024")
@@ -817,7 +784,7 @@ def test_session_folder_linked_outside_the_data_root_is_refused(linked, caplog):
     message = str(info.value)
     assert info.value.file == str(link)
     assert message.startswith(f"{link}: this session folder is a symbolic link to {outside}")
-    assert f"outside the data root {root.resolve()}" in message and schema.ALLOW_OUTSIDE_ROOT_ENV in message
+    assert f"outside the data root {root.resolve()}" in message and settings.ALLOW_OUTSIDE_ROOT_ENV in message
     assert isinstance(info.value, schema.LegisError)
     with pytest.raises(schema.OutsideDataRoot):
         session_files(link)
@@ -855,14 +822,16 @@ def test_links_outside_the_data_root_are_followed_when_allowed(linked, monkeypat
     expected = read_session(outside)
     assert read_session(link, allow_outside_root=True).votes.equals(expected.votes)
     assert discover_sessions(root, allow_outside_root=True) == [("kansas", "2023-2024"), ("kansas", SESSION)]
-    monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, "true")
-    assert read_session(link).votes.equals(expected.votes)
-    assert discover_sessions(root) == [("kansas", "2023-2024"), ("kansas", SESSION)]
-    with pytest.raises(schema.OutsideDataRoot):  # the keyword wins over the environment
-        read_session(link, allow_outside_root=False)
-    monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, "0")
-    with pytest.raises(schema.OutsideDataRoot):
+    # core never reads the environment: the app passes the setting (legis_assets.settings)
+    monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, "true")
+    allowed = settings.allow_outside_root()
+    assert read_session(link, allow_outside_root=allowed).votes.equals(expected.votes)
+    assert discover_sessions(root, allow_outside_root=allowed) == [("kansas", "2023-2024"), ("kansas", SESSION)]
+    with pytest.raises(schema.OutsideDataRoot):  # the default is to refuse, whatever the environment
         read_session(link)
+    monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, "0")
+    with pytest.raises(schema.OutsideDataRoot):
+        read_session(link, allow_outside_root=settings.allow_outside_root())
 
 
 def test_links_inside_the_data_root_are_followed(linked, tmp_path):
@@ -884,12 +853,12 @@ def test_links_inside_the_data_root_are_followed(linked, tmp_path):
 
 
 def test_schema_allow_outside_root_setting(monkeypatch):
-    monkeypatch.delenv(schema.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
-    assert schema.allow_outside_root() is False
+    monkeypatch.delenv(settings.ALLOW_OUTSIDE_ROOT_ENV, raising=False)
+    assert settings.allow_outside_root() is False
     for value, expected in [("1", True), ("true", True), ("TRUE", True), ("0", False), ("", False), ("no", False)]:
-        monkeypatch.setenv(schema.ALLOW_OUTSIDE_ROOT_ENV, value)
-        assert schema.allow_outside_root() is expected, value
-    assert schema.allow_outside_root(False) is False
+        monkeypatch.setenv(settings.ALLOW_OUTSIDE_ROOT_ENV, value)
+        assert settings.allow_outside_root() is expected, value
+    assert settings.allow_outside_root(False) is False
 
 
 # --- real data ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from legis_assets.core import models, simulate
+from legis_assets.core import catalogue, models, simulate
 from legis_assets.core.schema import HIERARCHICAL_PARTIES, DataProblem
 from legis_assets_tests.support import matrix_from_sim
 
@@ -161,7 +161,7 @@ def test_hierarchical_model_centred_party_means_at_minus_and_plus_gap_and_small_
     point = {"party_gap_log__": np.log(gap), "sigma_within_log__": np.log([0.3, 0.6])}
     assert _evaluate(model, "mu_party", point) == pytest.approx([-gap, gap])
     assert _logp(model, "party_gap", point) == pytest.approx(stats.halfnorm(scale=2.0).logpdf(gap))
-    scales = [models.SIGMA_SCALE_SMALL, models.SIGMA_SCALE]
+    scales = [catalogue.SIGMA_SCALE_SMALL, catalogue.SIGMA_SCALE]
     assert _logp(model, "sigma_within", point) == pytest.approx(
         sum(stats.halfnorm(scale=s).logpdf(v) for s, v in zip(scales, [0.3, 0.6]))
     )

@@ -44,8 +44,8 @@ from legis_assets.scale_pipeline import (
     T_SCALE_INPUTS,
     NotEnoughChamberSessions,
     ScalePipeline,
-    skip_reason,
 )
+from legis_assets.scale_status import skip_reason
 from legis_assets.storage import Warehouse
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning", "ignore::dagster.BetaWarning")

@@ -14,7 +14,7 @@ Thresholds are constants here and nowhere else; they are never loosened to make 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast, get_args
 
 import arviz as az
 import numpy as np
@@ -35,14 +35,22 @@ def scalar_float(value: object) -> float:
     return float(cast(float, value))
 
 
+#: a check's severity: "error" checks are blocking (downstream steps do not run), "warn" ones not
+Severity = Literal["error", "warn"]
+#: the per-chamber convergence gates (evaluate_gates), in the order they are reported
+GateName = Literal["rhat", "ess", "divergences", "ebfmi", "agrees_with_flat"]
+GATE_NAMES: tuple[GateName, ...] = get_args(GateName)
+Comparison = Literal["<", ">", "<="]
+
+
 @dataclass(frozen=True)
 class Gate:
-    name: str
+    name: str  # a GateName for the per-chamber gates; the common scale has its own
     metric: str
     value: float
     threshold: float
-    comparison: str  # "<", ">", "<="
-    severity: str  # "error" | "warn"
+    comparison: Comparison
+    severity: Severity
     description: str
 
     @property

@@ -37,16 +37,23 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from legis_assets.core.catalogue import (
+    ALPHA_SCALE,
+    BETA_SCALE,
+    GAP_SCALE,
+    OFFSET_SCALE,
+    REFERENCE_MU_SCALE,
+    XI_SCALE,
+    ModelName,
+    sigma_scales,
+)
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.schema import HIERARCHICAL_PARTIES, DataProblem
 
-SMALL_GROUP = 5
 #: fewest legislators (after the filters) each pooled party needs for the hierarchical model: a
 #: within-party spread estimated from one or two members is the prior alone, and with two the
 #: party's "mean" is their midpoint; three is the smallest group with a spread of its own
 MIN_POOLED_PARTY = 3
-SIGMA_SCALE = 1.0
-SIGMA_SCALE_SMALL = 0.5
 
 
 @dataclass
@@ -174,28 +181,25 @@ def _likelihood(xi, alpha, beta, data: IRTData) -> None:
 
 
 def _sigma_scales(data: IRTData) -> np.ndarray:
-    if data.party_idx is None:
-        raise ValueError("the party scales need data.party_idx (data built for a hierarchical model)")
-    sizes = np.bincount(data.party_idx, minlength=len(data.parties))
-    return np.where(sizes < SMALL_GROUP, SIGMA_SCALE_SMALL, SIGMA_SCALE)
+    return sigma_scales(data.party_idx, len(data.parties))
 
 
 def build_flat(data: IRTData) -> pm.Model:
     coords = data.coords() | {"obs": np.arange(len(data.y))}
     with pm.Model(coords=coords) as model:
-        xi = pm.Normal("xi", 0.0, 1.0, dims="legislator")
-        alpha = pm.Normal("alpha", 0.0, 5.0, dims="rollcall")
-        beta = pm.Normal("beta", 0.0, 1.0, dims="rollcall")
+        xi = pm.Normal("xi", 0.0, XI_SCALE, dims="legislator")
+        alpha = pm.Normal("alpha", 0.0, ALPHA_SCALE, dims="rollcall")
+        beta = pm.Normal("beta", 0.0, BETA_SCALE, dims="rollcall")
         _likelihood(xi, alpha, beta, data)
     return model
 
 
 def _hierarchical_body(mu_party, data: IRTData) -> None:
     sigma_within = pm.HalfNormal("sigma_within", sigma=_sigma_scales(data), dims="party")
-    xi_offset = pm.Normal("xi_offset", 0.0, 1.0, dims="legislator")
+    xi_offset = pm.Normal("xi_offset", 0.0, OFFSET_SCALE, dims="legislator")
     xi = pm.Deterministic("xi", mu_party[data.party_idx] + sigma_within[data.party_idx] * xi_offset, dims="legislator")
-    alpha = pm.Normal("alpha", 0.0, 5.0, dims="rollcall")
-    beta = pm.Normal("beta", 0.0, 1.0, dims="rollcall")
+    alpha = pm.Normal("alpha", 0.0, ALPHA_SCALE, dims="rollcall")
+    beta = pm.Normal("beta", 0.0, BETA_SCALE, dims="rollcall")
     _likelihood(xi, alpha, beta, data)
 
 
@@ -203,7 +207,7 @@ def build_hierarchical_reference(data: IRTData) -> pm.Model:
     """The reference experiment's model, exactly as written."""
     coords = data.coords() | {"obs": np.arange(len(data.y))}
     with pm.Model(coords=coords) as model:
-        mu_party_raw = pm.Normal("mu_party_raw", 0.0, 2.0, dims="party")
+        mu_party_raw = pm.Normal("mu_party_raw", 0.0, REFERENCE_MU_SCALE, dims="party")
         mu_party = pm.Deterministic("mu_party", pt.sort(mu_party_raw), dims="party")
         _hierarchical_body(mu_party, data)
     return model
@@ -212,7 +216,7 @@ def build_hierarchical_reference(data: IRTData) -> pm.Model:
 def _party_gap_means(data: IRTData):
     if len(data.parties) != 2:
         raise DataProblem(f"the hierarchical model needs exactly two parties, got {list(data.parties)}")
-    gap = pm.HalfNormal("party_gap", sigma=2.0)
+    gap = pm.HalfNormal("party_gap", sigma=GAP_SCALE)
     return pm.Deterministic("mu_party", pt.stack([-gap, gap]), dims="party")
 
 
@@ -236,8 +240,8 @@ def build_hierarchical(data: IRTData) -> pm.Model:
         sigma_within = pm.HalfNormal("sigma_within", sigma=_sigma_scales(data), dims="party")
         xi = pm.Normal("xi", mu_party[data.party_idx], sigma_within[data.party_idx], dims="legislator")
         pm.Deterministic("xi_offset", (xi - mu_party[data.party_idx]) / sigma_within[data.party_idx], dims="legislator")
-        alpha = pm.Normal("alpha", 0.0, 5.0, dims="rollcall")
-        beta = pm.Normal("beta", 0.0, 1.0, dims="rollcall")
+        alpha = pm.Normal("alpha", 0.0, ALPHA_SCALE, dims="rollcall")
+        beta = pm.Normal("beta", 0.0, BETA_SCALE, dims="rollcall")
         _likelihood(xi, alpha, beta, data)
     return model
 
@@ -263,7 +267,7 @@ def add_normalised(idata) -> None:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str
+    name: str  # a ModelName's value: a plain str (it is written into the traces' attributes)
     build: Callable[[IRTData], pm.Model]
     hierarchical: bool
     #: variable initialised from PCA (never jittered)
@@ -275,10 +279,12 @@ class ModelSpec:
 
 NORMALISED_GATES = ("xi_norm", "mu_party_norm", "sigma_within_norm")
 
-MODELS: dict[str, ModelSpec] = {
-    "flat": ModelSpec("flat", build_flat, False, "xi", ("xi_norm",), "2PL IRT, xi ~ N(0, 1), no party structure"),
-    "hierarchical": ModelSpec(
-        "hierarchical",
+MODELS: dict[ModelName, ModelSpec] = {
+    ModelName.FLAT: ModelSpec(
+        ModelName.FLAT.value, build_flat, False, "xi", ("xi_norm",), "2PL IRT, xi ~ N(0, 1), no party structure"
+    ),
+    ModelName.HIERARCHICAL: ModelSpec(
+        ModelName.HIERARCHICAL.value,
         build_hierarchical,
         True,
         "xi",
@@ -287,16 +293,16 @@ MODELS: dict[str, ModelSpec] = {
         "ideal points sampled centred; gates and estimates on ideal points standardised "
         "per draw (scale identified)",
     ),
-    "hierarchical_noncentered": ModelSpec(
-        "hierarchical_noncentered",
+    ModelName.HIERARCHICAL_NONCENTERED: ModelSpec(
+        ModelName.HIERARCHICAL_NONCENTERED.value,
         build_hierarchical_noncentered,
         True,
         "xi_offset",
         NORMALISED_GATES,
         "the default model parameterised non-centred (xi_offset sampled), as in the reference experiment",
     ),
-    "hierarchical_reference": ModelSpec(
-        "hierarchical_reference",
+    ModelName.HIERARCHICAL_REFERENCE: ModelSpec(
+        ModelName.HIERARCHICAL_REFERENCE.value,
         build_hierarchical_reference,
         True,
         "xi_offset",
@@ -317,14 +323,14 @@ CENTRED_MIN_VOTES = 150
 def parameterisation_for(spec: ModelSpec, data: IRTData) -> ModelSpec:
     """The spec actually sampled: the default `hierarchical` model is centred where the data pin
     each ideal point tightly (CENTRED_MIN_VOTES), else its non-centred twin (same posterior)."""
-    if spec.name != "hierarchical":
+    if spec.name != ModelName.HIERARCHICAL:
         return spec
     votes = np.bincount(data.leg_idx, minlength=data.n_legislators)
-    return spec if np.median(votes) >= CENTRED_MIN_VOTES else MODELS["hierarchical_noncentered"]
+    return spec if np.median(votes) >= CENTRED_MIN_VOTES else MODELS[ModelName.HIERARCHICAL_NONCENTERED]
 
 
 def get_model(name: str) -> ModelSpec:
     try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
+        return MODELS[ModelName(name)]
+    except ValueError:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(m.value for m in MODELS)}") from None

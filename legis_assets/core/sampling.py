@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import Literal, cast
 
 import arviz as az
 import numpy as np
@@ -55,7 +56,8 @@ class SamplerSettings:
 #: named sampling profiles. `reference` is the reference experiment's configuration, always
 #: available; `quick` is for unit tests and smoke runs only (too short to pass the gates on a
 #: real chamber); `starved` is deliberately too short and must fail the ESS gate.
-PROFILES: dict[str, SamplerSettings] = {
+ProfileName = Literal["reference", "default", "quick", "starved"]
+PROFILES: dict[ProfileName, SamplerSettings] = {
     "reference": SamplerSettings(chains=4, tune=1500, draws=2000, backend="pymc"),
     # tuning is short because nutpie's low-rank adaptation is costly per tuning draw and settles
     # early on these posteriors (benchmarks/); 2000 draws keep the max R-hat over hundreds of
@@ -67,10 +69,9 @@ PROFILES: dict[str, SamplerSettings] = {
 
 
 def get_profile(name: str, **overrides) -> SamplerSettings:
-    try:
-        settings = PROFILES[name]
-    except KeyError:
-        raise ValueError(f"unknown sampling profile {name!r}; choose one of {sorted(PROFILES)}") from None
+    if name not in PROFILES:
+        raise ValueError(f"unknown sampling profile {name!r}; choose one of {sorted(PROFILES)}")
+    settings = PROFILES[cast(ProfileName, name)]
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(settings, **overrides)
 

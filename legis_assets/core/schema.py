@@ -6,10 +6,10 @@ rest of the code refers to constants, not string literals. No Dagster imports.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 # --- vote vocabulary (DATA.md 4.1) -------------------------------------------------
 #: the five vote categories and their ideal-point coding (None = missing, never imputed)
@@ -22,10 +22,55 @@ VOTE_CODES: dict[str, int | None] = {
 }
 
 # --- chambers -------------------------------------------------------------------------
+#: a chamber (a partition dimension): the keys of CHAMBERS and SLUG_PREFIX
+Chamber = Literal["house", "senate"]
 #: partition value -> value in the CSV `chamber` column
 CHAMBERS: dict[str, str] = {"house": "House", "senate": "Senate"}
 #: partition value -> legislator slug prefix
 SLUG_PREFIX: dict[str, str] = {"house": "rep_", "senate": "sen_"}
+
+# --- the scraper's files ---------------------------------------------------------------
+#: the full header line of each file the scraper writes (<session>_votes.csv, _rollcalls.csv,
+#: _legislators.csv); ingest needs only the *_COLUMNS below, the simulator writes all of them
+SCRAPER_HEADERS: dict[str, tuple[str, ...]] = {
+    "votes": (
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "legislator_name",
+        "legislator_slug",
+        "vote",
+    ),
+    "rollcalls": (
+        "session",
+        "bill_number",
+        "bill_title",
+        "vote_id",
+        "vote_url",
+        "vote_datetime",
+        "vote_date",
+        "chamber",
+        "motion",
+        "vote_type",
+        "result",
+        "short_title",
+        "sponsor",
+        "sponsor_slugs",
+        "yea_count",
+        "nay_count",
+        "present_passing_count",
+        "absent_not_voting_count",
+        "not_voting_count",
+        "total_votes",
+        "passed",
+    ),
+    "legislators": ("name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"),
+}
 
 # --- parties ----------------------------------------------------------------------------
 INDEPENDENT = "Independent"
@@ -96,10 +141,10 @@ class SessionKey:
         return self.key
 
 
-def validate_chamber(chamber: str) -> str:
+def validate_chamber(chamber: str) -> Chamber:
     if chamber not in CHAMBERS:
         raise LegisError(f"unknown chamber {chamber!r}: expected one of {sorted(CHAMBERS)}")
-    return chamber
+    return cast(Chamber, chamber)
 
 
 class InputError(LegisError, ValueError):
@@ -120,18 +165,6 @@ class InputError(LegisError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(", ".join(where) + f": {problem}")
-
-
-#: set to 1 / true to read session folders and files that symbolic links place outside the data root
-ALLOW_OUTSIDE_ROOT_ENV = "LEGIS_ALLOW_OUTSIDE_DATA_ROOT"
-
-
-def allow_outside_root(value: bool | None = None) -> bool:
-    """`value` when given, else the environment: LEGIS_ALLOW_OUTSIDE_DATA_ROOT=1/true/yes/on allows
-    symbolic links that leave the data root (default: refused)."""
-    if value is not None:
-        return bool(value)
-    return os.environ.get(ALLOW_OUTSIDE_ROOT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class OutsideDataRoot(InputError):

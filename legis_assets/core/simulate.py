@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from legis_assets.core.schema import CHAMBERS, SLUG_PREFIX
+from legis_assets.core.schema import CHAMBERS, SCRAPER_HEADERS, SLUG_PREFIX
 
 SURNAMES = (
     "Abbott Baker Carter Dawson Ellis Fischer Garcia Hughes Ingram Jensen Keller Lopez Moreno "
@@ -303,51 +303,17 @@ def write_session(
     legislator_rows.sort(key=lambda r: r[2])
     _write_csv(
         session_dir / f"{name}_legislators.csv",
-        ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"],
+        list(SCRAPER_HEADERS["legislators"]),
         legislator_rows,
     )
     _write_csv(
         session_dir / f"{name}_rollcalls.csv",
-        [
-            "session",
-            "bill_number",
-            "bill_title",
-            "vote_id",
-            "vote_url",
-            "vote_datetime",
-            "vote_date",
-            "chamber",
-            "motion",
-            "vote_type",
-            "result",
-            "short_title",
-            "sponsor",
-            "sponsor_slugs",
-            "yea_count",
-            "nay_count",
-            "present_passing_count",
-            "absent_not_voting_count",
-            "not_voting_count",
-            "total_votes",
-            "passed",
-        ],
+        list(SCRAPER_HEADERS["rollcalls"]),
         rollcall_rows,
     )
     _write_csv(
         session_dir / f"{name}_votes.csv",
-        [
-            "session",
-            "bill_number",
-            "bill_title",
-            "vote_id",
-            "vote_datetime",
-            "vote_date",
-            "chamber",
-            "motion",
-            "legislator_name",
-            "legislator_slug",
-            "vote",
-        ],
+        list(SCRAPER_HEADERS["votes"]),
         vote_rows,
     )
     if write_truth:

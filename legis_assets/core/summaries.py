@@ -72,11 +72,6 @@ def ideal_point_table(idata: az.InferenceData, var: str = IDEAL_POINT_VAR) -> pl
     )
 
 
-def _standardise(v: np.ndarray) -> np.ndarray:
-    sd = v.std()
-    return (v - v.mean()) / (sd if sd > 0 else 1.0)
-
-
 def ideal_points(
     hierarchical: az.InferenceData,
     flat: az.InferenceData,

@@ -21,7 +21,6 @@ path raises.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from dagster import DagsterEventType
 from legis_assets import automation
 from legis_assets.defs.partitions import session_chamber
 from legis_assets.defs.resources import LegisResource
+from legis_assets.settings import Deployment
 
 ALERT_SENSOR_NAME = "convergence_failure_alert"
 
@@ -123,16 +123,17 @@ def deliver_run_alerts(
     if not records:
         log.info(f"run {run.run_id} failed without a failed ERROR check: no alert")
         return []
-    webhook = os.environ.get("LEGIS_ALERT_WEBHOOK", "").strip() or None
+    deployment = Deployment.from_env()
+    webhook = deployment.alert_webhook
     out = []
     for record in records:
         status = automation.deliver_alert(
             record,
             home,
             webhook,
-            timeout=automation.env_float("LEGIS_ALERT_TIMEOUT", 5.0),
-            attempts=automation.env_int("LEGIS_ALERT_ATTEMPTS", 3),
-            backoff=automation.env_float("LEGIS_ALERT_BACKOFF", 1.0),
+            timeout=deployment.alert_timeout,
+            attempts=deployment.alert_attempts,
+            backoff=deployment.alert_backoff,
         )
         out.append((record, status))
         where = f"{automation.alerts_path(home)}" + (" and the webhook" if status["posted"] else "")
@@ -162,7 +163,7 @@ def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisRes
 @dg.run_failure_sensor(
     name=ALERT_SENSOR_NAME,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=automation.env_int("LEGIS_ALERT_INTERVAL", 30),
+    minimum_interval_seconds=Deployment.from_env().alert_interval,
     description="A failed run with failed ERROR convergence checks -> one line per failed partition "
     "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set.",
 )
@@ -176,7 +177,7 @@ DEAD_RUN_SENSOR_NAME = "dead_run_cleanup"
 @dg.sensor(
     name=DEAD_RUN_SENSOR_NAME,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=automation.env_int("LEGIS_DEAD_RUN_INTERVAL", 60),
+    minimum_interval_seconds=Deployment.from_env().dead_run_interval,
     description="A run left STARTED by a process that is gone (a killed `legis-assets run`, a run worker killed "
     "mid-step) -> reported failed with the reason, and its pool slots (mcmc) freed, so later runs "
     "do not wait for them forever. Dagster's own run monitoring cannot see a dead run worker "

@@ -1,4 +1,5 @@
-"""The software-defined assets: one per pipeline step, all partitioned by session x chamber.
+"""The software-defined assets: one per pipeline step (declared in legis_assets/steps.py), all
+partitioned by session x chamber.
 
 Each asset is a thin wrapper: it resolves its partition, calls the matching `Pipeline` step
 (legis_assets/pipeline.py) and turns the step's metadata and check outcomes into Dagster's.
@@ -16,8 +17,6 @@ samples nothing and its blocking gates are the flat posterior's; the checks say 
 
 import json
 import math
-import os
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -29,19 +28,10 @@ from legis_assets.defs.partitions import partition_of, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.table_metadata import WAREHOUSE_TABLES, round_float, table_value, warehouse_metadata
 from legis_assets.pipeline import Markdown, PathValue, StepOutput, TableMarkdown
+from legis_assets.settings import Settings
+from legis_assets.steps import MCMC_POOL, STEPS, Check, Step, asset_name
 
-MCMC_POOL = "mcmc"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    description: str
-    severity: str = "warn"  # "error" checks are blocking
-
-    @property
-    def blocking(self) -> bool:
-        return self.severity == "error"
+__all__ = ["ALL_ASSETS", "MCMC_POOL", "Check", "step_asset", "to_metadata"]
 
 
 def to_metadata(values: dict[str, Any], typed_tables: bool = False) -> dict[str, dg.MetadataValue]:
@@ -105,16 +95,30 @@ def _provenance_metadata(pipeline: Any, part: Any, run_id: str) -> dict[str, dg.
     }
 
 
-def posterior_kinds(model: str) -> set[str]:
-    """Kinds badges of a posterior asset, from the sampling profile (LEGIS_PROFILE) it will run
-    with: nutpie + Numba always; PyMC only where the PyMC model is compiled (the reference
-    profile, or a model without a hand-written kernel), not where the Numba kernel is sampled."""
+def posterior_kinds(model: str, profile: str) -> set[str]:
+    """Kinds badges of a posterior asset, from the sampling profile it will run with: nutpie +
+    Numba always; PyMC only where the PyMC model is compiled (the reference profile, or a model
+    without a hand-written kernel), not where the Numba kernel is sampled."""
     try:
-        backend = sampling.get_profile(os.environ.get("LEGIS_PROFILE", "default")).backend
+        backend = sampling.get_profile(profile).backend
     except ValueError:
         backend = "auto"
     kernel = backend == "kernel" or (backend == "auto" and model in fastirt.KERNEL_MODELS)
     return {"nutpie", "numba"} if kernel else {"pymc", "nutpie", "numba"}
+
+
+def kinds_of(step: Step) -> set[str] | None:
+    """The declared kinds of a step (steps.py), plus PyMC on the posterior steps where the
+    configured profile compiles the PyMC model (LEGIS_PROFILE / LEGIS_MODEL, settings.py)."""
+    kinds = set(step.kinds)
+    if step.pool == MCMC_POOL:
+        try:
+            settings = Settings.from_env()
+            profile, model = settings.profile, settings.model
+        except ValueError:  # a bad setting is refused when a run starts, not when the UI loads
+            profile, model = "default", "hierarchical"
+        kinds |= posterior_kinds("flat" if step.name == "flat_posterior" else model, profile)
+    return kinds or None
 
 
 def step_asset(
@@ -166,112 +170,22 @@ def step_asset(
     return _asset
 
 
-GATES = (
-    Check("rhat", "max R-hat over xi, mu_party, sigma_within < 1.01", "error"),
-    Check("ess", "min bulk ESS of xi > 400 (the result's description gives the min tail ESS)", "error"),
-    Check("divergences", "0 divergent transitions", "error"),
-    Check("ebfmi", "min E-BFMI over chains > 0.3"),
-    Check("agrees_with_flat", "abs(r) of posterior-mean xi vs the flat model > 0.90"),
-)
-FLAT_GATES = tuple(Check(f"flat_{c.name}", f"flat model: {c.description}") for c in GATES[:4])
+def _asset_of(step: Step) -> dg.AssetsDefinition:
+    """The asset of one declared step (legis_assets/steps.py): deps, checks, pool, kinds from there."""
+    return step_asset(
+        asset_name(step.name),
+        step.name,
+        step.description,
+        deps=tuple(asset_name(u) for u in step.upstream),
+        checks=step.checks,
+        group=step.group,
+        pool=step.pool,
+        kinds=kinds_of(step),
+    )
 
-votes = step_asset(
-    "votes",
-    "ingest",
-    "Validated long table of one session's votes for one chamber (plus its roll calls and legislators), "
-    "read from the scraper's CSVs.",
-    checks=(Check("no_input_problems", "the files needed no repair (unknown legislators, duplicates, counts)"),),
-    kinds={"duckdb"},
-)
-vote_matrix = step_asset(
-    "vote_matrix",
-    "vote_matrix",
-    "Legislator x roll call Yea/Nay matrix after the reference filters (near-unanimous roll calls, "
-    "legislators with too few votes), with a filter manifest.",
-    deps=("votes",),
-    checks=(
-        Check(
-            "two_parties",
-            "both pooled parties present after filtering with enough members for the "
-            "hierarchical model (else only the flat model is fitted)",
-        ),
-        Check("enough_rollcalls", "at least 20 contested roll calls"),
-    ),
-    kinds={"duckdb"},
-)
-pca_init = step_asset(
-    "pca_init",
-    "pca_init",
-    "Standardised first principal component per legislator (sign: Republicans positive); "
-    "the initial value of the ideal points.",
-    deps=("vote_matrix",),
-    checks=(Check("pc1_separates_parties", "PC1 puts Democrats below 0 and Republicans above"),),
-    kinds={"scikitlearn", "duckdb"},
-)
-flat_posterior = step_asset(
-    "flat_posterior",
-    "flat_posterior",
-    "2PL IRT without party structure, sampled with nutpie: the independent cross-check, and the published model "
-    "where the hierarchical one cannot be fitted. Writes a candidate trace that hierarchical_posterior publishes "
-    "(or sets aside as failed).",
-    deps=("pca_init",),
-    checks=FLAT_GATES,
-    pool=MCMC_POOL,
-    group="posterior",
-    kinds=posterior_kinds("flat"),
-)
-hierarchical_posterior = step_asset(
-    "hierarchical_posterior",
-    "hierarchical_posterior",
-    "Party-pooled hierarchical 2PL IRT sampled with nutpie (Numba backend) from the PCA start; "
-    "the convergence gates are blocking checks. Publishes the flat and hierarchical traces together only when "
-    "they pass. Where the chamber has one party, none, or a pooled party below the minimum size, the "
-    "hierarchical model is not fitted and the gates are evaluated on the flat posterior (metadata: "
-    "hierarchical_fitted, reason, published_model).",
-    deps=("pca_init", "flat_posterior"),
-    checks=GATES,
-    pool=MCMC_POOL,
-    group="posterior",
-    kinds=posterior_kinds(os.environ.get("LEGIS_MODEL", "hierarchical")),
-)
-convergence_diagnostics = step_asset(
-    "convergence_diagnostics",
-    "convergence_diagnostics",
-    "One row per gate and model (metric, value, threshold, pass/fail) and per-parameter R-hat/ESS.",
-    deps=("hierarchical_posterior", "flat_posterior"),
-    group="results",
-    kinds={"duckdb"},
-)
-ideal_points = step_asset(
-    "ideal_points",
-    "ideal_points",
-    "Per legislator: posterior mean, sd, 90% HDI, rank with its interval, flat estimate, shrinkage.",
-    deps=("hierarchical_posterior", "flat_posterior"),
-    group="results",
-    kinds={"duckdb"},
-)
-party_summary = step_asset(
-    "party_summary",
-    "party_summary",
-    "Party means and within-party spread with HDIs, ICC and the variance decomposition (empty, with the reason "
-    "in the metadata, where the hierarchical model was not fitted).",
-    deps=("hierarchical_posterior",),
-    group="results",
-    kinds={"duckdb"},
-)
 
-report = step_asset(
-    "report",
-    "report",
-    "Self-contained HTML report (opens offline): gates, ranked ideal points, party posteriors, shrinkage, "
-    "convergence diagnostics, data filters. A run whose gates fail writes report.failed.html beside the last "
-    "passing report instead.",
-    deps=("convergence_diagnostics", "ideal_points", "party_summary"),
-    group="results",
-    kinds={"html"},
-)
-
-ALL_ASSETS = [
+ALL_ASSETS = [_asset_of(step) for step in STEPS]
+(
     votes,
     vote_matrix,
     pca_init,
@@ -280,5 +194,8 @@ ALL_ASSETS = [
     convergence_diagnostics,
     ideal_points,
     party_summary,
+    rollcall_parameters,
+    model_fit,
     report,
-]
+    reference_comparison,
+) = ALL_ASSETS

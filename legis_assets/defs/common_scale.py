@@ -35,6 +35,7 @@ from legis_assets.defs.partitions import (
 from legis_assets.defs.resources import LegisResource
 from legis_assets.pipeline import Partition
 from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
+from legis_assets.settings import Deployment
 
 SCALE_JOB_NAME = "legis_scale"
 SCALE_SENSOR_NAME = "common_scale_sensor"
@@ -330,13 +331,12 @@ def evaluate_common_scale(context: dg.SensorEvaluationContext, legis: LegisResou
 
 
 def _default_status() -> dg.DefaultSensorStatus:
-    from legis_assets import automation
 
     # its own flag: turning the data sensor on by default (LEGIS_SENSOR_DEFAULT_RUNNING) does not
     # also start joint fits behind the user's back
     return (
         dg.DefaultSensorStatus.RUNNING
-        if automation.env_flag("LEGIS_SCALE_SENSOR_DEFAULT_RUNNING")
+        if Deployment.from_env().scale_sensor_default_running
         else dg.DefaultSensorStatus.STOPPED
     )
 

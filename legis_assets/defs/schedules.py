@@ -13,8 +13,6 @@ Off until turned on in the UI; `LEGIS_SCHEDULE_DEFAULT_RUNNING=1` starts it on b
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from legis_assets import automation
@@ -22,16 +20,17 @@ from legis_assets.core.schema import SessionKey
 from legis_assets.defs.partitions import SESSION, partition_key
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.sensors import JOB_NAME, TRIGGER_TAG
+from legis_assets.settings import Deployment
 
 SCHEDULE_NAME = "current_session_rebuild"
-DEFAULT_CRON = "0 3 * * *"
+DEFAULT_CRON = Deployment().schedule_cron
 
 
 def evaluate_current_session(context: dg.ScheduleEvaluationContext, legis: LegisResource):
     """One tick: run requests for the current session's chambers, or a SkipReason."""
     registered = context.instance.get_dynamic_partitions(SESSION)
     try:
-        sessions = automation.current_sessions(registered, os.environ.get("LEGIS_CURRENT_SESSION"))
+        sessions = automation.current_sessions(registered, Deployment.from_env().current_session)
     except ValueError as err:
         return dg.SkipReason(f"LEGIS_CURRENT_SESSION: {err}")
     if not sessions:
@@ -61,11 +60,11 @@ def evaluate_current_session(context: dg.ScheduleEvaluationContext, legis: Legis
 @dg.schedule(
     name=SCHEDULE_NAME,
     job_name=JOB_NAME,
-    cron_schedule=os.environ.get("LEGIS_SCHEDULE_CRON", DEFAULT_CRON),
-    execution_timezone=os.environ.get("LEGIS_SCHEDULE_TZ", "UTC"),
+    cron_schedule=Deployment.from_env().schedule_cron,
+    execution_timezone=Deployment.from_env().schedule_tz,
     default_status=(
         dg.DefaultScheduleStatus.RUNNING
-        if automation.env_flag("LEGIS_SCHEDULE_DEFAULT_RUNNING")
+        if Deployment.from_env().schedule_default_running
         else dg.DefaultScheduleStatus.STOPPED
     ),
     description="Rebuild the current session (newest registered session per legislature, or "

@@ -26,6 +26,7 @@ import dagster as dg
 from legis_assets import automation
 from legis_assets.defs.partitions import LEGISLATURE, SESSION, legislature_partitions, partition_key, session_partitions
 from legis_assets.defs.resources import LegisResource
+from legis_assets.settings import Deployment
 
 #: the job the sensor and the schedule launch (defined in legis_assets/definitions.py)
 JOB_NAME = "legis_all"
@@ -34,8 +35,8 @@ TRIGGER_TAG = "legis/trigger"
 DIGEST_TAG = "legis/content_digest"
 
 
-def _default_status(flag: str) -> dg.DefaultSensorStatus:
-    return dg.DefaultSensorStatus.RUNNING if automation.env_flag(flag) else dg.DefaultSensorStatus.STOPPED
+def _default_status(running: bool) -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
 def evaluate_data_root(
@@ -43,10 +44,13 @@ def evaluate_data_root(
 ) -> dg.SensorResult:
     """One tick of the sensor (separate from the decorator so tests can pass `stable_seconds`)."""
     if stable_seconds is None:
-        stable_seconds = automation.env_float("LEGIS_SENSOR_STABLE_SECONDS", 10.0)
-    data_root = legis.settings().data_dir
+        stable_seconds = Deployment.from_env().sensor_stable_seconds
+    settings = legis.settings()
+    data_root = settings.data_dir
     previous = automation.load_cursor(context.cursor)
-    scan = automation.scan_data_root(data_root, previous, stable_seconds=stable_seconds)
+    scan = automation.scan_data_root(
+        data_root, previous, stable_seconds=stable_seconds, allow_outside_root=settings.allow_outside_root
+    )
 
     run_requests: list[dg.RunRequest] = []
     for key in scan.changed:
@@ -96,8 +100,8 @@ def evaluate_data_root(
 @dg.sensor(
     name=SENSOR_NAME,
     job_name=JOB_NAME,
-    minimum_interval_seconds=automation.env_int("LEGIS_SENSOR_INTERVAL", 30),
-    default_status=_default_status("LEGIS_SENSOR_DEFAULT_RUNNING"),
+    minimum_interval_seconds=Deployment.from_env().sensor_interval,
+    default_status=_default_status(Deployment.from_env().sensor_default_running),
     description="New session directory -> new `session` partition + runs for its chambers; changed input "
     "files -> runs for that session's chambers only (cursor: content hashes per session).",
 )

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 from markupsafe import Markup
 
+from legis_assets import steps
 from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, RHAT_MAX, scalar_float
 from legis_assets.report import figures
 from legis_assets.report.analysis import add_analysis_sections
@@ -47,16 +48,10 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = "report.html.j2"
-SECTIONS = (
-    ("headline", "Headline"),
-    ("ideal-points", "Ideal points"),
-    ("party-posteriors", "Party posteriors"),
-    ("shrinkage", "Shrinkage"),
-    ("convergence", "Convergence diagnostics"),
-    ("data", "Data"),
-)
+#: the sections, in page order (declared with the step each shows in legis_assets/steps.py)
+SECTIONS = tuple((sec.id, sec.title) for sec in steps.REPORT_SECTIONS)
 #: sections that need the hierarchical model (left out where it was not fitted)
-HIERARCHICAL_SECTIONS = ("party-posteriors", "shrinkage")
+HIERARCHICAL_SECTIONS = tuple(sec.id for sec in steps.REPORT_SECTIONS if sec.hierarchical_only)
 #: worst-mixing parameters shown with trace and rank plots
 N_WORST = 4
 #: posterior variables holding the ideal points, preferred first: the standardised ideal points

@@ -16,50 +16,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from legis_assets.core import ingest
+from legis_assets.core import csvread as ingest  # the reader's batch sizes live in core/csvread.py
 from legis_assets.core.ingest import read_session
-from legis_assets.core.schema import CHAMBERS, SLUG_PREFIX, VOTE_CODES, InputError
+from legis_assets.core.schema import CHAMBERS, SCRAPER_HEADERS, SLUG_PREFIX, VOTE_CODES, InputError
 
 SESSION = "2025-2026"
-HEADERS = {
-    "votes": [
-        "session",
-        "bill_number",
-        "bill_title",
-        "vote_id",
-        "vote_datetime",
-        "vote_date",
-        "chamber",
-        "motion",
-        "legislator_name",
-        "legislator_slug",
-        "vote",
-    ],
-    "rollcalls": [
-        "session",
-        "bill_number",
-        "bill_title",
-        "vote_id",
-        "vote_url",
-        "vote_datetime",
-        "vote_date",
-        "chamber",
-        "motion",
-        "vote_type",
-        "result",
-        "short_title",
-        "sponsor",
-        "sponsor_slugs",
-        "yea_count",
-        "nay_count",
-        "present_passing_count",
-        "absent_not_voting_count",
-        "not_voting_count",
-        "total_votes",
-        "passed",
-    ],
-    "legislators": ["name", "full_name", "legislator_slug", "chamber", "party", "district", "member_url", "ocd_id"],
-}
+HEADERS = {kind: list(header) for kind, header in SCRAPER_HEADERS.items()}
 REQUIRED = {
     "votes": {"vote_id", "chamber", "legislator_slug", "vote"},
     "rollcalls": {"vote_id", "chamber"},
