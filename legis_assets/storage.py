@@ -41,7 +41,34 @@ SCALE_COLUMN = "scale"  # the key of a common scale's tables (Warehouse.replace_
 
 
 def legis_home() -> Path:
-    return Path(os.environ.get("LEGIS_HOME", ".legis")).resolve()
+    """The storage root (warehouse, traces, reports, alerts): `LEGIS_HOME`, a path or a URI."""
+    return storage_root(os.environ.get("LEGIS_HOME", ".legis"))
+
+
+#: URI schemes LEGIS_HOME accepts: a local or mounted POSIX filesystem (NFS, EFS, CephFS, a FUSE
+#: mount of a bucket), which gives the atomic rename and `flock` that publication relies on
+POSIX_SCHEMES = ("", "file", "local")
+
+
+def storage_root(value: str) -> Path:
+    """`LEGIS_HOME` as a path: a plain path or a `file://` URI. Object-store URIs (s3://, gs://,
+    az://...) are refused with the reason: traces are published by atomic rename and the warehouse
+    is serialised with `flock`, which object stores do not offer; mount the bucket or share at a
+    path instead (deploy/README.md, "Shared warehouse and artifact store")."""
+    from upath import UPath  # universal_pathlib, a dependency of dagster
+
+    text = value.strip()
+    if not text:
+        raise LegisError("LEGIS_HOME is empty: set it to a directory or a file:// URI")
+    path = UPath(text)
+    protocol = getattr(path, "protocol", "") or ""
+    if protocol not in POSIX_SCHEMES:
+        raise LegisError(
+            f"LEGIS_HOME={text!r}: {protocol}:// storage is not supported directly (publication needs an atomic "
+            "rename and flock); mount it as a filesystem on every machine and set LEGIS_HOME to the mount path "
+            "(deploy/README.md)"
+        )
+    return Path(path.path if protocol else text).expanduser().resolve()
 
 
 def default_warehouse_path() -> Path:

@@ -300,3 +300,34 @@ def test_readme_matches_the_code():
     locked = {p["name"] for p in lock["package"]}
     for package in ("dagster-celery", "dagster-postgres", "dagster-k8s", "redis", "psycopg2-binary"):
         assert package in locked and package in readme, package
+
+
+def test_dockerfile_builds_the_image_the_configs_name():
+    """No docker here: check that the Dockerfile's inputs exist and that it provides what the Helm
+    values and the run configs refer to (module, /app/deploy paths, the locked environment)."""
+    import re
+    import tomllib
+
+    text = (REPO / "Dockerfile").read_text()
+    assert "uv sync --frozen" in text and "COPY pyproject.toml uv.lock" in text
+    for line in re.findall(r"^COPY (.+)$", text, flags=re.M):
+        *sources, _dest = line.split()
+        for source in sources:
+            assert (REPO / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
+    workdir = re.search(r"^WORKDIR (\S+)$", text, flags=re.M).group(1)
+    assert re.search(r"^COPY deploy ", text, flags=re.M)
+    makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (REPO / "Makefile").read_text(), flags=re.M).group(1)
+    assert f"UV_VERSION={makefile_uv}" in text
+    python = re.search(r"^FROM python:(\d+\.\d+)", text, flags=re.M).group(1)
+    assert f">={python}" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    # the module the chart's gRPC server loads, and the executor config path baked into the env
+    values = yaml.safe_load((DEPLOY / "k8s" / "values.yaml").read_text())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    module = deployment["dagsterApiGrpcArgs"][1]
+    assert f'"--module-name", "{module}"' in text and (REPO / (module.replace(".", "/") + ".py")).is_file()
+    env = {e["name"]: e["value"] for e in deployment["env"]}
+    in_image = Path(env["LEGIS_EXECUTOR_CONFIG"])
+    assert in_image.is_relative_to(workdir) and (REPO / in_image.relative_to(workdir)).is_file()
+    assert "Dockerfile" in (DEPLOY / "k8s" / "values.yaml").read_text()
+    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["legis-assets"]
+    assert entry.split(":")[0].startswith("legis_assets.")
