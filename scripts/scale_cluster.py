@@ -297,9 +297,20 @@ class LocalCluster:
         service.proc.wait(timeout=5)
 
     def stop(self) -> None:
+        # a second Ctrl-C or SIGTERM must not interrupt the clean-up half-way
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _stop(self) -> None:
         for name in [n for n in self.services if n == "daemon"] + [n for n in self.services if n != "daemon"]:
-            with contextlib.suppress(Exception):
+            try:
                 self.stop_process(name)
+            except BaseException as err:  # keep stopping the others
+                log(f"could not stop {name}: {err!r}")
         if self.pg_started:
             cmd = [str(Path(self.tools["PG_BIN"]) / "pg_ctl"), "-D", str(self.root / "postgres" / "data")]
             subprocess.run(self._as_pg([*cmd, "-m", "fast", "-w", "stop"]), capture_output=True, cwd=self.root)
