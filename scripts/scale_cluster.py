@@ -240,9 +240,9 @@ class LocalCluster:
     def worker_command(self, name: str, queues: Sequence[str]) -> list[str]:
         """The documented worker command (deploy/celery/run_config.yaml, deploy/README.md)."""
         args = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
-        args += ["-y", str(DEPLOY / "run_config.yaml"), "-n", name]
-        for queue in queues:
-            args += ["-q", queue]
+        # one comma-separated -q: dagster-celery passes each -q on as celery's -Q, and with several
+        # -Q celery keeps only the last (a worker started with -q dagster -q mcmc serves mcmc only)
+        args += ["-y", str(DEPLOY / "run_config.yaml"), "-n", name, "-q", ",".join(queues)]
         return [*args, "--", "-c", "1"]
 
     def start_worker(self, name: str, queues: Sequence[str]) -> Service:
