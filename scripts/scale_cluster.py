@@ -345,14 +345,15 @@ class LocalCluster:
         cursor = subprocess.run(
             [sys.executable, "-c", code, str(self.data_dir)], check=True, capture_output=True, text=True, env=self.env
         ).stdout.strip()
-        subprocess.run(
-            [str(BIN / "dagster"), "sensor", "cursor", "session_data_sensor", "--set", cursor]
-            + ["-w", str(REPO / "workspace.yaml")],
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-            env=self.env,
-        )
+        # `sensor cursor --set` stores the state as STOPPED; `sensor start` turns it on, cursor kept
+        for args in (["cursor", "session_data_sensor", "--set", cursor], ["start", "session_data_sensor"]):
+            subprocess.run(
+                [str(BIN / "dagster"), "sensor", *args, "-w", str(REPO / "workspace.yaml")],
+                check=True,
+                capture_output=True,
+                cwd=REPO,
+                env=self.env,
+            )
 
     def launch_backfill(self, partitions: Sequence[tuple[str, str]], title: str = "scale-out backfill") -> str:
         """An asset backfill of every legis asset for these (session key, chamber) partitions,
