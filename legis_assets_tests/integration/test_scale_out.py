@@ -20,6 +20,7 @@ One small simulated session (both chambers: two partitions) keeps it short. Chec
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def cluster(tmp_path_factory):
         cluster.mark_data_seen()
         cluster.start_daemon()
         yield cluster
+    shutil.rmtree(cluster.root, ignore_errors=True)  # Postgres data, Redis dir, logs, warehouse
 
 
 def test_distributed_backfill_matches_single_process_and_survives_a_killed_worker(cluster, tmp_path):
