@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(LEGIS_HOME)/dagster_home
 export LEGIS_DATA_DIR ?= $(CURDIR)/data
 EXAMPLE := data/simulated
 
-.PHONY: setup run test test-fast lint ui bench real-data real-scale example-data clean
+.PHONY: setup run test test-fast lint ui bench real-data real-scale example-data clean scale-demo bench-scale-out
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,6 +46,12 @@ ui: setup  ## the Dagster UI + daemon (sensors, schedules, alerts) on http://127
 
 bench: setup  ## sampling benchmark: reference configuration vs project default, one table
 	$(BIN)/python benchmarks/bench_sampling.py
+
+scale-demo: setup  ## distributed run: Postgres + Redis + 2 Celery workers + daemon, backfill of 4 partitions (deploy/README.md)
+	$(BIN)/python scripts/scale_cluster.py
+
+bench-scale-out: setup  ## the scale-out backfill's wall time with 1 and 2 Celery workers (benchmarks/results/)
+	nice -n 5 $(BIN)/python benchmarks/bench_scale_out.py
 
 REAL := LEGIS_HOME=$(LEGIS_HOME)/real DAGSTER_HOME=$(LEGIS_HOME)/real/dagster_home
 SCALE ?= california

@@ -42,6 +42,33 @@ def _path(raw: str) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+#: URI schemes LEGIS_HOME accepts: a local or mounted POSIX filesystem (NFS, EFS, CephFS, a FUSE
+#: mount of a bucket), which gives the atomic rename and `flock` that publication relies on
+POSIX_SCHEMES = ("", "file", "local")
+
+
+def storage_root(value: str) -> Path:
+    """The storage root (warehouse, traces, reports, alerts) from `LEGIS_HOME`: a plain path or a
+    `file://` URI. Object-store URIs (s3://, gs://, az://...) are refused with the reason: traces
+    are published by atomic rename and the warehouse is serialised with `flock`, which object
+    stores do not offer; mount the bucket or share at a path instead (deploy/README.md, "Shared
+    warehouse and artifact store")."""
+    from upath import UPath  # universal_pathlib, a dependency of dagster
+
+    text = value.strip()
+    if not text:
+        raise ValueError("a directory or a file:// URI")
+    path = UPath(text)
+    protocol = getattr(path, "protocol", "") or ""
+    if protocol not in POSIX_SCHEMES:
+        raise ValueError(
+            f"a directory or a file:// URI: {protocol}:// storage is not supported directly (publication needs an "
+            "atomic rename and flock); mount it as a filesystem on every machine and set LEGIS_HOME to the mount "
+            "path (deploy/README.md)"
+        )
+    return Path(path.path if protocol else text).expanduser().resolve()
+
+
 def _float(raw: str) -> float:
     try:
         return float(raw)
@@ -138,7 +165,7 @@ def _parse(variables: tuple[Variable, ...], env: Mapping[str, str] | None) -> di
 
 RUN_VARIABLES: tuple[Variable, ...] = (
     Variable("LEGIS_DATA_DIR", "data_dir", _path, lambda: _path("data"), "data root (default ./data)"),
-    Variable("LEGIS_HOME", "home", _path, lambda: _path(".legis"), "results: warehouse, traces, reports, logs"),
+    Variable("LEGIS_HOME", "home", storage_root, lambda: _path(".legis"), "results: warehouse, traces, reports, logs"),
     Variable("LEGIS_PROFILE", "profile", _choice(lambda: sorted(sampling.PROFILES)), "default", "sampling profile"),
     Variable("LEGIS_MODEL", "model", _choice(lambda: sorted(MODELS)), "hierarchical", "hierarchical model"),
     Variable("LEGIS_MIN_MINORITY", "min_minority", _non_negative_float, 0.025, "roll-call filter: minority share"),

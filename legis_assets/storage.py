@@ -41,10 +41,19 @@ SCALE_COLUMN = "scale"  # the key of a common scale's tables (Warehouse.replace_
 
 
 def legis_home() -> Path:
-    """$LEGIS_HOME (default ./.legis), resolved (the settings module parses it)."""
+    """$LEGIS_HOME (default ./.legis): a path or a file:// URI, resolved (the settings module
+    parses it: settings.storage_root)."""
     from legis_assets import settings
 
     return settings.read("home")
+
+
+def storage_root(value: str) -> Path:
+    """`LEGIS_HOME`'s value as a path (settings.storage_root: a path or a file:// URI; object-store
+    URIs refused with the reason)."""
+    from legis_assets import settings
+
+    return settings.storage_root(value)
 
 
 def _frame(table) -> pl.DataFrame:
