@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterEventType
 
 from legis_assets import automation
-from legis_assets.defs.alerts import convergence_failure_alert, failed_error_checks
+from legis_assets.defs.alerts import convergence_failure_alert, deliver_run_alerts, failed_error_checks
 from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 
@@ -272,17 +272,27 @@ def test_run_failure_sensor_with_webhook_down(instance, tmp_path, monkeypatch):
     assert line["check"] == "ess" and line["run_id"] == result.run_id
 
 
-def test_run_failure_without_failed_checks_is_not_an_alert(instance, tmp_path, webhook, monkeypatch):
+def test_run_failure_without_failed_checks_alerts_once_as_run_failed(instance, tmp_path, webhook, monkeypatch):
+    """A daemon-launched run that fails for another reason (bad input, a killed worker) alerts once
+    as `run_failed`, naming the step and its error; the CLI's path (run_failures=False) does not."""
     monkeypatch.setenv("LEGIS_ALERT_WEBHOOK", webhook.url)
 
     @dg.asset(partitions_def=session_chamber, name="votes")
     def broken(context):
-        raise dg.Failure("bad input")
+        raise dg.Failure("bad input: votes.csv line 3")
 
     result = failed_run(instance, broken)
     assert not result.success
+    assert deliver_run_alerts(instance, result.dagster_run, tmp_path) == []
+    assert not (tmp_path / "alerts.jsonl").exists()
     alert(instance, result, tmp_path)
-    assert not (tmp_path / "alerts.jsonl").exists() and webhook.received == []
+    alert(instance, result, tmp_path)  # a second evaluation does not alert twice
+    lines = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert len(lines) == 1 and len(webhook.received) == 1
+    (record,) = lines
+    assert record["check"] == "run_failed" and record["asset"] == "votes"
+    assert "bad input: votes.csv line 3" in record["description"]
+    assert (record["session"], record["chamber"]) == (SESSION, "senate")
 
 
 def test_alert_sensor_is_on_by_default():

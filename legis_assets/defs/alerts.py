@@ -7,8 +7,11 @@ restarts). For the failed run it reads the run's ASSET_CHECK_EVALUATION events
 (`instance.all_logs(run_id, of_type=...)`, the stable route in Dagster 1.13) and alerts once per
 failed ERROR-severity check: one JSON line in `$LEGIS_HOME/alerts.jsonl` and, if
 `LEGIS_ALERT_WEBHOOK` is set, the same JSON POSTed there (timeout 5 s, 3 attempts with backoff).
-Runs that fail for another reason (bad input, a crash) produce no convergence alert; Dagster's UI
-shows them as failed runs. WARN checks never fail a run and are not alerted.
+A run that the daemon launched (UI, schedule, sensor, backfill) and that fails for another reason
+(bad input, a crashed or killed worker) alerts too, once, as check `run_failed` with the failed
+step and its error: nobody watches a terminal for those runs. `legis-assets run` prints such
+failures itself (one `error:` line, exit code 2), so on that path only the convergence gates alert.
+WARN checks never fail a run and are not alerted.
 
 The sensor is on by default (alerts must not depend on a click); it monitors every job of the code
 location, including runs launched from the asset graph, by a schedule, a sensor or a backfill.
@@ -104,19 +107,61 @@ def failed_error_checks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
     return records
 
 
+def run_failure_record(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, Any]:
+    """The alert of a run that failed without a failed ERROR check (bad input, a crashed or killed
+    step): `check` is `run_failed`, `asset` the first failed step (or `run`), `description` its
+    error's first line."""
+    step, message, timestamp = "run", "the run failed", None
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = entry.get_dagster_event()
+        step = event.step_key or step
+        error = getattr(event.step_failure_data, "error", None)
+        message = (getattr(error, "message", "") or message).strip().splitlines()[0]
+        timestamp = entry.timestamp
+        break
+    else:
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE):
+            event = entry.get_dagster_event()
+            message = (event.message or message).strip().splitlines()[0]
+            timestamp = entry.timestamp
+    partition = (run.tags or {}).get("dagster/partition")
+    session, chamber = _session_chamber(partition, run)
+    return automation.alert_record(
+        session=session,
+        chamber=chamber,
+        asset=step,
+        check="run_failed",
+        value=None,
+        threshold=None,
+        severity=dg.AssetCheckSeverity.ERROR.value,
+        run_id=run.run_id,
+        timestamp=timestamp,
+        partition=partition,
+        description=message,
+    )
+
+
 def deliver_run_alerts(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path, log: Any = None
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    home: Path,
+    log: Any = None,
+    run_failures: bool = False,
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Deliver the alerts of one failed run (the sensor and `legis-assets run` both call this).
 
     Each record goes through `automation.deliver_alert`, which de-duplicates by run id + asset +
     check + partition in alerts.jsonl and POSTs only a new line: whichever launch path delivers
     first writes the line and POSTs, the other one finds the line and does nothing.
+    `run_failures`: a run that failed without a failed ERROR check alerts as `run_failed` (the
+    sensor's path; the CLI prints those failures itself).
     Returns (record, {"written": ..., "posted": ...}) per record; never raises.
     """
     log = log or automation.log
     try:
         records = failed_error_checks(instance, run)
+        if not records and run_failures:
+            records = [run_failure_record(instance, run)]
     except Exception as err:  # never break the daemon's sensor loop or the CLI's summary
         log.error(f"could not read the check results of run {run.run_id}: {err}")
         return []
@@ -156,7 +201,7 @@ def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisRes
     except Exception as err:
         context.log.error(f"could not resolve LEGIS_HOME ({err}); using ./.legis")
         home = Path(".legis").resolve()
-    delivered = deliver_run_alerts(context.instance, context.dagster_run, home, context.log)
+    delivered = deliver_run_alerts(context.instance, context.dagster_run, home, context.log, run_failures=True)
     return sum(bool(status["written"]) for _, status in delivered)
 
 
@@ -165,7 +210,8 @@ def send_convergence_alerts(context: dg.RunFailureSensorContext, legis: LegisRes
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=Deployment.from_env().alert_interval,
     description="A failed run with failed ERROR convergence checks -> one line per failed partition "
-    "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set.",
+    "(every failed gate listed) in $LEGIS_HOME/alerts.jsonl and a POST to LEGIS_ALERT_WEBHOOK if set; "
+    "a run failed for another reason (bad input, a killed worker) -> one `run_failed` line with its error.",
 )
 def convergence_failure_alert(context: dg.RunFailureSensorContext, legis: LegisResource) -> None:
     send_convergence_alerts(context, legis)

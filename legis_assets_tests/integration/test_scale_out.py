@@ -19,6 +19,7 @@ One small simulated session (both chambers: two partitions) keeps it short. Chec
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -162,7 +163,7 @@ def test_distributed_backfill_matches_single_process_and_survives_a_killed_worke
     key = SessionKey.parse(SESSION)
     good_manifest = TraceStore(artifact_dir("traces", key, "senate", cluster.legis_home)).published()
 
-    # 4. a worker process killed mid-step: failed run, evaluated by the alert sensor, last good partition intact
+    # 4. a worker process killed mid-step: failed run, one `run_failed` alert, last good partition intact
     backfill_id = cluster.launch_backfill([(SESSION, "senate")], title="killed worker")
     killed_run, _ = _wait_for_step_start(cluster, backfill_id, "flat_posterior")
     time.sleep(2)
@@ -176,6 +177,11 @@ def test_distributed_backfill_matches_single_process_and_survives_a_killed_worke
     with cluster.instance() as inst:
         assert _events(inst, killed_run, "flat_posterior", "STEP_SUCCESS") == []
         assert _alert_sensor_saw(cluster, inst, killed_run), cluster.tail("daemon")
+    alerts = cluster.legis_home / "alerts.jsonl"
+    lines = [json.loads(line) for line in alerts.read_text().splitlines()] if alerts.exists() else []
+    killed = [a for a in lines if a["run_id"] == killed_run]
+    assert len(killed) == 1 and killed[0]["check"] == "run_failed", lines
+    assert (killed[0]["session"], killed[0]["chamber"]) == (SESSION, "senate")
     after = _partition_tables(warehouse, "senate")
     for table, frame in before["senate"].items():
         assert after[table].equals(frame), f"{table} changed after the killed run"
