@@ -97,7 +97,9 @@ def _print_outputs(settings, parts) -> None:
             published = "hierarchical" if "hierarchical" in models_seen else "flat"
             rows = gates.filter(gates["model"] == published).iter_rows()
             label = "" if published == "hierarchical" else " (flat model: the hierarchical model was not fitted)"
-            print(f"    gates{label}: " + ", ".join(f"{g} {v:.4g} {s}" for _, g, v, _, s in rows))
+            from legis_assets.scale_status import number
+
+            print(f"    gates{label}: " + ", ".join(f"{g} {number(v)} {s}" for _, g, v, _, s in rows))
         except Exception:
             print("    gates: (not computed)")
         traces = settings.home / "traces" / part.key.legislature / part.key.session / part.chamber
@@ -532,9 +534,11 @@ def cmd_run(args) -> int:
 
 
 def _metadata_number(value) -> str:
+    from legis_assets.scale_status import number
+
     value = getattr(value, "value", value)
     try:
-        return f"{float(value):.4g}"
+        return number(value)
     except (TypeError, ValueError):
         return str(value)
 

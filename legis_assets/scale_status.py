@@ -37,6 +37,13 @@ SCALE_TABLES = (
 )
 
 
+def number(value: float) -> str:
+    """A gate value for the terminal: 4 significant digits, whole numbers from 1,000 up with
+    thousands separators (an ESS of 11,480, not 1.148e+04)."""
+    value = float(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def skip_reason(settings: Settings, legislature: str) -> str | None:
     """Why a legislature gets no common scale (None: it has 2+ built chamber-sessions)."""
     inputs = ScalePipeline(settings).current_inputs(legislature, load=False)
@@ -72,7 +79,7 @@ def scale_summary(settings: Settings, legislature: str) -> list[str]:
     if gates.height:
         lines.append(
             "    gates: "
-            + ", ".join(f"{r['gate']} {r['value']:.4g} {r['status']}" for r in gates.iter_rows(named=True))
+            + ", ".join(f"{r['gate']} {number(r['value'])} {r['status']}" for r in gates.iter_rows(named=True))
         )
     else:
         lines.append("    gates: (not computed)")

@@ -203,3 +203,10 @@ def test_export_refuses_unknown_session_and_format_and_keeps_earlier_files(tmp_p
     assert cli.main(["export", "--out", str(out), "--format", "xlsx"]) == 2
     assert "unknown export format 'xlsx'" in capsys.readouterr().err
     assert (out / "ideal_points.csv").read_bytes() == before
+
+
+def test_gate_values_read_as_numbers_on_the_terminal():
+    from legis_assets.scale_status import number
+
+    assert number(11480.4) == "11,480" and number(1000) == "1,000"
+    assert number(1.00349) == "1.003" and number(0.9774) == "0.9774" and number(0) == "0"

@@ -448,7 +448,7 @@ def test_cli_scale_prints_gates_tables_and_report(built, monkeypatch, capsys):
     assert code == 0, out[-3000:]
     assert f"=== {LEG}: materializing the common scale (profile default" in out
     assert re.search(rf"=== {LEG} common scale: run \w+ succeeded in \d+ s ===", out)
-    assert re.search(r"gates: rhat [\d.]+ PASS, ess [\d.e+]+ PASS, divergences 0 PASS", out)
+    assert re.search(r"gates: rhat [\d.]+ PASS, ess [\d.,]+ PASS, divergences 0 PASS", out)
     assert "scale_positions " in out and "scale_party_trend " in out and "scale_movement " in out
     assert f"left out (no one links them to the others): {LEG}.{LONELY}:senate" in out
     assert f"report: {root / 'home' / 'reports' / LEG / 'common_scale' / 'report.html'}" in out
