@@ -115,6 +115,27 @@ def test_c_callbacks_equal_logp_grad_and_expand(datasets, name, dense):
     assert logp_c.ctypes(km.n_dim, _ptr(theta), _ptr(grad), _ptr(out), ctypes.c_void_p(junk.ctypes.data)) == -1
 
 
+@pytest.mark.parametrize("module", ["per_chamber", "common_scale", "common_scale_frame"])
+def test_every_kernels_callbacks_load_from_numbas_disk_cache(module):
+    """The C callbacks of all three kernels, made by fastirt.callbacks, are written to Numba's
+    on-disk cache, so a later process loads them instead of compiling them (seconds) again: a
+    second compile in this process must be a cache hit (a run-time address in the machine code,
+    e.g. a compiled function passed to a helper that Numba did not inline, makes them uncacheable)."""
+    import numba
+
+    from legis_assets.core.common_scale import frame, kernel
+    from legis_assets.core.fastirt import callbacks
+
+    cb = {"per_chamber": callbacks._CALLBACKS, "common_scale": kernel.CALLBACKS, "common_scale_frame": frame.CALLBACKS}
+    cb[module].get()  # compiled (and saved) or loaded
+    c_logp, c_expand = cb[module]._py
+    again = (
+        numba.cfunc(callbacks._LOGP_SIG, cache=True)(c_logp),
+        numba.cfunc(callbacks._EXPAND_SIG, cache=True)(c_expand),
+    )
+    assert [f.cache_hits for f in again] == [1, 1]
+
+
 def test_exp_neg_matches_numpy():
     rng = np.random.default_rng(0)
     x = -np.concatenate(

@@ -38,15 +38,15 @@ invariant), and a sign-fixed roll call keeps its sign (`sign_check` reports how 
 from __future__ import annotations
 
 import math
-import threading
-import warnings
 
 import numba
 import numpy as np
 
 from legis_assets.core.common_scale import kernel as _k
 from legis_assets.core.common_scale.data import CommonScaleData
-from legis_assets.core.fastirt import _EXPAND_SIG, _JIT, _LOGP_SIG, FRAME_MIN_LEGISLATORS, rollcall_signs
+from legis_assets.core.fastirt import _JIT, FRAME_MIN_LEGISLATORS, rollcall_signs
+from legis_assets.core.fastirt.callbacks import Callbacks, checked_expand, checked_logp
+from legis_assets.core.fastirt.nutpie_adapter import nutpie_model
 from legis_assets.core.models import IRTData
 
 _MAGIC = 9151.0
@@ -249,6 +249,15 @@ def _frame_arrays(ud):
 
 
 @numba.njit(**_JIT)
+def _block(table, c, theta):
+    """Chamber-session c's first slot, slots, first roll call, roll calls, and its frame's location
+    m, log-scale s and scale e^s at theta."""
+    s0 = table[_CS * c + 1]
+    s = theta[2 + s0]
+    return s0, table[_CS * c + 2], table[_CS * c + 3], table[_CS * c + 4], theta[1 + s0], s, math.exp(s)
+
+
+@numba.njit(**_JIT)
 def _to_inner(theta, ud):
     """(model coordinates [log tau, xi, alpha, beta], y_hat per slot) of a frame point."""
     K = int(ud[_k._H_K])
@@ -260,13 +269,7 @@ def _to_inner(theta, ud):
     for c in range(n_cs):
         if table[_CS * c] == 0:
             continue
-        s0 = table[_CS * c + 1]
-        ns = table[_CS * c + 2]
-        r0 = table[_CS * c + 3]
-        nr = table[_CS * c + 4]
-        m = theta[1 + s0]
-        s = theta[2 + s0]
-        es = math.exp(s)
+        s0, ns, r0, nr, m, s, es = _block(table, c, theta)
         w = np.zeros(ns)
         for i in range(ns - 2):
             w[2 + i] = theta[3 + s0 + i]
@@ -305,13 +308,7 @@ def framed_logp_grad(theta, grad, ud):
     for c in range(n_cs):
         if table[_CS * c] == 0:
             continue
-        s0 = table[_CS * c + 1]
-        ns = table[_CS * c + 2]
-        r0 = table[_CS * c + 3]
-        nr = table[_CS * c + 4]
-        m = theta[1 + s0]
-        s = theta[2 + s0]
-        es = math.exp(s)
+        s0, ns, r0, nr, m, s, es = _block(table, c, theta)
         g_m = 0.0
         g_s = 0.0
         g_y = np.empty(ns)
@@ -352,91 +349,30 @@ def framed_logp_grad(theta, grad, ud):
 @numba.njit(**_JIT)
 def framed_expand(theta, out, ud):
     """[tau, xi, alpha, beta] in the model's coordinates (CompiledModel.var_shapes order)."""
-    inner, _ = _to_inner(theta, ud)
-    out[0] = math.exp(inner[0])
-    for k in range(1, inner.shape[0]):
-        out[k] = inner[k]
+    _k.expand_core(_to_inner(theta, ud)[0], out, ud)
 
 
 def _c_logp(dim, x_ptr, grad_ptr, logp_ptr, user_data):
-    head = numba.carray(user_data, (_k.HEADER,), np.float64)
-    if head[_k._H_MAGIC] != _MAGIC:
-        return -1
-    nd = int(head[_k._H_NDIM])
-    if dim != nd:
-        return -1
-    ud = numba.carray(user_data, (int(head[_k._H_TOTAL]),), np.float64)
-    x = numba.carray(x_ptr, (nd,))
-    grad = numba.carray(grad_ptr, (nd,))
-    value = framed_logp_grad(x, grad, ud)
-    logp_ptr[0] = value
-    for k in range(nd):
-        if not np.isfinite(grad[k]):
-            return 3
-    if not np.isfinite(value):
-        return 4
-    return 0
+    return checked_logp(framed_logp_grad, _MAGIC, dim, x_ptr, grad_ptr, logp_ptr, user_data)
 
 
 def _c_expand(dim, n_expanded, x_ptr, out_ptr, user_data):
-    head = numba.carray(user_data, (_k.HEADER,), np.float64)
-    if head[_k._H_MAGIC] != _MAGIC:
-        return -1
-    nd = int(head[_k._H_NDIM])
-    if dim != nd or n_expanded != int(head[_k._H_NEXP]):
-        return -1
-    ud = numba.carray(user_data, (int(head[_k._H_TOTAL]),), np.float64)
-    framed_expand(numba.carray(x_ptr, (nd,)), numba.carray(out_ptr, (nd,)), ud)
-    return 0
+    return checked_expand(framed_expand, _MAGIC, dim, n_expanded, x_ptr, out_ptr, user_data)
 
 
-_CFUNCS: tuple | None = None
-_LOCK = threading.Lock()
-
-
-def c_callbacks():
-    global _CFUNCS
-    with _LOCK:
-        if _CFUNCS is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", numba.NumbaWarning)
-                _CFUNCS = (numba.cfunc(_LOGP_SIG, cache=True)(_c_logp), numba.cfunc(_EXPAND_SIG, cache=True)(_c_expand))
-        return _CFUNCS
+#: the C callbacks (fastirt.callbacks: compiled once per process, cached on disk)
+CALLBACKS = Callbacks(_c_logp, _c_expand)
 
 
 def compile_framed_kernel(data: CommonScaleData, start: np.ndarray, min_slots: int = MIN_FRAMED_SLOTS):
     """(nutpie model with the framed C callbacks, started at `start`; its FrameSpec)."""
-    import pandas as pd
-    from nutpie.compile_pymc import CompiledPyMCModel
-
     spec = FrameSpec(data, start, min_slots=min_slots)
-    logp_cfunc, expand_cfunc = c_callbacks()
-    K, J = data.n_slots, data.n_rollcalls
-    names = ["tau", "xi", "alpha", "beta"]
-    shapes = [(), (K,), (J,), (J,)]
-    slices, pos = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        slices.append(slice(pos, pos + size))
-        pos += size
-    coords = {
-        "slot": pd.Index(data.slot_labels()),
-        "rollcall": pd.Index(data.rollcall_ids),
-        "unconstrained_parameter": pd.Index(spec.unconstrained_names()),
-    }
-    compiled = CompiledPyMCModel(
-        _n_dim=spec.n_dim,
-        dims={"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)},
-        _coords=coords,
-        _shapes={n: tuple(s) for n, s in zip(names, shapes)},
-        compiled_logp_func=logp_cfunc,
-        compiled_expand_func=expand_cfunc,
-        initial_point_func=lambda seed: spec.initial_point(np.random.default_rng(seed)),
-        shared_data={},
-        user_data=spec.user_data,
-        n_expanded=pos,
-        shape_info=(names, slices, [tuple(s) for s in shapes]),
-        logp_func=None,
-        expand_func=None,
+    compiled = nutpie_model(
+        CALLBACKS.get(),
+        spec.user_data,
+        spec.n_dim,
+        *_k.var_shapes(data),
+        _k.coords(data, spec.unconstrained_names()),
+        lambda seed: spec.initial_point(np.random.default_rng(seed)),
     )
     return compiled, spec

@@ -4,8 +4,8 @@ nutpie as C callbacks, as fastirt.py does for the per-chamber models (no Python 
 The same model, the same parameterisation as the PyMC builder, in nutpie's order of PyMC's value
 variables: theta = [log tau, xi (K slots), alpha (J), beta (J)]. Reused from fastirt: the sparse
 Bernoulli-logit likelihood over the observed cells (`_sparse_lik`: vectorised exp, chunked log
-of products) and the normal prior (`_normal_prior`), the prior constants and the C-callback
-signatures. Tested against PyMC's log-density and gradient to 1e-8 (test_common_scale.py).
+of products) and the normal prior (`_normal_prior`), the prior constants and the C callbacks
+(fastirt.callbacks, which also builds those of frame.py). Tested against PyMC's log-density and gradient to 1e-8 (test_common_scale.py).
 
 Everything the kernel needs is packed in one float64 array (nutpie's user_data); integers are
 stored as int64 bit patterns, as in fastirt.pack_user_data.
@@ -14,8 +14,6 @@ stored as int64 bit patterns, as in fastirt.pack_user_data.
 from __future__ import annotations
 
 import math
-import threading
-import warnings
 
 import numba
 import numpy as np
@@ -23,9 +21,7 @@ import numpy as np
 from legis_assets.core.common_scale.data import CommonScaleData
 from legis_assets.core.common_scale.model import FIRST_SCALE, TAU_SCALE
 from legis_assets.core.fastirt import (
-    _EXPAND_SIG,
     _JIT,
-    _LOGP_SIG,
     ALPHA_SCALE,
     BETA_SCALE,
     DENSE_MIN_FILL,
@@ -35,6 +31,8 @@ from legis_assets.core.fastirt import (
     _normal_prior,
     _sparse_lik,
 )
+from legis_assets.core.fastirt.callbacks import HEADER_SLOTS, Callbacks, checked_expand, checked_logp
+from legis_assets.core.fastirt.nutpie_adapter import nutpie_model
 
 _MAGIC = 9137.0
 (
@@ -58,6 +56,7 @@ _MAGIC = 9137.0
     _H_OFF_BLOCKS,
 ) = range(18)
 HEADER = 20
+assert (_H_MAGIC, _H_NDIM, _H_NEXP, _H_TOTAL) == HEADER_SLOTS, "the C callbacks read these slots (fastirt.callbacks)"
 LAYOUT_SPARSE, LAYOUT_BLOCKS = 0, 1
 #: entries per chamber-session in the block table: slot start, slots, roll-call start, roll calls, vote offset
 _BLOCK = 5
@@ -224,49 +223,15 @@ def expand_core(theta, out, ud):
 
 
 def _c_logp(dim, x_ptr, grad_ptr, logp_ptr, user_data):
-    head = numba.carray(user_data, (HEADER,), np.float64)
-    if head[_H_MAGIC] != _MAGIC:
-        return -1
-    nd = int(head[_H_NDIM])
-    if dim != nd:
-        return -1
-    ud = numba.carray(user_data, (int(head[_H_TOTAL]),), np.float64)
-    x = numba.carray(x_ptr, (nd,))
-    grad = numba.carray(grad_ptr, (nd,))
-    value = logp_grad_core(x, grad, ud)
-    logp_ptr[0] = value
-    for k in range(nd):
-        if not np.isfinite(grad[k]):
-            return 3
-    if not np.isfinite(value):
-        return 4
-    return 0
+    return checked_logp(logp_grad_core, _MAGIC, dim, x_ptr, grad_ptr, logp_ptr, user_data)
 
 
 def _c_expand(dim, n_expanded, x_ptr, out_ptr, user_data):
-    head = numba.carray(user_data, (HEADER,), np.float64)
-    if head[_H_MAGIC] != _MAGIC:
-        return -1
-    nd = int(head[_H_NDIM])
-    if dim != nd or n_expanded != int(head[_H_NEXP]):
-        return -1
-    ud = numba.carray(user_data, (int(head[_H_TOTAL]),), np.float64)
-    expand_core(numba.carray(x_ptr, (nd,)), numba.carray(out_ptr, (nd,)), ud)
-    return 0
+    return checked_expand(expand_core, _MAGIC, dim, n_expanded, x_ptr, out_ptr, user_data)
 
 
-_CFUNCS: tuple | None = None
-_LOCK = threading.Lock()
-
-
-def c_callbacks():
-    global _CFUNCS
-    with _LOCK:
-        if _CFUNCS is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", numba.NumbaWarning)
-                _CFUNCS = (numba.cfunc(_LOGP_SIG, cache=True)(_c_logp), numba.cfunc(_EXPAND_SIG, cache=True)(_c_expand))
-        return _CFUNCS
+#: the C callbacks (fastirt.callbacks: compiled once per process, cached on disk)
+CALLBACKS = Callbacks(_c_logp, _c_expand)
 
 
 class CommonKernel:
@@ -291,50 +256,44 @@ class CommonKernel:
         return theta
 
     def var_shapes(self):
-        K, J = self.data.n_slots, self.data.n_rollcalls
-        return (
-            ["tau", "xi", "alpha", "beta"],
-            [(), (K,), (J,), (J,)],
-            {"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)},
-        )
+        return var_shapes(self.data)
+
+
+def var_shapes(data: CommonScaleData) -> tuple[list[str], list[tuple[int, ...]], dict[str, tuple[str, ...]]]:
+    """The posterior variables (names, shapes, dims), in expand_core's order; in either coordinates."""
+    K, J = data.n_slots, data.n_rollcalls
+    return (
+        ["tau", "xi", "alpha", "beta"],
+        [(), (K,), (J,), (J,)],
+        {"xi": ("slot",), "alpha": ("rollcall",), "beta": ("rollcall",)},
+    )
 
 
 def compile_common_kernel(data: CommonScaleData, start: np.ndarray):
     """A nutpie model (C callbacks) started at `start` (CommonKernel.initial_point)."""
-    import pandas as pd
-    from nutpie.compile_pymc import CompiledPyMCModel
-
     km = CommonKernel(data)
     start = np.asarray(start, dtype=float)
-    logp_cfunc, expand_cfunc = c_callbacks()
-    names, shapes, dims = km.var_shapes()
-    slices, pos = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        slices.append(slice(pos, pos + size))
-        pos += size
-    coords = {
-        "slot": pd.Index(data.slot_labels()),
-        "rollcall": pd.Index(data.rollcall_ids),
-        "unconstrained_parameter": pd.Index(
-            ["tau_log__"]
-            + [f"xi_{k}" for k in range(data.n_slots)]
-            + [f"alpha_{j}" for j in range(data.n_rollcalls)]
-            + [f"beta_{j}" for j in range(data.n_rollcalls)]
-        ),
-    }
-    return CompiledPyMCModel(
-        _n_dim=km.n_dim,
-        dims=dims,
-        _coords=coords,
-        _shapes={n: tuple(s) for n, s in zip(names, shapes)},
-        compiled_logp_func=logp_cfunc,
-        compiled_expand_func=expand_cfunc,
-        initial_point_func=lambda seed: km.initial_point(start, np.random.default_rng(seed)),
-        shared_data={},
-        user_data=km.user_data,
-        n_expanded=pos,
-        shape_info=(names, slices, [tuple(s) for s in shapes]),
-        logp_func=None,
-        expand_func=None,
+    K, J = data.n_slots, data.n_rollcalls
+    names = (
+        ["tau_log__"]
+        + [f"xi_{k}" for k in range(K)]
+        + [f"alpha_{j}" for j in range(J)]
+        + [f"beta_{j}" for j in range(J)]
     )
+    return nutpie_model(
+        CALLBACKS.get(),
+        km.user_data,
+        km.n_dim,
+        *var_shapes(data),
+        coords(data, names),
+        lambda seed: km.initial_point(start, np.random.default_rng(seed)),
+    )
+
+
+def coords(data: CommonScaleData, unconstrained_names: list[str]) -> dict[str, list]:
+    """The trace's coordinates (slots, roll calls, the unconstrained parameters' names)."""
+    return {
+        "slot": data.slot_labels(),
+        "rollcall": list(data.rollcall_ids),
+        "unconstrained_parameter": unconstrained_names,
+    }

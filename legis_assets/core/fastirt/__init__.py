@@ -51,9 +51,9 @@ Modules (one responsibility each): `numerics` (Numba flags, constants, the vecto
 `layout` (the packed user_data array, the vote cells), `likelihood` (log-density and gradient in
 the model's coordinates; priors from core/catalogue.py), `frame` (the affine frame and its
 Jacobian), `logdensity` (the compiled entry points per model kind), `callbacks` (the C callbacks
-and their compile cache), `signs` (the sign screen), `model` (`KernelModel`, `kernel_model`),
-`nutpie_adapter` (`compile_kernel`, the only use of nutpie's private API, checked by
-`check_nutpie`). Every name importers used from the former single module is re-exported here.
+and their compile cache, for this kernel and the common scale's), `signs` (the sign screen), `model`
+(`KernelModel`, `kernel_model`), `nutpie_adapter` (`compile_kernel`; `nutpie_model`, which builds
+every kernel's nutpie model: the only use of nutpie's private API, checked by `check_nutpie`). Every name importers used from the former single module is re-exported here.
 """
 
 from __future__ import annotations

@@ -3,15 +3,17 @@
 nutpie has no public constructor for a model given as C callbacks: `nutpie.compile_pymc` builds its
 `CompiledPyMCModel` (a dataclass) from a PyMC model, and we build the same dataclass around our own
 callbacks, with the C signatures of `nutpie.compile_pymc._make_c_logp_func` /
-`_make_c_expand_func` (callbacks.py). :func:`check_nutpie` compares what this module relies on
+`_make_c_expand_func` (callbacks.py), in :func:`nutpie_model`, for every kernel (the per-chamber
+one, `compile_kernel`, and the common scale's). :func:`check_nutpie` compares what this module relies on
 with the installed nutpie and raises, naming its version, if a release changed it;
-`compile_kernel` calls it first, and legis_assets_tests/test_fastirt.py runs it on its own.
+`nutpie_model` calls it first, and legis_assets_tests/test_fastirt.py runs it on its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -87,32 +89,47 @@ def check_nutpie() -> None:
 def compile_kernel(km: KernelModel, init: np.ndarray | None):
     """A nutpie model for `km` (C callbacks, no Python per gradient), started at `init`
     (see `KernelModel.initial_point`)."""
-    import pandas as pd
-    from nutpie.compile_pymc import CompiledPyMCModel
-
-    check_nutpie()
     init = None if init is None else np.asarray(init, dtype=float)
     L = km.data.n_legislators
     if init is not None and init.shape != (L,):
         raise ValueError(f"init has shape {init.shape}, expected ({L},)")
-    logp_cfunc, expand_cfunc = c_callbacks()
-    user_data = km._packed()
 
     def initial_point(seed):
         return km.initial_point(init, np.random.default_rng(seed))
 
     names, shapes, dims = km.var_shapes()
+    coords = {**km.data.coords(), "unconstrained_parameter": km.unconstrained_names()}
+    return nutpie_model(c_callbacks(), km._packed(), km.n_dim, names, shapes, dims, coords, initial_point)
+
+
+def nutpie_model(
+    callbacks: tuple,
+    user_data: np.ndarray,
+    n_dim: int,
+    names: Sequence[str],
+    shapes: Sequence[tuple[int, ...]],
+    dims: dict[str, tuple[str, ...]],
+    coords: Mapping[str, Sequence],
+    initial_point: Callable[[int], np.ndarray],
+):
+    """nutpie's model object for a kernel: its (logp, expand) cfuncs (`callbacks.Callbacks.get`)
+    over `user_data`, `n_dim` unconstrained parameters (named in coords["unconstrained_parameter"]),
+    expanded to the variables `names` of `shapes` (flattened in that order), started at
+    `initial_point(seed)`. Every kernel (per chamber, common scale) builds its model here."""
+    import pandas as pd
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    check_nutpie()
+    logp_cfunc, expand_cfunc = callbacks
     slices, pos = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
         slices.append(slice(pos, pos + size))
         pos += size
-    coords = {name: pd.Index(values) for name, values in km.data.coords().items()}
-    coords["unconstrained_parameter"] = pd.Index(km.unconstrained_names())
     return CompiledPyMCModel(
-        _n_dim=km.n_dim,
+        _n_dim=n_dim,
         dims=dims,
-        _coords=coords,
+        _coords={name: pd.Index(values) for name, values in coords.items()},
         _shapes={name: tuple(shape) for name, shape in zip(names, shapes)},
         compiled_logp_func=logp_cfunc,
         compiled_expand_func=expand_cfunc,
@@ -120,7 +137,7 @@ def compile_kernel(km: KernelModel, init: np.ndarray | None):
         shared_data={},
         user_data=user_data,
         n_expanded=pos,
-        shape_info=(names, slices, [tuple(s) for s in shapes]),
+        shape_info=(list(names), slices, [tuple(s) for s in shapes]),
         logp_func=None,
         expand_func=None,
     )
