@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Literal, cast
+from typing import Literal, Protocol, TypeVar, cast
 
 import arviz as az
 import numpy as np
@@ -150,32 +150,24 @@ def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: s
     return compiled, "pymc", None
 
 
-def fit(
-    spec: ModelSpec,
-    data: IRTData,
-    init: np.ndarray | None,
-    settings: SamplerSettings,
-    progress: Callable[[str], None] | None = None,
-    progress_every: float = 15.0,
-) -> FitResult:
-    """Compile `spec` for `data`, start it at `init` (PC1 for the init variable) and sample.
+@dataclass
+class Sampled:
+    """A finished nutpie run: the trace without its warm-up draws, the sampling time and the
+    leapfrog steps (= gradient evaluations) in tuning and in the kept draws, over all chains."""
 
-    `init=None` starts without PCA: the init variable is jittered like every other (only to
-    show why the PCA start is needed; see test_recovery)."""
-    import nutpie
+    idata: az.InferenceData
+    sample_seconds: float
+    grad_evals_tune: int
+    grad_evals_draws: int
 
-    if init is not None and init.shape != (data.n_legislators,):
-        raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
-    say = progress or (lambda msg: log.info(msg))
-    t0 = time.perf_counter()
-    sampled = parameterisation_for(spec, data)
-    compiled, backend, km = _compile(sampled, data, init, settings.backend, settings.frame)
-    compile_seconds = time.perf_counter() - t0
-    say(
-        f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
-        f"in {compile_seconds:.1f} s "
-        f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)"
-    )
+
+def sample(
+    compiled, settings: SamplerSettings, name: str, say: Callable[[str], None], progress_every: float
+) -> Sampled:
+    """Sample a compiled nutpie model (per-chamber or common scale) with `settings` (threads:
+    `settings.cores`, else one per chain up to the machine's cores), saying every `progress_every`
+    seconds how far the chains are; the warm-up draws are dropped (not needed downstream)."""
+    import nutpie  # imported lazily: numba start-up is slow
 
     cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
@@ -200,34 +192,66 @@ def fit(
                 with warnings.catch_warnings():  # a partial trace may have no kept draw yet
                     warnings.simplefilter("ignore")
                     partial = sampler.inspect()
-                grads = 0
-                for group in ("warmup_sample_stats", "sample_stats"):
-                    if group in partial.groups():
-                        grads += int(np.nansum(partial[group]["n_steps"].values))
-                stage = (
-                    "drawing"
-                    if "sample_stats" in partial.groups() and np.nansum(partial.sample_stats["n_steps"].values) > 0
-                    else "tuning"
+                done = {
+                    g: int(np.nansum(partial[g]["n_steps"].values > 0))
+                    for g in ("warmup_sample_stats", "sample_stats")
+                    if g in partial.groups()
+                }
+                grads = sum(int(np.nansum(partial[g]["n_steps"].values)) for g in done)
+                say(
+                    f"{name}: {done.get('warmup_sample_stats', 0)} tuning and {done.get('sample_stats', 0)} "
+                    f"kept draws over all chains, {grads} gradient evaluations ({now - t0:.0f} s)"
                 )
-                say(f"{spec.name}: {stage}, {grads} gradient evaluations so far ({now - t0:.0f} s)")
             except Exception:  # progress is best-effort; never fail a fit because of it
-                say(f"{spec.name}: sampling ({now - t0:.0f} s)")
-    idata = sampler.wait()
+                say(f"{name}: sampling ({now - t0:.0f} s)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = sampler.wait()
     sample_seconds = time.perf_counter() - t0
     grad_tune = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else 0
     grad_draws = int(idata.sample_stats["n_steps"].sum())
-    add_normalised(idata)
-    # keep the posterior file small: warm-up draws are not needed downstream
     for group in ("warmup_posterior", "warmup_sample_stats"):
         if group in idata.groups():
             del idata[group]
+    return Sampled(idata, sample_seconds, grad_tune, grad_draws)
+
+
+def fit(
+    spec: ModelSpec,
+    data: IRTData,
+    init: np.ndarray | None,
+    settings: SamplerSettings,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 15.0,
+) -> FitResult:
+    """Compile `spec` for `data`, start it at `init` (PC1 for the init variable) and sample.
+
+    `init=None` starts without PCA: the init variable is jittered like every other (only to
+    show why the PCA start is needed; see test_recovery)."""
+    if init is not None and init.shape != (data.n_legislators,):
+        raise ValueError(f"init has shape {init.shape}, expected ({data.n_legislators},)")
+    say = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    sampled = parameterisation_for(spec, data)
+    compiled, backend, km = _compile(sampled, data, init, settings.backend, settings.frame)
+    compile_seconds = time.perf_counter() - t0
+    say(
+        f"{spec.name}: compiled ({backend} backend{', sampled as ' + sampled.name if sampled is not spec else ''}) "
+        f"in {compile_seconds:.1f} s "
+        f"({data.n_legislators} legislators x {data.n_rollcalls} roll calls, {len(data.y)} votes)"
+    )
+
+    run = sample(compiled, settings, spec.name, say, progress_every)
+    idata, sample_seconds = run.idata, run.sample_seconds
+    grad_tune, grad_draws = run.grad_evals_tune, run.grad_evals_draws
+    add_normalised(idata)
     # not "coordinates": CF conventions reserve that attribute name, and xarray drops it on reading NetCDF
     frame = {"sampling_coordinates": "direct", "sign_fixed_rollcalls": 0}
     if km is not None and km.framed:
         from legis_assets.core import fastirt
 
         n_fixed = int(np.count_nonzero(km.sign))
-        near_zero = fastirt.sign_check(idata.posterior["beta"].values, km.sign)
+        near_zero = fastirt.sign_check(posterior_of(idata)["beta"].values, km.sign)
         frame = {
             "sampling_coordinates": "affine frame",
             "sign_fixed_rollcalls": n_fixed,
@@ -238,7 +262,7 @@ def fit(
                 f"{spec.name}: WARNING a sign-restricted roll call has {near_zero:.2%} of its draws of the "
                 f"discrimination within a tenth of its median from zero: the restriction may cut off posterior mass"
             )
-    idata.posterior.attrs.update(
+    posterior_of(idata).attrs.update(
         **frame,
         model=spec.name,
         parameterisation=("non-centred" if sampled.init_var == "xi_offset" else "centred")
@@ -268,9 +292,44 @@ def fit_until_gates(
     its timings add up every attempt) and its gates. Thresholds are never changed."""
     from legis_assets.core import diagnostics
 
-    say = progress or (lambda msg: log.info(msg))
-    result = fit(spec, data, init, settings, progress=progress)
-    gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
+    return extend_until_gates(
+        lambda attempt: fit(spec, data, init, attempt, progress=progress),
+        lambda result: diagnostics.evaluate_gates(result.idata, spec.gate_vars)[0],
+        settings,
+        spec.name,
+        progress or (lambda msg: log.info(msg)),
+    )
+
+
+class Attempt(Protocol):
+    """A fit's result as `extend_until_gates` adds up its attempts (FitResult, common_scale.CommonFit)."""
+
+    idata: az.InferenceData
+    compile_seconds: float
+    sample_seconds: float
+    grad_evals_tune: int
+    grad_evals_draws: int
+    attempts: int
+
+
+A = TypeVar("A", bound=Attempt)
+
+
+def extend_until_gates(
+    fit_with: Callable[[SamplerSettings], A],
+    gates_of: Callable[[A], list],
+    settings: SamplerSettings,
+    name: str,
+    say: Callable[[str], None],
+) -> tuple[A, list]:
+    """The extension rule of every model: `fit_with(settings)`, then `gates_of` its result; while an
+    ERROR gate fails and `settings.extensions` allow, fit again with twice the tuning and draws and
+    a new seed. Returns the last result, its `attempts` and timings (also in the posterior's
+    attributes) adding up every attempt, and its gates."""
+    from legis_assets.core import diagnostics
+
+    result = fit_with(settings)
+    gates = gates_of(result)
     spent = (result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws)
     attempt = 1
     while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
@@ -279,11 +338,11 @@ def fit_until_gates(
             settings, tune=settings.tune * 2**attempt, draws=settings.draws * 2**attempt, seed=settings.seed + attempt
         )
         say(
-            f"{spec.name}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
+            f"{name}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
             f"{longer.draws} draws, seed {longer.seed}"
         )
-        result = fit(spec, data, init, longer, progress=progress)
-        gates, _ = diagnostics.evaluate_gates(result.idata, spec.gate_vars)
+        result = fit_with(longer)
+        gates = gates_of(result)
         attempt += 1
         spent = (
             spent[0] + result.compile_seconds,

@@ -13,11 +13,9 @@ warning `agrees_with_linked` (crosscheck.py).
 from __future__ import annotations
 
 import logging
-import os
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
@@ -29,7 +27,7 @@ from legis_assets.core.common_scale.frame import sign_check
 from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised
 from legis_assets.core.common_scale.model import build_common_scale
 from legis_assets.core.idata import posterior_of
-from legis_assets.core.sampling import SamplerSettings, _finished
+from legis_assets.core.sampling import SamplerSettings, extend_until_gates, sample
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +100,6 @@ def fit_common_scale(
 ) -> CommonFit:
     """Compile and sample; the posterior gets the reported quantities (identify.py) and the
     sampling facts as attributes. Warm-up draws are dropped."""
-    import nutpie
-
     say = progress or (lambda msg: log.info(msg))
     start = np.asarray(start, dtype=float)
     if start.shape != (data.n_slots,):
@@ -115,50 +111,9 @@ def fit_common_scale(
         f"{MODEL_NAME}: compiled ({backend}) in {compile_seconds:.1f} s ({data.n_slots} slots in "
         f"{data.chamber_sessions.height} chamber-sessions, {data.n_rollcalls} roll calls, {data.n_obs} votes)"
     )
-    cores = settings.cores or min(settings.chains, os.cpu_count() or 1)
-    t0 = time.perf_counter()
-    sampler = nutpie.sample(
-        compiled,
-        chains=settings.chains,
-        tune=settings.tune,
-        draws=settings.draws,
-        seed=settings.seed,
-        cores=cores,
-        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
-        progress_bar=False,
-        blocking=False,
-    )
-    last = time.perf_counter()
-    while not _finished(sampler):
-        time.sleep(0.2)
-        now = time.perf_counter()
-        if now - last >= progress_every:
-            last = now
-            try:  # best effort, as in sampling.fit
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    partial = sampler.inspect()
-                done = {
-                    g: int(np.nansum(partial[g]["n_steps"].values > 0))
-                    for g in ("warmup_sample_stats", "sample_stats")
-                    if g in partial.groups()
-                }
-                grads = sum(int(np.nansum(partial[g]["n_steps"].values)) for g in done)
-                say(
-                    f"{MODEL_NAME}: {done.get('warmup_sample_stats', 0)} tuning and {done.get('sample_stats', 0)} "
-                    f"kept draws over all chains, {grads} gradient evaluations ({now - t0:.0f} s)"
-                )
-            except Exception:
-                say(f"{MODEL_NAME}: sampling ({now - t0:.0f} s)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = sampler.wait()
-    sample_seconds = time.perf_counter() - t0
-    grad_tune = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else 0
-    grad_draws = int(idata.sample_stats["n_steps"].sum())
-    for group in ("warmup_posterior", "warmup_sample_stats"):
-        if group in idata.groups():
-            del idata[group]
+    run = sample(compiled, settings, MODEL_NAME, say, progress_every)
+    idata, sample_seconds = run.idata, run.sample_seconds
+    grad_tune, grad_draws = run.grad_evals_tune, run.grad_evals_draws
     add_common_normalised(idata, data)
     frame_facts = {"sampling_coordinates": "direct", "framed_chamber_sessions": 0, "sign_fixed_rollcalls": 0}
     if spec is not None:
@@ -166,9 +121,9 @@ def fit_common_scale(
             "sampling_coordinates": "affine frame per chamber-session",
             "framed_chamber_sessions": spec.n_framed,
             "sign_fixed_rollcalls": spec.n_sign_fixed,
-            "sign_check": sign_check(idata.posterior["beta"].values, spec.sign),
+            "sign_check": sign_check(posterior_of(idata)["beta"].values, spec.sign),
         }
-    idata.posterior.attrs.update(
+    posterior_of(idata).attrs.update(
         **frame_facts,
         model=MODEL_NAME,
         sampler="nutpie",
@@ -205,34 +160,12 @@ def fit_until_gates(
     data: CommonScaleData, start: np.ndarray, settings: SamplerSettings, progress: Callable[[str], None] | None = None
 ) -> tuple[CommonFit, list]:
     """`fit_common_scale`, then the gates; while an ERROR gate fails and `settings.extensions`
-    allow, sample again with twice the tuning and draws and a new seed (as sampling.fit_until_gates).
-    The timings add up every attempt."""
-    say = progress or (lambda msg: log.info(msg))
-    result = fit_common_scale(data, start, settings, progress)
-    gates, _ = evaluate_common_gates(result.idata, data, start)
-    spent = (result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws)
-    attempt = 1
-    while not diagnostics.all_errors_pass(gates) and attempt <= settings.extensions:
-        failed = ", ".join(f"{g.name} {g.value:.4g}" for g in gates if g.severity == "error" and not g.passed)
-        longer = replace(
-            settings, tune=settings.tune * 2**attempt, draws=settings.draws * 2**attempt, seed=settings.seed + attempt
-        )
-        say(
-            f"{MODEL_NAME}: gates failed ({failed}); sampling again with {longer.tune} tuning draws, "
-            f"{longer.draws} draws, seed {longer.seed}"
-        )
-        result = fit_common_scale(data, start, longer, progress)
-        gates, _ = evaluate_common_gates(result.idata, data, start)
-        attempt += 1
-        spent = (
-            spent[0] + result.compile_seconds,
-            spent[1] + result.sample_seconds,
-            spent[2] + result.grad_evals_tune,
-            spent[3] + result.grad_evals_draws,
-        )
-    result.compile_seconds, result.sample_seconds, result.grad_evals_tune, result.grad_evals_draws = spent
-    result.attempts = attempt
-    posterior_of(result.idata).attrs.update(
-        attempts=attempt, compile_seconds=spent[0], sample_seconds=spent[1], grad_evals=spent[2] + spent[3]
+    allow, sample again with twice the tuning and draws and a new seed (sampling.extend_until_gates,
+    the rule of the per-chamber models). The timings add up every attempt."""
+    return extend_until_gates(
+        lambda attempt: fit_common_scale(data, start, attempt, progress),
+        lambda result: evaluate_common_gates(result.idata, data, start)[0],
+        settings,
+        MODEL_NAME,
+        progress or (lambda msg: log.info(msg)),
     )
-    return result, gates
