@@ -257,35 +257,38 @@ def learned_beta_scale_model(data):
 
 
 def fit_prototype(data, start, settings):
-    """Sample `learned_beta_scale_model` (PyMC -> nutpie Numba), as fit.fit_common_scale's pymc path."""
-    import nutpie
-
-    from legis_assets.core.common_scale.fit import CommonFit
+    """Sample `learned_beta_scale_model` (PyMC -> nutpie Numba) as fit.fit_common_scale's pymc path does."""
+    from legis_assets.core.common_scale.fit import CommonFit, compile_pymc
     from legis_assets.core.common_scale.identify import add_common_normalised
+    from legis_assets.core.sampling import sample
 
-    model = learned_beta_scale_model(data)
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(
-        model,
-        backend="numba",
-        initial_points={"xi": np.asarray(start, float)},
-        jitter_rvs={rv for rv in model.free_RVs if rv is not model["xi"]},
-    )
+    compiled = compile_pymc(learned_beta_scale_model(data), start)
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    idata = nutpie.sample(
-        compiled,
-        chains=settings.chains,
-        tune=settings.tune,
-        draws=settings.draws,
-        seed=settings.seed,
-        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
-        progress_bar=False,
+    run = sample(compiled, settings, "prototype", print, 30.0)
+    add_common_normalised(run.idata, data)
+    return CommonFit(
+        run.idata, settings, "pymc", compile_s, run.sample_seconds, run.grad_evals_tune, run.grad_evals_draws
     )
-    sample_s = time.perf_counter() - t0
-    add_common_normalised(idata, data)
-    steps = int(idata.sample_stats["n_steps"].sum())
-    return CommonFit(idata, settings, "pymc", compile_s, sample_s, 0, steps)
+
+
+def party_gaps(fit, data, truth: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the true positions standardised as z, the posterior party gaps per chamber-session with the
+    true gap of z), sorted by chamber and session."""
+    z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
+    true_gap = (
+        z.group_by("session_key", "chamber", "party")
+        .agg(pl.col("z").mean())
+        .pivot("party", index=["session_key", "chamber"], values="z")
+        .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat"))
+    )
+    gaps = (
+        party_trend(fit.idata, data)
+        .filter(pl.col("quantity") == "party_gap")
+        .join(true_gap, on=["session_key", "chamber"])
+        .sort("chamber", "session_order")
+    )
+    return z, gaps
 
 
 def run_agenda(args) -> None:
@@ -299,18 +302,7 @@ def run_agenda(args) -> None:
             settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
             fit = fit_prototype(data, start, settings) if args.prototype else fit_common_scale(data, start, settings)
             gates, _ = evaluate_common_gates(fit.idata, data, start)
-            z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
-            true_gap = (
-                z.group_by("session_key", "chamber", "party")
-                .agg(pl.col("z").mean())
-                .pivot("party", index=["session_key", "chamber"], values="z")
-                .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat"))
-            )
-            gaps = (
-                party_trend(fit.idata, data)
-                .filter(pl.col("quantity") == "party_gap")
-                .join(true_gap, on=["session_key", "chamber"])
-            )
+            _, gaps = party_gaps(fit, data, truth)
             post = fit.idata.posterior["party_gap_norm"]
             labels = [lab for lab in post["chamber_session"].values if lab.endswith("/senate")]
             d = (post.sel(chamber_session=labels[-1]) - post.sel(chamber_session=labels[0])).values.ravel()
@@ -334,24 +326,12 @@ def run_recovery(args) -> None:
         settings = get_profile(args.profile, tune=args.tune, draws=args.draws, chains=args.chains, seed=args.seed)
         fit = fit_common_scale(data, start, settings)
         gates, _ = evaluate_common_gates(fit.idata, data, start)
-        z = truth.with_columns(z=(pl.col("xi_true") - pl.col("xi_true").mean()) / pl.col("xi_true").std(ddof=0))
+        z, gaps = party_gaps(fit, data, truth)
         pos = positions(fit.idata, data).join(
             z.select("person_id", "session_key", "chamber", "z"), on=["person_id", "session_key", "chamber"]
         )
         r = np.corrcoef(pos["mean"], pos["z"])[0, 1]
         cov = ((pos["hdi_low"] <= pos["z"]) & (pos["z"] <= pos["hdi_high"])).mean()
-        true_gap = (
-            z.group_by("session_key", "chamber", "party")
-            .agg(pl.col("z").mean())
-            .pivot("party", index=["session_key", "chamber"], values="z")
-            .select("session_key", "chamber", true_gap=pl.col("Republican") - pl.col("Democrat"))
-        )
-        gaps = (
-            party_trend(fit.idata, data)
-            .filter(pl.col("quantity") == "party_gap")
-            .join(true_gap, on=["session_key", "chamber"])
-            .sort("chamber", "session_order")
-        )
         big = truth.filter(pl.col("big_move")).select("person_id", pl.col("session_key").alias("to_session_key"))
         found = movement(fit.idata, data).join(big, on=["person_id", "to_session_key"])
         print(

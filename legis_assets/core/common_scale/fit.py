@@ -80,15 +80,19 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
 
         compiled, spec = compile_framed_kernel(data, start, min_slots=MIN_FRAMED_SLOTS if frame == "auto" else 0)
         return compiled, "kernel", spec
+    return compile_pymc(build_common_scale(data), start), "pymc", None
+
+
+def compile_pymc(model, start: np.ndarray):
+    """nutpie's Numba compile of a PyMC common-scale model (model.py's, or a variant with a `xi`
+    over the slots): xi starts at `start`, every other free variable jittered (the init rule)."""
     import nutpie
 
-    model = build_common_scale(data)
     xi = model["xi"]
     jitter = {rv for rv in model.free_RVs if rv is not xi}
-    compiled = nutpie.compile_pymc_model(
+    return nutpie.compile_pymc_model(
         model, backend="numba", initial_points={"xi": np.asarray(start, float)}, jitter_rvs=jitter
     )
-    return compiled, "pymc", None
 
 
 def fit_common_scale(
