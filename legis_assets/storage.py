@@ -114,39 +114,10 @@ class Warehouse:
             .with_columns(pl.lit(key.key).alias("session_key"), pl.lit(chamber).alias("chamber"))
             .select(*PARTITION_COLUMNS, pl.exclude(*PARTITION_COLUMNS))
         )
-        arrow = frame.to_arrow()  # noqa: F841 - referenced by name in SQL
-        with self.connect() as conn:
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM arrow LIMIT 0')
-                existing = {
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
-                    ).fetchall()
-                }
-                for column, duck_type, *_ in conn.execute("DESCRIBE SELECT * FROM arrow").fetchall():
-                    if column not in existing:  # a newer version of the asset added a column
-                        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {duck_type}')
-                conn.execute(f'DELETE FROM "{table}" WHERE session_key = ? AND chamber = ?', [key.key, chamber])
-                conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM arrow')
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return frame.height
+        return self._replace_rows(table, frame, "session_key = ? AND chamber = ?", [key.key, chamber])
 
     def read_partition(self, table: str, key: SessionKey, chamber: str) -> pl.DataFrame:
-        _check_table(table)
-        with self.connect(read_only=True) as conn:
-            if not self._has_table(conn, table):
-                return pl.DataFrame()
-            return _frame(
-                conn.sql(
-                    f'SELECT * EXCLUDE (session_key, chamber) FROM "{table}" WHERE session_key = ? AND chamber = ?',
-                    params=[key.key, chamber],
-                ).to_arrow_table()
-            )
+        return self._read_rows(table, "session_key, chamber", "session_key = ? AND chamber = ?", [key.key, chamber])
 
     # tables of a common scale are keyed by the scale (a legislature name) instead of a partition
     def replace_scale(self, table: str, scale: str, frame: pl.DataFrame) -> int:
@@ -161,6 +132,12 @@ class Warehouse:
             .with_columns(pl.lit(scale).alias(SCALE_COLUMN))
             .select(SCALE_COLUMN, pl.exclude(SCALE_COLUMN))
         )
+        return self._replace_rows(table, frame, f'"{SCALE_COLUMN}" = ?', [scale])
+
+    def _replace_rows(self, table: str, frame: pl.DataFrame, where: str, params: list) -> int:
+        """In one transaction: delete the rows of `table` that `where` (SQL, with `params`) selects
+        and insert `frame`; the table is created from the frame if missing and gains the columns the
+        frame adds (a newer version of the asset). Returns the rows written."""
         arrow = frame.to_arrow()  # noqa: F841 - referenced by name in SQL
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
@@ -173,9 +150,9 @@ class Warehouse:
                     ).fetchall()
                 }
                 for column, duck_type, *_ in conn.execute("DESCRIBE SELECT * FROM arrow").fetchall():
-                    if column not in existing:
+                    if column not in existing:  # a newer version of the asset added a column
                         conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {duck_type}')
-                conn.execute(f'DELETE FROM "{table}" WHERE "{SCALE_COLUMN}" = ?', [scale])
+                conn.execute(f'DELETE FROM "{table}" WHERE {where}', params)
                 conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM arrow')
                 conn.execute("COMMIT")
             except BaseException:
@@ -185,13 +162,18 @@ class Warehouse:
 
     def read_scale(self, table: str, scale: str) -> pl.DataFrame:
         """The rows of one scale (without the `scale` column); empty if the table does not exist."""
+        return self._read_rows(table, f'"{SCALE_COLUMN}"', f'"{SCALE_COLUMN}" = ?', [scale])
+
+    def _read_rows(self, table: str, key_columns: str, where: str, params: list) -> pl.DataFrame:
+        """The rows of `table` that `where` (SQL, with `params`) selects, without the `key_columns`
+        (SQL list); empty if the table does not exist."""
         _check_table(table)
         with self.connect(read_only=True) as conn:
             if not self._has_table(conn, table):
                 return pl.DataFrame()
             return _frame(
                 conn.sql(
-                    f'SELECT * EXCLUDE ("{SCALE_COLUMN}") FROM "{table}" WHERE "{SCALE_COLUMN}" = ?', params=[scale]
+                    f'SELECT * EXCLUDE ({key_columns}) FROM "{table}" WHERE {where}', params=params
                 ).to_arrow_table()
             )
 

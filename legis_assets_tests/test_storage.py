@@ -45,6 +45,20 @@ def test_failed_write_keeps_the_previous_rows(tmp_path):
     assert sorted(wh.read_partition("t", KEY, "house")["a"].to_list()) == [1, 2]
 
 
+def test_replace_scale_replaces_only_that_scale_adds_columns_and_keeps_rows_on_failure(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.replace_scale("t", "kansas", pl.DataFrame({"a": [1, 2]}))
+    wh.replace_scale("t", "us_congress", pl.DataFrame({"a": [9]}))
+    assert wh.replace_scale("t", "kansas", pl.DataFrame({"a": [3], "b": ["x"]})) == 1
+    assert wh.read_scale("t", "kansas").rows() == [(3, "x")]
+    assert wh.read_scale("t", "us_congress").rows() == [(9, None)]
+    with pytest.raises(duckdb.Error):
+        wh.replace_scale("t", "kansas", pl.DataFrame({"a": ["not an int"]}))
+    assert wh.read_scale("t", "kansas").rows() == [(3, "x")]
+    with pytest.raises(LegisError, match="invalid scale name"):
+        wh.replace_scale("t", "Bad Name", pl.DataFrame({"a": [1]}))
+
+
 def test_hostile_table_names_are_refused(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     with pytest.raises(ValueError):
