@@ -91,13 +91,17 @@ def legislature(root: Path, name: str, session_dirs: tuple[str, ...] | None = No
 
 
 def simulated(seed: int, house: int = 40, senate: int = 16):
-    from legis_assets_tests.support import matrix_from_sim
-
     specs = {
         "house": simulate.ChamberSpec(seats=house, n_rollcalls=150),
         "senate": simulate.ChamberSpec(seats=senate, n_rollcalls=120, replacements=1),
     }
-    sim = simulate.simulate_legislature(seed=seed, n_sessions=3, specs=specs)
+    return sim_inputs(simulate.simulate_legislature(seed=seed, n_sessions=3, specs=specs))
+
+
+def sim_inputs(sim: simulate.SimulatedLegislature):
+    """(chamber-sessions, people, truth with its session keys) of a simulated legislature."""
+    from legis_assets_tests.support import matrix_from_sim
+
     css, legs = [], []
     for session, chambers in sim.sessions.items():
         for chamber, part in chambers.items():
@@ -210,8 +214,6 @@ def agenda_legislature(seed: int, k: float):
     widening by about k reads the agenda as polarisation."""
     import datetime as dt
 
-    from legis_assets_tests.support import matrix_from_sim
-
     specs = {
         "house": simulate.ChamberSpec(seats=40, n_rollcalls=150),
         "senate": simulate.ChamberSpec(seats=30, n_rollcalls=300, replacements=0),
@@ -224,13 +226,7 @@ def agenda_legislature(seed: int, k: float):
     member = np.ones((part.truth.height, specs["senate"].n_rollcalls), bool)
     drawn = simulate._draw_votes("senate", scaled, member, specs["senate"], rng, dt.datetime(2023, 1, 13))
     sim.sessions[last]["senate"] = simulate.SimulatedChamber("senate", part.truth, drawn.rollcall_truth, drawn.votes)
-    css, legs = [], []
-    for session, chambers in sim.sessions.items():
-        for chamber, p in chambers.items():
-            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(p)))
-            legs.append((f"sim.{session}", chamber, p.truth))
-    truth = sim.truth.with_columns(session_key=pl.lit("sim.") + pl.col("session"))
-    return css, build_people(legs), truth
+    return sim_inputs(sim)
 
 
 def learned_beta_scale_model(data):
