@@ -45,7 +45,7 @@ import numpy as np
 from legis_assets.core.common_scale import kernel as _k
 from legis_assets.core.common_scale.data import CommonScaleData
 from legis_assets.core.fastirt import _JIT, FRAME_MIN_LEGISLATORS, rollcall_signs
-from legis_assets.core.fastirt.callbacks import Callbacks, checked_expand, checked_logp
+from legis_assets.core.fastirt.callbacks import Callbacks, checked_expand, checked_logp, logp_grad_at
 from legis_assets.core.fastirt.nutpie_adapter import nutpie_model
 from legis_assets.core.models import IRTData
 
@@ -180,11 +180,7 @@ class FrameSpec:
         return theta
 
     def logp_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        if theta.shape != (self.n_dim,):
-            raise ValueError(f"theta has shape {theta.shape}, expected ({self.n_dim},)")
-        grad = np.empty(self.n_dim)
-        return float(framed_logp_grad(theta, grad, self.user_data)), grad
+        return logp_grad_at(framed_logp_grad, theta, self.user_data, self.n_dim)
 
     def to_model(self, theta: np.ndarray) -> np.ndarray:
         """The model's own coordinates [log tau, xi, alpha, beta] of a frame point."""

@@ -31,7 +31,7 @@ from legis_assets.core.fastirt import (
     _normal_prior,
     _sparse_lik,
 )
-from legis_assets.core.fastirt.callbacks import HEADER_SLOTS, Callbacks, checked_expand, checked_logp
+from legis_assets.core.fastirt.callbacks import HEADER_SLOTS, Callbacks, checked_expand, checked_logp, logp_grad_at
 from legis_assets.core.fastirt.nutpie_adapter import nutpie_model
 
 _MAGIC = 9137.0
@@ -243,11 +243,7 @@ class CommonKernel:
         self.user_data = pack(data, dense)
 
     def logp_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        if theta.shape != (self.n_dim,):
-            raise ValueError(f"theta has shape {theta.shape}, expected ({self.n_dim},)")
-        grad = np.empty(self.n_dim)
-        return float(logp_grad_core(theta, grad, self.user_data)), grad
+        return logp_grad_at(logp_grad_core, theta, self.user_data, self.n_dim)
 
     def initial_point(self, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The slot positions at `start`, log tau, alpha and beta jittered uniform(-1, 1) (PyMC's jitter)."""

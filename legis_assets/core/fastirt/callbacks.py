@@ -95,6 +95,16 @@ def checked_expand(expand, magic, dim, n_expanded, x_ptr, out_ptr, user_data):
     return 0
 
 
+def logp_grad_at(logp: Callable, theta: np.ndarray, user_data: np.ndarray, n_dim: int) -> tuple[float, np.ndarray]:
+    """A kernel's compiled `logp(theta, grad, user_data)` called from Python (tests, benchmarks):
+    (log-density, gradient) at theta, which must have `n_dim` entries."""
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    if theta.shape != (n_dim,):
+        raise ValueError(f"theta has shape {theta.shape}, expected ({n_dim},)")
+    grad = np.empty(n_dim)
+    return float(logp(theta, grad, user_data)), grad
+
+
 class Callbacks:
     """A kernel's (logp, expand) `numba.cfunc` pair from its module-level wrappers: compiled on
     first use (or loaded from Numba's on-disk cache), then shared by every model in the process."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from legis_assets.core.catalogue import KERNEL_MODELS, PARAMETERISATION, ModelName, Parameterisation, sigma_scales
+from legis_assets.core.fastirt.callbacks import logp_grad_at
 from legis_assets.core.fastirt.frame import affine_coords, affine_frame, frame_orders_parties
 from legis_assets.core.fastirt.layout import (
     KIND_FLAT,
@@ -80,11 +81,7 @@ class KernelModel:
         return sum(int(np.prod(s)) for s in self.var_shapes()[1])
 
     def logp_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
-        if theta.shape != (self.n_dim,):
-            raise ValueError(f"theta has shape {theta.shape}, expected ({self.n_dim},)")
-        grad = np.empty(self.n_dim)
-        return float(logp_grad_core(theta, grad, self._packed())), grad
+        return logp_grad_at(logp_grad_core, theta, self._packed(), self.n_dim)
 
     def expand(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """The posterior variables (named as in the PyMC model) from an unconstrained vector."""
