@@ -254,12 +254,12 @@ def learned_beta_scale_model(data):
 
 def fit_prototype(data, start, settings):
     """Sample `learned_beta_scale_model` (PyMC -> nutpie Numba) as fit.fit_common_scale's pymc path does."""
-    from legis_assets.core.common_scale.fit import CommonFit, compile_pymc
+    from legis_assets.core.common_scale.fit import CommonFit
     from legis_assets.core.common_scale.identify import add_common_normalised
-    from legis_assets.core.sampling import sample
+    from legis_assets.core.sampling import compile_pymc, sample
 
     t0 = time.perf_counter()
-    compiled = compile_pymc(learned_beta_scale_model(data), start)
+    compiled = compile_pymc(learned_beta_scale_model(data), "xi", start)
     compile_s = time.perf_counter() - t0
     run = sample(compiled, settings, "prototype", print, 30.0)
     add_common_normalised(run.idata, data)

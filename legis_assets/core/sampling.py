@@ -137,17 +137,22 @@ def _compile(spec: ModelSpec, data: IRTData, init: np.ndarray | None, backend: s
         )
         return fastirt.compile_kernel(km, init), "kernel", km
 
+    return compile_pymc(spec.build(data), spec.init_var, init), "pymc", None
+
+
+def compile_pymc(model, init_var: str, init: np.ndarray | None):
+    """nutpie's Numba compile of a PyMC model (per chamber or common scale) with the init rule:
+    `init_var` starts at `init` and is never jittered, every other free variable is jittered;
+    `init=None` (no PCA start): every free variable jittered around its default."""
     import nutpie  # imported lazily: numba start-up is slow
 
-    model = spec.build(data)
-    if init is None:  # no PCA start: every free variable jittered around its default
+    if init is None:
         initial_points, jitter = None, set(model.free_RVs)
     else:
-        init_rv = model[spec.init_var]
-        initial_points = {spec.init_var: np.asarray(init, dtype=float)}
+        init_rv = model[init_var]
+        initial_points = {init_var: np.asarray(init, dtype=float)}
         jitter = {rv for rv in model.free_RVs if rv is not init_rv}
-    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_points, jitter_rvs=jitter)
-    return compiled, "pymc", None
+    return nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_points, jitter_rvs=jitter)
 
 
 @dataclass

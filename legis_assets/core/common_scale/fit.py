@@ -27,7 +27,7 @@ from legis_assets.core.common_scale.frame import sign_check
 from legis_assets.core.common_scale.identify import GATE_VARS, add_common_normalised
 from legis_assets.core.common_scale.model import build_common_scale
 from legis_assets.core.idata import posterior_of
-from legis_assets.core.sampling import SamplerSettings, extend_until_gates, sample
+from legis_assets.core.sampling import SamplerSettings, compile_pymc, extend_until_gates, sample
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +80,7 @@ def compile_model(data: CommonScaleData, start: np.ndarray, backend: str = "auto
 
         compiled, spec = compile_framed_kernel(data, start, min_slots=MIN_FRAMED_SLOTS if frame == "auto" else 0)
         return compiled, "kernel", spec
-    return compile_pymc(build_common_scale(data), start), "pymc", None
-
-
-def compile_pymc(model, start: np.ndarray):
-    """nutpie's Numba compile of a PyMC common-scale model (model.py's, or a variant with a `xi`
-    over the slots): xi starts at `start`, every other free variable jittered (the init rule)."""
-    import nutpie
-
-    xi = model["xi"]
-    jitter = {rv for rv in model.free_RVs if rv is not xi}
-    return nutpie.compile_pymc_model(
-        model, backend="numba", initial_points={"xi": np.asarray(start, float)}, jitter_rvs=jitter
-    )
+    return compile_pymc(build_common_scale(data), "xi", start), "pymc", None
 
 
 def fit_common_scale(
