@@ -36,7 +36,7 @@ from markupsafe import Markup
 
 from legis_assets.core.bridge import node_id
 from legis_assets.report import figures, render, scale_figures
-from legis_assets.report.render import fmt_num, short
+from legis_assets.report.formatting import fmt_num, short
 from legis_assets.report.scale_data import (
     CS_SCHEMA,
     EDGES_SCHEMA,
