@@ -152,7 +152,7 @@ def test_hostile_names_are_escaped(hostile_doc: str) -> None:
     assert "A" * 2500 + " " + "B" * 2499 in hostile_doc  # full long name kept (in the cell's title)
     # the only scripts are our own, byte-identical to the packaged file (no input inside)
     scripts = _inline_scripts(hostile_doc)
-    assert scripts == [(STATIC / "report.js").read_text(encoding="utf-8")]
+    assert scripts == [(STATIC / "tables.js").read_text(encoding="utf-8")]
     for name in HOSTILE_NAMES:
         assert name[:20] not in scripts[0]
 

@@ -168,24 +168,52 @@ def _reference(
     return comparison.table, comparison.summary, None, None
 
 
-def _stored_analysis(
-    pipe: Pipeline, part: Partition, m: VoteMatrix, published: az.InferenceData, ideal_points: pl.DataFrame
+def _analysis_results(
+    pipe: Pipeline,
+    part: Partition,
+    m: VoteMatrix,
+    ideal_points: pl.DataFrame,
+    rollcalls: pl.DataFrame,
+    fit: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    n_draws: int,
+    n_total_draws: int,
 ) -> AnalysisResults:
-    rollcalls = _required(pipe, part, "rollcall_parameters", "rollcall_parameters")
-    fit = {t: _required(pipe, part, "model_fit", t) for t in steps.step("model_fit").tables}
+    """The analysis sections' input: the roll-call parameters and the fit (chamber, legislators,
+    roll calls) with the votes, the positions and the reference comparison."""
     table, summary, note, error = _reference(pipe, part, ideal_points)
-    sizes = posterior_of(published).sizes
     return AnalysisResults(
         rollcalls=rollcalls,
-        fit_chamber=fit["model_fit"],
-        fit_legislators=fit["model_fit_legislators"],
-        fit_rollcalls=fit["model_fit_rollcalls"],
+        fit_chamber=fit[0],
+        fit_legislators=fit[1],
+        fit_rollcalls=fit[2],
         xi_mean=_positions(ideal_points),
         votes=m.long_frame().select("vote_id", "legislator_slug", "vote_value"),
         reference=table,
         reference_summary=summary,
         reference_note=note,
         reference_error=error,
+        n_draws=n_draws,
+        n_total_draws=n_total_draws,
+    )
+
+
+def _stored_analysis(
+    pipe: Pipeline, part: Partition, m: VoteMatrix, published: az.InferenceData, ideal_points: pl.DataFrame
+) -> AnalysisResults:
+    rollcalls = _required(pipe, part, "rollcall_parameters", "rollcall_parameters")
+    fit = (
+        _required(pipe, part, "model_fit", "model_fit"),
+        _required(pipe, part, "model_fit", "model_fit_legislators"),
+        _required(pipe, part, "model_fit", "model_fit_rollcalls"),
+    )
+    sizes = posterior_of(published).sizes
+    return _analysis_results(
+        pipe,
+        part,
+        m,
+        ideal_points,
+        rollcalls,
+        fit,
         n_draws=int(rollcalls["n_draws"][0]),
         n_total_draws=int(sizes["chain"] * sizes["draw"]),
     )
@@ -200,18 +228,13 @@ def _computed_analysis(
     draws, votes = analysis_steps.draws_and_votes(m, published)
     rollcalls = analysis_steps.rollcall_table(m, stored_table(pipe, part, "ingest", "rollcalls"), draws)
     fit = fit_mod.model_fit(draws, votes)
-    table, summary, note, error = _reference(pipe, part, ideal_points)
-    return AnalysisResults(
-        rollcalls=rollcalls,
-        fit_chamber=fit.chamber,
-        fit_legislators=fit.legislators,
-        fit_rollcalls=fit.rollcalls,
-        xi_mean=_positions(ideal_points),
-        votes=m.long_frame().select("vote_id", "legislator_slug", "vote_value"),
-        reference=table,
-        reference_summary=summary,
-        reference_note=note,
-        reference_error=error,
+    return _analysis_results(
+        pipe,
+        part,
+        m,
+        ideal_points,
+        rollcalls,
+        (fit.chamber, fit.legislators, fit.rollcalls),
         n_draws=draws.n_draws,
         n_total_draws=draws.n_total_draws,
     )

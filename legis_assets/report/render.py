@@ -90,12 +90,14 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+#: the script both report pages share: sortable tables and search boxes
+TABLES_JS = HERE / "static" / "tables.js"
+
+
 @functools.lru_cache(maxsize=1)
 def _static() -> tuple[str, str]:
-    return (
-        (HERE / "static" / "report.css").read_text(encoding="utf-8"),
-        (HERE / "static" / "report.js").read_text(encoding="utf-8"),
-    )
+    """The page's CSS and its one script (the shared tables.js)."""
+    return (HERE / "static" / "report.css").read_text(encoding="utf-8"), TABLES_JS.read_text(encoding="utf-8")
 
 
 def _csp_hash(text: str) -> str:
