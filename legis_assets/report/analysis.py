@@ -1,7 +1,7 @@
 """The report's analysis sections (template partial _analysis.html.j2): roll calls (which votes
 define the scale), model fit with the posterior predictive check, and the comparison with a
-reference score. Input: `ReportContext.analysis` (AnalysisResults, computed from the posterior the
-report is drawn from); render.py calls :func:`add_analysis_sections` once."""
+reference score. Input: `ReportContext.analysis` (AnalysisResults: the tables the analysis steps
+stored, read by report/inputs.py); render.py calls :func:`add_analysis_sections` once."""
 
 from __future__ import annotations
 
