@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 import arviz as az
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -115,6 +116,12 @@ def test_a_missing_table_is_named(built) -> None:
         ctx = inputs.published_context(pipe, part, pub)
         assert ctx.analysis is None and "materialize model_fit first" in str(ctx.analysis_error)
         assert "materialize model_fit first" in render_report(ctx)
+        # ideal points left by another run (not the published posterior's means): refused
+        pipe.warehouse.replace_partition(
+            "ideal_points", part.key, part.chamber, ideal.with_columns(xi_mean=pl.col("xi_mean") + 0.01)
+        )
+        with pytest.raises(DataProblem, match="does not come from the published posterior"):
+            pipe.report(part)
         # no ideal points: no report
         pipe.warehouse.replace_partition("ideal_points", part.key, part.chamber, ideal.clear())
         with pytest.raises(DataProblem, match="no ideal_points table .* materialize ideal_points first"):

@@ -251,10 +251,28 @@ def _analysis(compute, *args: Any) -> tuple[AnalysisResults | None, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def _check_same_run(part: Partition, pub: PublishedPosterior, ideal_points: pl.DataFrame) -> None:
+    """Refuse tables left by an earlier run (a posterior re-materialized without the steps after
+    it): the stored ideal points must be the published posterior's means, legislator by
+    legislator, or the page would show old numbers beside the new run's figures."""
+    draws = posterior_of(pub.published)[summaries.IDEAL_POINT_VAR]
+    slugs = [str(v) for v in draws["legislator"].values]
+    means = draws.values.reshape(-1, len(slugs)).mean(axis=0)
+    stored = {s: v for s, v in zip(ideal_points["legislator_slug"], ideal_points["xi_mean"]) if v is not None}
+    same = set(stored) == set(slugs) and all(abs(stored[s] - x) <= 1e-9 * (1 + abs(x)) for s, x in zip(slugs, means))
+    if not same:
+        raise DataProblem(
+            f"{part}: the stored ideal_points table does not come from the published posterior (run "
+            f"{pub.built_from()['run_id']}); materialize convergence_diagnostics, ideal_points, party_summary, "
+            "rollcall_parameters and model_fit for this partition before the report"
+        )
+
+
 def published_context(pipe: Pipeline, part: Partition, pub: PublishedPosterior) -> ReportContext:
     """The report of the published pair, from the tables its downstream steps stored."""
     m = pipe.load_matrix(part)
     ideal_points = _required(pipe, part, "ideal_points", "ideal_points")
+    _check_same_run(part, pub, ideal_points)
     ctx = _context(
         pipe,
         part,
