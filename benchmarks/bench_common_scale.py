@@ -224,7 +224,7 @@ def agenda_legislature(seed: int, k: float):
     scaled = part.truth.with_columns(pl.col("xi_true") * k)
     rng = np.random.default_rng(seed + 1)
     member = np.ones((part.truth.height, specs["senate"].n_rollcalls), bool)
-    drawn = simulate._draw_votes("senate", scaled, member, specs["senate"], rng, dt.datetime(2023, 1, 13))
+    drawn = simulate.draw_votes("senate", scaled, member, specs["senate"], rng, dt.datetime(2023, 1, 13))
     sim.sessions[last]["senate"] = simulate.SimulatedChamber("senate", part.truth, drawn.rollcall_truth, drawn.votes)
     return sim_inputs(sim)
 

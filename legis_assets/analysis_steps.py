@@ -3,8 +3,9 @@ comparison with a reference score. Plain Python like pipeline.py (which calls th
 methods); the statistics are in core/rollcalls.py, core/fit.py and core/reference_scores.py.
 
 Each step reads the published posterior pair (refused unless it is one run's), computes, and replaces
-its partition's warehouse tables; the report recomputes the same numbers from the same posterior
-(`analysis_results`, deterministic: same thinning, same seed for the replicated votes).
+its partition's warehouse tables, which the report reads (report/inputs.py; a failed run's report
+computes them from its traces with the same functions: same thinning, same seed for the replicated
+votes).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from legis_assets.core import matrix as matrix_mod
 from legis_assets.core import reference_scores as ref_mod
 from legis_assets.core import rollcalls as rc_mod
 from legis_assets.core import summaries
-from legis_assets.core.schema import LegisError
-from legis_assets.report.context import AnalysisResults
 
 if TYPE_CHECKING:
     from legis_assets.pipeline import Partition, Pipeline, StepOutput
@@ -43,7 +42,7 @@ REF_SUMMARY_SCHEMA = {
 }
 
 
-def _draws_and_votes(
+def draws_and_votes(
     m: matrix_mod.VoteMatrix, idata: az.InferenceData
 ) -> tuple[rc_mod.PosteriorDraws, rc_mod.AlignedVotes]:
     draws = rc_mod.posterior_draws(idata)
@@ -90,41 +89,6 @@ def _published_ideal_points(pub_hier: az.InferenceData | None, flat: az.Inferenc
     return summaries.flat_ideal_points(flat, m.legislators)
 
 
-def analysis_results(
-    pipe: Pipeline, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData
-) -> AnalysisResults:
-    """Everything the report's analysis sections show, from the posterior the report is drawn from.
-    A reference file that cannot be used is reported (reference_error), never raised."""
-    from legis_assets.pipeline import T_ROLLCALLS
-
-    m = pipe.load_matrix(part)
-    published = hier if hier is not None else flat
-    draws, votes = _draws_and_votes(m, published)
-    rollcalls = pipe.warehouse.read_partition(T_ROLLCALLS, part.key, part.chamber)
-    rc_table = rollcall_table(m, rollcalls, draws)
-    fit = fit_mod.model_fit(draws, votes)
-    ip = _published_ideal_points(hier, flat, m)
-    comparison, note, error = None, None, None
-    try:
-        comparison, note, _ = reference_for(pipe, part, ip)
-    except LegisError as err:
-        error = str(err)
-    return AnalysisResults(
-        rollcalls=rc_table,
-        fit_chamber=fit.chamber,
-        fit_legislators=fit.legislators,
-        fit_rollcalls=fit.rollcalls,
-        xi_mean=pl.DataFrame({"legislator_slug": draws.legislators, "xi_mean": draws.xi.mean(axis=0)}),
-        votes=m.long_frame().select("vote_id", "legislator_slug", "vote_value"),
-        reference=comparison.table if comparison else None,
-        reference_summary=comparison.summary if comparison else None,
-        reference_note=note,
-        reference_error=error,
-        n_draws=draws.n_draws,
-        n_total_draws=draws.n_total_draws,
-    )
-
-
 # --- the steps -------------------------------------------------------------------------------
 
 
@@ -133,7 +97,7 @@ def rollcall_parameters_step(pipe: Pipeline, part: Partition) -> StepOutput:
 
     m = pipe.load_matrix(part)
     pub = pipe.load_published(part)
-    draws, _ = _draws_and_votes(m, pub.published)
+    draws, _ = draws_and_votes(m, pub.published)
     rollcalls = pipe.warehouse.read_partition(T_ROLLCALLS, part.key, part.chamber)
     table = rollcall_table(m, rollcalls, draws)
     pipe.warehouse.replace_partition(T_RC_PARAMS, part.key, part.chamber, table)
@@ -158,7 +122,7 @@ def model_fit_step(pipe: Pipeline, part: Partition) -> StepOutput:
 
     m = pipe.load_matrix(part)
     pub = pipe.load_published(part)
-    draws, votes = _draws_and_votes(m, pub.published)
+    draws, votes = draws_and_votes(m, pub.published)
     fit = fit_mod.model_fit(draws, votes)
     pipe.warehouse.replace_partition(T_FIT, part.key, part.chamber, fit.chamber)
     pipe.warehouse.replace_partition(T_FIT_LEG, part.key, part.chamber, fit.legislators)

@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import arviz as az
 import numpy as np
 import polars as pl
 
-from legis_assets import provenance, steps
+from legis_assets import steps
 from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
 from legis_assets.core import matrix as matrix_mod
 from legis_assets.core.idata import posterior_of
@@ -119,7 +118,6 @@ T_IDEAL, T_PARTY = "ideal_points", "party_summary"
 
 FLAT_TRACE = "flat_posterior.nc"
 HIER_TRACE = "hierarchical_posterior.nc"
-FAILED_SUFFIX = ".failed"
 REPORT = "report.html"
 
 
@@ -795,21 +793,6 @@ class Pipeline:
             pl.concat(params).select("model", pl.exclude("model")),
         )
 
-    @staticmethod
-    def _sampler_info(idata: az.InferenceData, profile: str) -> dict:
-        attrs = dict(posterior_of(idata).attrs)
-        info = {k.removeprefix("settings_"): v for k, v in attrs.items() if k.startswith("settings_")}
-        # what actually ran (e.g. the backend "auto" resolved to) wins over the requested settings
-        info.update(
-            {
-                k: v
-                for k, v in attrs.items()
-                if k in ("model", "backend", "compile_seconds", "sample_seconds", "grad_evals", *sampling.FRAME_ATTRS)
-            }
-        )
-        info.setdefault("profile", profile)
-        return info
-
     def _render_report(
         self,
         part: Partition,
@@ -820,79 +803,21 @@ class Pipeline:
         reason: str = "",
         built_from: dict | None = None,
     ) -> Path:
-        from datetime import datetime
+        """The report of a run whose gates failed (report.failed.html), from its traces: no step
+        stored its tables (report/inputs.py)."""
+        from legis_assets.report import inputs
 
-        from legis_assets.report import ReportContext, render_report
-
-        m = self.load_matrix(part)
-        gates, params = self._gate_tables(hier, flat)
-        sizes = {p: int(n) for p, n in m.legislators.group_by("party").len().iter_rows()}
-        variance = self.warehouse.read_partition(T_PCA_VAR, part.key, part.chamber).sort("component")
-        problems = self.warehouse.read_partition(T_PROBLEMS, part.key, part.chamber)
-        sampler = {"flat": self._sampler_info(flat, self.settings.profile)}
-        if hier is not None:
-            sampler = {"hierarchical": self._sampler_info(hier, self.settings.profile), **sampler}
-        ctx = ReportContext(
-            session_key=part.key.key,
-            chamber=part.chamber,
-            passed=passed,
-            gates=gates,
-            parameters=params,
-            hierarchical=hier,
-            flat=flat,
-            ideal_points=summaries.ideal_points(hier, flat, m.legislators)
-            if hier is not None
-            else summaries.flat_ideal_points(flat, m.legislators),
-            party_summary=summaries.party_summary(hier, sizes) if hier is not None else None,
-            manifest=m.manifest,
-            pca_scores=self.load_pca(part),
-            explained_variance=variance["explained_variance_ratio"].to_list() if variance.height else [],
-            sampler=sampler,
-            problems=problems["problem"].to_list() if problems.height else [],
-            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            hierarchical_fitted=fitted,
-            hierarchical_reason=reason,
-            built_from=dict(built_from or {}),
-            scale_report_link=self._scale_report_link(part),
-            legislators=self.warehouse.read_partition(T_LEGISLATORS, part.key, part.chamber),
-            provenance=provenance.collect(
-                self.settings, self.session_dir(part), str((built_from or {}).get("run_id") or "") or None
-            ),
-        )
-        ctx.analysis, ctx.analysis_error = self._analysis_results(part, hier, flat)
-        html = render_report(ctx)
-        name = REPORT if passed else REPORT.replace(".html", f"{FAILED_SUFFIX}.html")
-        path = self.report_dir(part) / name
-        write_atomic(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
         if passed:
-            (self.report_dir(part) / REPORT.replace(".html", f"{FAILED_SUFFIX}.html")).unlink(missing_ok=True)
-        return path
-
-    def _scale_report_link(self, part: Partition) -> str | None:
-        """The relative link to the legislature's common-scale page: when it exists, or when the
-        legislature has two or more sessions under the data root (`legis-assets run` builds the
-        common scale right after its sessions, so the link works once the run ends)."""
-        scale_page = self.settings.home / "reports" / part.key.legislature / "common_scale" / REPORT
-        if not scale_page.exists():
-            try:
-                sessions = [
-                    leg
-                    for leg, _ in ingest.discover_sessions(
-                        self.settings.data_dir, allow_outside_root=self.settings.allow_outside_root
-                    )
-                ]
-            except LegisError:
-                return None
-            if sessions.count(part.key.legislature) < 2:
-                return None
-        return "../../common_scale/" + REPORT
+            raise ValueError("a published run's report is the report step's: it reads the stored tables")
+        ctx = inputs.failed_context(self, part, hier, flat, fitted=fitted, reason=reason, built_from=built_from)
+        return inputs.write_report(self, part, ctx)
 
     def report(self, part: Partition) -> StepOutput:
+        from legis_assets.report import inputs  # reads the tables the upstream steps stored
+
         pub = self.load_published(part)
         built = pub.built_from()
-        path = self._render_report(
-            part, pub.hierarchical, pub.flat, passed=True, fitted=pub.fitted, reason=pub.reason, built_from=built
-        )
+        path = inputs.write_report(self, part, inputs.published_context(self, part, pub))
         return StepOutput(
             {
                 "path": PathValue(str(path)),
@@ -918,19 +843,6 @@ class Pipeline:
         from legis_assets import analysis_steps
 
         return analysis_steps.reference_comparison_step(self, part)
-
-    def _analysis_results(
-        self, part: Partition, hier: az.InferenceData | None, flat: az.InferenceData
-    ) -> tuple[Any, str | None]:
-        """The report's analysis sections, or (None, the error) when they cannot be computed: the
-        report says so in their place and the rest of it still renders."""
-        from legis_assets import analysis_steps
-
-        try:
-            return analysis_steps.analysis_results(self, part, hier, flat), None
-        except Exception as exc:  # noqa: BLE001 - an analysis section must never sink the report
-            log.warning("%s: the report's analysis sections could not be computed", part, exc_info=True)
-            return None, f"{type(exc).__name__}: {exc}"
 
     STEP_NAMES = steps.STEP_NAMES  # the run order, declared in legis_assets/steps.py
 

@@ -190,7 +190,8 @@ STEPS: tuple[Step, ...] = (
         "Self-contained HTML report (opens offline): gates, ranked ideal points, party posteriors, shrinkage, "
         "convergence diagnostics, data filters. A run whose gates fail writes report.failed.html beside the last "
         "passing report instead.",
-        upstream=("convergence_diagnostics", "ideal_points", "party_summary"),
+        # the tables it shows (report/inputs.py reads them; it recomputes none of them)
+        upstream=("convergence_diagnostics", "ideal_points", "party_summary", "rollcall_parameters", "model_fit"),
         group="results",
         kinds=frozenset({"html"}),
         files=("report.html",),

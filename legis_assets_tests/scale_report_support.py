@@ -10,6 +10,7 @@ import polars as pl
 from legis_assets.core.bridge import bridge_graph, node_id
 from legis_assets.core.diagnostics import Gate, gates_frame
 from legis_assets.report.scale import SECTIONS, ScaleReportContext
+from legis_assets.report.scale_data import MOVEMENT_SCHEMA, TREND_SCHEMA
 
 SECTION_IDS = [s for s, _ in SECTIONS]
 LEGISLATURE = "testleg"
@@ -24,6 +25,11 @@ HOSTILE_NAMES = [
     "\u2028line\u2029separators",
 ]
 Z90 = 1.6448536269514722
+
+
+def _interval(mean: float, sd: float) -> dict:
+    """mean, sd and the 90% interval of a normal, as the summary tables hold them."""
+    return {"mean": mean, "sd": sd, "hdi_low": mean - Z90 * sd, "hdi_high": mean + Z90 * sd}
 
 
 def fake_session_key(t: int) -> str:
@@ -156,28 +162,12 @@ def make_scale_context(
                 "from_chamber": a["chamber"],
                 "to_session_key": b["session_key"],
                 "to_chamber": b["chamber"],
-                "mean": d,
-                "sd": s,
-                "hdi_low": d - Z90 * s,
-                "hdi_high": d + Z90 * s,
+                **_interval(d, s),
             }
         )
-    movement = pl.DataFrame(
-        mv,
-        schema={
-            "person_id": pl.String,
-            "from_slot": pl.UInt32,
-            "to_slot": pl.UInt32,
-            "from_session_key": pl.String,
-            "from_chamber": pl.String,
-            "to_session_key": pl.String,
-            "to_chamber": pl.String,
-            "mean": pl.Float64,
-            "sd": pl.Float64,
-            "hdi_low": pl.Float64,
-            "hdi_high": pl.Float64,
-        },
-    ).with_columns(moved=(pl.col("hdi_low") > 0) | (pl.col("hdi_high") < 0))
+    movement = pl.DataFrame(mv, schema={c: t for c, t in MOVEMENT_SCHEMA.items() if c != "moved"}).with_columns(
+        moved=(pl.col("hdi_low") > 0) | (pl.col("hdi_high") < 0)
+    )
 
     # party trend: mean of the party's slots per chamber-session, and the gap R - D
     trend = []
@@ -200,10 +190,7 @@ def make_scale_context(
                         "quantity": "party_mean",
                         "party": party,
                         "n_slots": members.height,
-                        "mean": m,
-                        "sd": s,
-                        "hdi_low": m - Z90 * s,
-                        "hdi_high": m + Z90 * s,
+                        **_interval(m, s),
                     }
                 )
             if len(found) == 2:
@@ -217,27 +204,10 @@ def make_scale_context(
                         "quantity": "party_gap",
                         "party": None,
                         "n_slots": dn + rn,
-                        "mean": g,
-                        "sd": s,
-                        "hdi_low": g - Z90 * s,
-                        "hdi_high": g + Z90 * s,
+                        **_interval(g, s),
                     }
                 )
-    party_trend = pl.DataFrame(
-        trend,
-        schema={
-            "session_key": pl.String,
-            "chamber": pl.String,
-            "session_order": pl.Int64,
-            "quantity": pl.String,
-            "party": pl.String,
-            "n_slots": pl.Int64,
-            "mean": pl.Float64,
-            "sd": pl.Float64,
-            "hdi_low": pl.Float64,
-            "hdi_high": pl.Float64,
-        },
-    ).sort("session_order", "chamber", "quantity", "party")
+    party_trend = pl.DataFrame(trend, schema=TREND_SCHEMA).sort("session_order", "chamber", "quantity", "party")
 
     used = (
         people.group_by("session_key", "chamber")

@@ -152,7 +152,7 @@ def test_hostile_names_are_escaped(hostile_doc: str) -> None:
     assert "A" * 2500 + " " + "B" * 2499 in hostile_doc  # full long name kept (in the cell's title)
     # the only scripts are our own, byte-identical to the packaged file (no input inside)
     scripts = _inline_scripts(hostile_doc)
-    assert scripts == [(STATIC / "report.js").read_text(encoding="utf-8")]
+    assert scripts == [(STATIC / "tables.js").read_text(encoding="utf-8")]
     for name in HOSTILE_NAMES:
         assert name[:20] not in scripts[0]
 
@@ -266,7 +266,8 @@ def test_optional_inputs_missing() -> None:
     assert all(p >= 0 for p in _section_positions(doc))
     assert "Do not use these estimates" in doc
     assert "No flat-model estimates are available" in doc
-    assert doc.count('<tr data-search="') == 11  # the independent is not in the hierarchical posterior
+    # no ideal_points table: the report shows none (it never recomputes the table from the posterior)
+    assert doc.count('<tr data-search="') == 0 and ">0 legislators<" in doc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from legis_assets import provenance
 from legis_assets.core import summaries
 from legis_assets.report import render_report
 from legis_assets.report.downloads import decode_href, download_link
-from legis_assets.report.render import dropped_legislators, fmt_setting
+from legis_assets.report.formatting import fmt_setting
+from legis_assets.report.tables import dropped_legislators
 from legis_assets_tests.report_support import make_report_context
 
 PROV = {

@@ -6,6 +6,21 @@ from legis_assets.core.schema import VOTE_CODES
 from legis_assets_tests.support import matrix_from_sim
 
 
+def _reads_back(session_dir, chambers: dict) -> dict:
+    """A written session read through the validator without a problem: each chamber's votes and
+    roll calls are the simulated ones. Returns the chambers' tables."""
+    tables = ingest.read_session(session_dir)
+    assert tables.problems == []
+    parts = {}
+    for chamber, sim in chambers.items():
+        part = parts[chamber] = ingest.chamber_tables(tables, chamber)
+        assert part.votes.height == sim.votes.height
+        assert part.rollcalls.height == sim.rollcall_truth.height
+        joined = part.votes.join(sim.votes, on=["vote_id", "legislator_slug"])
+        assert joined.height == part.votes.height and (joined["vote"] == joined["vote_right"]).all()
+    return parts
+
+
 def test_kansas_session_names():
     assert simulate.kansas_session_name(2025) == "91st_2025-2026"
     assert simulate.kansas_session_name(2011) == "84th_2011-2012"
@@ -30,14 +45,7 @@ def test_simulation_is_reproducible_and_kansas_shaped():
 def test_written_session_reads_back_through_the_validator(tmp_path):
     sims = simulate.simulate_session(seed=5)
     session_dir = simulate.write_session(sims, tmp_path / "kansas" / "91st_2025-2026")
-    tables = ingest.read_session(session_dir)
-    assert tables.problems == []
-    for chamber, sim in sims.items():
-        part = ingest.chamber_tables(tables, chamber)
-        assert part.votes.height == sim.votes.height
-        assert part.rollcalls.height == sim.rollcall_truth.height
-        joined = part.votes.join(sim.votes, on=["vote_id", "legislator_slug"])
-        assert (joined["vote"] == joined["vote_right"]).all()
+    _reads_back(session_dir, sims)
     truth = simulate.read_truth(session_dir)
     assert set(truth["legislator_slug"]) == set(pl.concat([s.truth for s in sims.values()])["legislator_slug"])
 
@@ -169,14 +177,7 @@ def test_written_legislature_reads_back_and_the_identity_rule_links_the_movers(t
     assert ingest.discover_sessions(root) == [("simulated", s) for s in sorted(sim.session_names)]
     frames = []
     for session_dir, (session, chambers) in zip(dirs, sim.sessions.items()):
-        tables = ingest.read_session(session_dir)
-        assert tables.problems == []
-        for chamber, part_sim in chambers.items():
-            part = ingest.chamber_tables(tables, chamber)
-            assert part.votes.height == part_sim.votes.height
-            assert part.rollcalls.height == part_sim.rollcall_truth.height
-            joined = part.votes.join(part_sim.votes, on=["vote_id", "legislator_slug"])
-            assert joined.height == part.votes.height and (joined["vote"] == joined["vote_right"]).all()
+        for chamber, part in _reads_back(session_dir, chambers).items():
             frames.append((f"simulated.{session}", chamber, part.legislators))
         # the per-session truth file: common-scale positions, readable by read_truth
         truth = simulate.read_truth(session_dir)

@@ -2,7 +2,8 @@
 
 ``render_report(ReportContext(...))`` returns the whole document as a string: figures are
 embedded as PNG data URIs, CSS and JS are inline, every input name is escaped, and the page
-makes no network request. No dagster import in this package.
+makes no network request. No dagster import in this package. ``inputs`` builds a chamber
+report's context from what the steps stored (the warehouse tables and the published traces).
 """
 
 from legis_assets.report.context import ReportContext

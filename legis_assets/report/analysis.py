@@ -1,7 +1,7 @@
 """The report's analysis sections (template partial _analysis.html.j2): roll calls (which votes
 define the scale), model fit with the posterior predictive check, and the comparison with a
-reference score. Input: `ReportContext.analysis` (AnalysisResults, computed from the posterior the
-report is drawn from); render.py calls :func:`add_analysis_sections` once."""
+reference score. Input: `ReportContext.analysis` (AnalysisResults: the tables the analysis steps
+stored, read by report/inputs.py); render.py calls :func:`add_analysis_sections` once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from legis_assets.core.fit import APRE_WARN
 from legis_assets.core.reference_scores import REFERENCE_FILE, REFERENCE_R_WARN
 from legis_assets.report import analysis_figures as af
 from legis_assets.report.context import AnalysisResults, ReportContext
+from legis_assets.report.formatting import fmt_num, fmt_pct
 
 SECTIONS = (("rollcalls", "Roll calls"), ("fit", "Model fit"), ("reference", "Reference scores"))
 #: the analysis sections go before this section of the page
@@ -208,8 +209,6 @@ def add_analysis_sections(view: dict, ctx: ReportContext, ip: pl.DataFrame | Non
     """Add the analysis sections to the report's view (in place): their entries in the table of
     contents (before the convergence section), their data (`analysis`) and figures. Without
     `ctx.analysis` the sections are left out."""
-    from legis_assets.report.render import fmt_num, fmt_pct
-
     an = ctx.analysis
     view["analysis"], view["analysis_error"] = None, ctx.analysis_error
     sections = list(view["sections"])

@@ -15,15 +15,16 @@ import polars as pl
 
 @dataclass
 class AnalysisResults:
-    """The analysis sections' input (legis_assets/analysis_steps.py): roll-call parameters
-    (core.rollcalls), fit and posterior predictive check (core.fit), reference comparison
-    (core.reference_scores), all from the posterior the report is drawn from."""
+    """The analysis sections' input (report/inputs.py): roll-call parameters (core.rollcalls) and
+    fit with the posterior predictive check (core.fit), as the rollcall_parameters and model_fit
+    steps stored them, and the reference comparison (core.reference_scores) of the stored ideal
+    points."""
 
     rollcalls: pl.DataFrame
     fit_chamber: pl.DataFrame
     fit_legislators: pl.DataFrame
     fit_rollcalls: pl.DataFrame
-    #: legislator_slug, xi_mean: the posterior means the cutpoints are drawn against
+    #: legislator_slug, xi_mean: the positions (ideal_points table) the cutpoints are drawn against
     xi_mean: pl.DataFrame
     #: vote_id, legislator_slug, vote_value (1 Yea, 0 Nay): the votes drawn at the cutting points
     votes: pl.DataFrame

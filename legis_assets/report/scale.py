@@ -36,7 +36,7 @@ from markupsafe import Markup
 
 from legis_assets.core.bridge import node_id
 from legis_assets.report import figures, render, scale_figures
-from legis_assets.report.render import fmt_num, short
+from legis_assets.report.formatting import fmt_num, short
 from legis_assets.report.scale_data import (
     CS_SCHEMA,
     EDGES_SCHEMA,
@@ -92,10 +92,14 @@ _environment = render._environment  # the per-session report's jinja2 environmen
 
 @functools.lru_cache(maxsize=1)
 def _static() -> tuple[str, str]:
-    """The page's CSS (the session report's, then the scale's own) and its script."""
+    """The page's CSS (the session report's, then the scale's own) and its script (the shared
+    tables.js, then the trajectory panel's scale.js)."""
     css = (HERE / "static" / "report.css").read_text(encoding="utf-8")
     own = (HERE / "static" / "scale.css").read_text(encoding="utf-8")
-    return css + own, (HERE / "static" / "scale.js").read_text(encoding="utf-8")
+    script = (
+        render.TABLES_JS.read_text(encoding="utf-8") + "\n" + (HERE / "static" / "scale.js").read_text(encoding="utf-8")
+    )
+    return css + own, script
 
 
 # --------------------------------------------------------------------------------------------

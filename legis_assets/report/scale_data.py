@@ -23,7 +23,7 @@ from markupsafe import Markup
 from legis_assets.core.bridge import THIN_THRESHOLD, node_id
 from legis_assets.core.people import session_sort_key
 from legis_assets.report import figures, scale_figures
-from legis_assets.report.render import fmt_num, fmt_seconds, short
+from legis_assets.report.formatting import fmt_num, fmt_seconds, short
 
 log = logging.getLogger(__name__)
 

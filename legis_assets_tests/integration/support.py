@@ -53,6 +53,62 @@ def full_page_screenshot(drv, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+def open_offline(drv, page: Path) -> None:
+    """Open a report page from its file:// URL (the console emptied first) and check that nothing
+    leaves the machine: no http(s) or websocket resource, and the network is off."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    drv.get_log("browser")  # drop anything logged before this page
+    drv.get(page.as_uri())
+    WebDriverWait(drv, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    resources = drv.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [r for r in resources if r.startswith(("http:", "https:", "ws:", "wss:"))], resources
+    assert drv.execute_script("return navigator.onLine") is False
+
+
+def assert_sections_in_order(drv, section_ids) -> None:
+    """Every section is present, visible, and in page order."""
+    from selenium.webdriver.common.by import By
+
+    tops = []
+    for sid in section_ids:
+        element = drv.find_element(By.ID, sid)
+        assert element.is_displayed(), sid
+        tops.append(element.location["y"])
+    assert tops == sorted(tops)
+
+
+def broken_images(drv) -> int:
+    """Images that did not decode (a broken data URI has naturalWidth 0)."""
+    return drv.execute_script(
+        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+    )
+
+
+def visible_rows(drv, table_id: str) -> int:
+    """Rows of a table a search left shown."""
+    return drv.execute_script(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).filter(r => !r.hidden).length",
+        table_id,
+    )
+
+
+def assert_no_dialog(drv) -> None:
+    """No alert, confirm or prompt was called (ALERT_TRAP records them) and none is open."""
+    import pytest
+    from selenium.common.exceptions import NoAlertPresentException
+
+    assert drv.execute_script("return window.__dialogs") == []
+    with pytest.raises(NoAlertPresentException):
+        drv.switch_to.alert.text  # noqa: B018
+
+
+def assert_no_console_errors(drv) -> None:
+    """No SEVERE console message (a CSP violation or a script error would be one)."""
+    severe = [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

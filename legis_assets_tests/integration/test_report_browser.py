@@ -17,23 +17,25 @@ import polars as pl
 import pytest
 
 from legis_assets.report import render_report
-from legis_assets_tests.integration.support import ARTIFACTS, full_page_screenshot
+from legis_assets_tests.integration.support import (
+    ARTIFACTS,
+    assert_no_console_errors,
+    assert_no_dialog,
+    assert_sections_in_order,
+    broken_images,
+    full_page_screenshot,
+    open_offline,
+    visible_rows,
+)
 from legis_assets_tests.report_support import SECTION_IDS, hostile_context
 
 selenium = pytest.importorskip("selenium")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<script>alert(1)</script>"
-
-
-def _visible_rows(drv) -> int:
-    return drv.execute_script(
-        "return Array.from(document.querySelectorAll('#ip-table tbody tr')).filter(r => !r.hidden).length"
-    )
 
 
 def _column(drv, index: int) -> list[str]:
@@ -57,34 +59,18 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
     }
     report = tmp_path / f"report_{chamber}.html"
     report.write_text(render_report(ctx), encoding="utf-8")
-    driver.get_log("browser")  # drop anything logged before this page
-
-    driver.get(report.as_uri())
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-    # nothing leaves the machine: no http(s) resource, and the network is off anyway
-    resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert not [r for r in resources if r.startswith(("http:", "https:", "ws:", "wss:"))], resources
-    assert driver.execute_script("return navigator.onLine") is False
+    open_offline(driver, report)  # nothing leaves the machine
 
     # title and every section, present and visible, in order
     assert ctx.session_key in driver.title and chamber.title() in driver.title
-    tops = []
-    for sid in SECTION_IDS:
-        element = driver.find_element(By.ID, sid)
-        assert element.is_displayed(), sid
-        tops.append(element.location["y"])
-    assert tops == sorted(tops)
+    assert_sections_in_order(driver, SECTION_IDS)
     banner = driver.find_elements(By.ID, "failed-banner")
     assert bool(banner) == (not passed)
     if banner:
         assert "Do not use these estimates: the sampler did not converge" in banner[0].text
 
     # every figure decoded (a broken data URI would have naturalWidth 0)
-    broken = driver.execute_script(
-        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
-    )
-    assert broken == 0
+    assert broken_images(driver) == 0
     assert driver.execute_script("return document.images.length") >= 9
 
     # the hostile name is text, and no dialog was opened
@@ -92,23 +78,21 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
         By.XPATH, "//table[@id='ip-table']//td[contains(@class,'name')][contains(., 'alert(1)')]"
     )
     assert HOSTILE in cell.text
-    assert driver.execute_script("return window.__dialogs") == []
-    with pytest.raises(NoAlertPresentException):
-        driver.switch_to.alert.text  # noqa: B018
+    assert_no_dialog(driver)
     assert driver.execute_script("return document.querySelectorAll('script').length") == 1
 
     # search filters the table
-    assert _visible_rows(driver) == n
+    assert visible_rows(driver, "ip-table") == n
     search = driver.find_element(By.ID, "ip-search")
     search.send_keys("Member 007")
-    assert _visible_rows(driver) == 1
+    assert visible_rows(driver, "ip-table") == 1
     assert "Showing 1 of" in driver.find_element(By.ID, "ip-status").text
     search.clear()
     search.send_keys("alert(1)")
-    assert _visible_rows(driver) == 1
+    assert visible_rows(driver, "ip-table") == 1
     search.clear()
     driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
-    assert _visible_rows(driver) == n
+    assert visible_rows(driver, "ip-table") == n
 
     # clicking a header sorts: position descending after two clicks, name ascending after one
     position_header = driver.find_element(By.XPATH, "//table[@id='ip-table']//th[6]/button")
@@ -145,20 +129,11 @@ def test_report_in_headless_chromium(driver, tmp_path, chamber: str, n: int, pas
         notes = driver.find_elements(By.CSS_SELECTOR, ".failed-note")
         assert len(notes) >= 5 and all(e.is_displayed() for e in notes[:3])
 
-    # no console errors (a CSP violation or a script error would be SEVERE)
-    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
-    assert severe == [], severe
+    assert_no_console_errors(driver)
 
     driver.execute_script("window.scrollTo(0, 0)")
     full_page_screenshot(driver, ARTIFACTS / f"report_{chamber}.png")
     assert (ARTIFACTS / f"report_{chamber}.png").stat().st_size > 10_000
-
-
-def _visible(drv, table_id: str) -> int:
-    return drv.execute_script(
-        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).filter(r => !r.hidden).length",
-        table_id,
-    )
 
 
 def test_analysis_sections_in_headless_chromium(driver, tmp_path) -> None:
@@ -169,9 +144,7 @@ def test_analysis_sections_in_headless_chromium(driver, tmp_path) -> None:
     ctx = with_analysis(hostile_context(60, chamber="house"))
     report = tmp_path / "report_analysis.html"
     report.write_text(render_report(ctx), encoding="utf-8")
-    driver.get_log("browser")
-    driver.get(report.as_uri())
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    open_offline(driver, report)
 
     tops = [
         driver.find_element(By.ID, sid).location["y"]
@@ -180,29 +153,26 @@ def test_analysis_sections_in_headless_chromium(driver, tmp_path) -> None:
     assert tops == sorted(tops)
     toc = [a.get_attribute("href").split("#")[1] for a in driver.find_elements(By.CSS_SELECTOR, "nav.toc a")]
     assert toc.index("rollcalls") < toc.index("fit") < toc.index("reference") < toc.index("convergence")
-    broken = driver.execute_script(
-        "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
-    )
-    assert broken == 0
+    assert broken_images(driver) == 0
     for sid in ("rollcalls", "fit", "reference"):
         assert driver.execute_script(f"return document.querySelectorAll('#{sid} figure img').length") >= 1, sid
 
     # the roll-call table: search by bill (status names roll calls), by a hostile title, then sort
     n = ctx.analysis.rollcalls.height
-    assert _visible(driver, "rc-table") == n
+    assert visible_rows(driver, "rc-table") == n
     search = driver.find_element(By.ID, "rc-search")
     search.send_keys("HB 2007")
-    assert _visible(driver, "rc-table") == 1
+    assert visible_rows(driver, "rc-table") == 1
     assert driver.find_element(By.ID, "rc-status").text == f"Showing 1 of {n} roll calls"
     search.clear()
     search.send_keys("onerror")
-    assert _visible(driver, "rc-table") == 1
+    assert visible_rows(driver, "rc-table") == 1
     assert HOSTILE_TITLE in driver.find_element(By.ID, "rc-table").get_attribute("innerHTML").replace(
         "&lt;", "<"
     ).replace("&gt;", ">")
     search.clear()
     driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
-    assert _visible(driver, "rc-table") == n
+    assert visible_rows(driver, "rc-table") == n
     header = driver.find_element(By.XPATH, "//table[@id='rc-table']//th[6]/button")  # discrimination
     header.click()
     values = [
@@ -221,7 +191,6 @@ def test_analysis_sections_in_headless_chromium(driver, tmp_path) -> None:
     assert r == pytest.approx(ctx.analysis.reference_summary["abs_r_published"], abs=1e-3)
     assert "alert(1)" in driver.find_element(By.ID, "reference-outliers").text  # the hostile name, as text
 
-    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
-    assert severe == [], severe
+    assert_no_console_errors(driver)
     driver.execute_script("window.scrollTo(0, 0)")
     full_page_screenshot(driver, ARTIFACTS / "report_analysis.png")

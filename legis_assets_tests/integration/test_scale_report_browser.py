@@ -14,23 +14,23 @@ from __future__ import annotations
 import pytest
 
 from legis_assets.report.scale import render_scale_report
-from legis_assets_tests.integration.support import ARTIFACTS, full_page_screenshot
+from legis_assets_tests.integration.support import (
+    ARTIFACTS,
+    assert_no_console_errors,
+    assert_no_dialog,
+    assert_sections_in_order,
+    broken_images,
+    full_page_screenshot,
+    open_offline,
+    visible_rows,
+)
 from legis_assets_tests.scale_report_support import SECTION_IDS, hostile_scale_context
 
 pytest.importorskip("selenium")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 HOSTILE = "<script>alert(1)</script>"
-
-
-def _visible(drv, table: str) -> int:
-    return drv.execute_script(
-        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).filter(r => !r.hidden).length",
-        table,
-    )
 
 
 def _trajectory(drv) -> dict:
@@ -50,24 +50,11 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     page.parent.mkdir()
     page.write_text(render_scale_report(ctx), encoding="utf-8")
     n_rows = ctx.positions.height
-    driver.get_log("browser")  # drop anything logged before this page
-
-    driver.get(page.as_uri())
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-    # nothing leaves the machine
-    resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert not [r for r in resources if r.startswith(("http:", "https:", "ws:", "wss:"))], resources
-    assert driver.execute_script("return navigator.onLine") is False
+    open_offline(driver, page)  # nothing leaves the machine
 
     # every section present, visible, in order; the banner as the gates say
     assert ctx.scale in driver.title
-    tops = []
-    for sid in SECTION_IDS:
-        element = driver.find_element(By.ID, sid)
-        assert element.is_displayed(), sid
-        tops.append(element.location["y"])
-    assert tops == sorted(tops)
+    assert_sections_in_order(driver, SECTION_IDS)
     banner = driver.find_elements(By.ID, "failed-banner")
     assert bool(banner) == (not passed)
     if banner:
@@ -75,12 +62,7 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     assert "2009s" in driver.find_element(By.ID, "left-out-banner").text
 
     # every figure decoded
-    assert (
-        driver.execute_script(
-            "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
-        )
-        == 0
-    )
+    assert broken_images(driver) == 0
     assert driver.execute_script("return document.images.length") == 3
 
     # hostile names are text; nothing ran
@@ -88,9 +70,7 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
         By.XPATH, "//table[@id='positions-table']//td[contains(@class,'name')][contains(., 'alert(1)')]"
     )
     assert HOSTILE in cell.text
-    assert driver.execute_script("return window.__dialogs") == []
-    with pytest.raises(NoAlertPresentException):
-        driver.switch_to.alert.text  # noqa: B018
+    assert_no_dialog(driver)
     # the data block is not executed, the one script is the page's own
     assert driver.execute_script("return document.querySelectorAll('script:not([type])').length") == 1
 
@@ -98,12 +78,12 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     assert _trajectory(driver)["svg"] is False
 
     # search filters the positions table; one person left draws their trajectory
-    assert _visible(driver, "positions-table") == n_rows
+    assert visible_rows(driver, "positions-table") == n_rows
     search = driver.find_element(By.ID, "positions-search")
     search.send_keys("Member 0010")
     expected = ctx.positions.filter(ctx.positions["name"] == "Member 0010").height
     assert expected >= 1
-    assert _visible(driver, "positions-table") == expected
+    assert visible_rows(driver, "positions-table") == expected
     assert f"Showing {expected} of {n_rows} positions" in driver.find_element(By.ID, "positions-status").text
     drawn = _trajectory(driver)
     assert drawn["name"] == "Member 0010" and drawn["svg"] and drawn["visible"]
@@ -121,7 +101,7 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     assert driver.execute_script("return window.__dialogs") == []
     search.clear()
     driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", search)
-    assert _visible(driver, "positions-table") == n_rows
+    assert visible_rows(driver, "positions-table") == n_rows
 
     # a click on a name in the movement table draws that person (the biggest mover is first)
     first = driver.find_element(By.CSS_SELECTOR, "#movement-table tbody tr button.person")
@@ -141,9 +121,9 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     assert values == sorted(values)
 
     # the bridge table's search
-    bridge_rows = _visible(driver, "bridge-table")
+    bridge_rows = visible_rows(driver, "bridge-table")
     driver.find_element(By.ID, "bridge-search").send_keys("senate")
-    assert 0 < _visible(driver, "bridge-table") < bridge_rows
+    assert 0 < visible_rows(driver, "bridge-table") < bridge_rows
 
     # the links point at the per-session reports, relative to this page
     hrefs = driver.execute_script(
@@ -151,8 +131,7 @@ def test_scale_report_in_headless_chromium(driver, tmp_path, n_people: int, pass
     )
     assert hrefs and all(h.startswith("../") and h.endswith("/report.html") for h in hrefs)
 
-    severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
-    assert severe == [], severe
+    assert_no_console_errors(driver)
 
     # screenshot with a trajectory shown (the biggest mover's, chosen above)
     driver.execute_script("window.scrollTo(0, 0)")

@@ -1,45 +1,6 @@
-
+// The common scale's page: the trajectory panel (tables.js, included before, sorts and filters).
 (function () {
   "use strict";
-  // --- sortable tables: <button class="sort"> in header cells; cells may carry data-sort
-  function cellValue(row, index, numeric) {
-    var cell = row.cells[index];
-    if (!cell) { return null; }
-    var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
-    if (raw === "") { return null; }
-    if (numeric) { var n = parseFloat(raw); return isNaN(n) ? null : n; }
-    return raw.toLocaleLowerCase();
-  }
-  function sortBy(table, th, index) {
-    var numeric = th.getAttribute("data-type") === "num";
-    var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
-    var headers = table.tHead.rows[0].cells;
-    for (var h = 0; h < headers.length; h++) { headers[h].removeAttribute("aria-sort"); }
-    th.setAttribute("aria-sort", dir);
-    var sign = dir === "ascending" ? 1 : -1;
-    var body = table.tBodies[0];
-    var keyed = Array.prototype.map.call(body.rows, function (row, i) {
-      return { row: row, key: cellValue(row, index, numeric), i: i };
-    });
-    keyed.sort(function (a, b) {
-      if (a.key === null && b.key === null) { return a.i - b.i; }
-      if (a.key === null) { return 1; }
-      if (b.key === null) { return -1; }
-      if (a.key < b.key) { return -sign; }
-      if (a.key > b.key) { return sign; }
-      return a.i - b.i;
-    });
-    var fragment = document.createDocumentFragment();
-    keyed.forEach(function (k) { fragment.appendChild(k.row); });
-    body.appendChild(fragment);
-  }
-  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
-      var button = th.querySelector("button.sort");
-      if (button) { button.addEventListener("click", function () { sortBy(table, th, index); }); }
-    });
-  });
-
   // --- the data block (JSON, parsed, never executed) and the trajectory panel
   var data = null;
   var block = document.getElementById("scale-data");
@@ -134,36 +95,15 @@
     }
   });
 
-  // --- search boxes: <input data-filter-table data-filter-status data-filter-noun>
-  Array.prototype.forEach.call(document.querySelectorAll("input[data-filter-table]"), function (input) {
-    var table = document.getElementById(input.getAttribute("data-filter-table"));
-    if (!table) { return; }
-    var status = document.getElementById(input.getAttribute("data-filter-status"));
-    var noun = input.getAttribute("data-filter-noun") || "rows";
-    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-    var texts = rows.map(function (row) {
-      return ((row.getAttribute("data-search") || "") + " " + row.textContent).toLocaleLowerCase();
-    });
-    function apply() {
-      var query = input.value.trim().toLocaleLowerCase();
-      var shown = 0, people = {};
-      rows.forEach(function (row, i) {
-        var hit = query === "" || texts[i].indexOf(query) !== -1;
-        row.hidden = !hit;
-        if (hit) { shown += 1; people[row.getAttribute("data-person")] = true; }
-      });
-      if (status) {
-        status.textContent = query === "" ? "All " + rows.length + " " + noun
-          : "Showing " + shown + " of " + rows.length + " " + noun;
-      }
-      // one person left: show their trajectory
+  // --- a search that leaves one person shows their trajectory (tables.js filters the rows)
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-trajectory]"), function (input) {
+    input.addEventListener("tablefilter", function (event) {
+      var people = {};
+      event.detail.rows.forEach(function (row) { people[row.getAttribute("data-person")] = true; });
       var ids = Object.keys(people);
-      if (query !== "" && ids.length === 1 && !isNaN(parseInt(ids[0], 10)) && input.hasAttribute("data-trajectory")) {
+      if (event.detail.query !== "" && ids.length === 1 && !isNaN(parseInt(ids[0], 10))) {
         drawTrajectory(parseInt(ids[0], 10));
       }
-    }
-    input.addEventListener("input", apply);
-    input.addEventListener("search", apply);
-    apply();
+    });
   });
 })();

@@ -1,3 +1,5 @@
+// The tables of both report pages (the chamber report and the common scale's page), included
+// first in each page's one inline script.
 (function () {
   "use strict";
   // Sortable tables: a <button class="sort"> in each sortable header cell. Cells may carry a
@@ -42,29 +44,32 @@
       if (button) { button.addEventListener("click", function () { sortBy(table, th, index); }); }
     });
   });
-  // Search boxes: <input data-filter-table="table id" data-filter-status="status id">; a row
-  // matches when its text or its data-search attribute contains the query (case-insensitive).
+  // Search boxes: <input data-filter-table="table id" data-filter-status="status id"
+  // data-filter-noun="what a row is">; a row matches when its text or its data-search attribute
+  // contains the query (case-insensitive). After each search the input fires a "tablefilter"
+  // event whose detail holds the query and the rows shown (a page's own script may listen).
   Array.prototype.forEach.call(document.querySelectorAll("input[data-filter-table]"), function (input) {
     var table = document.getElementById(input.getAttribute("data-filter-table"));
     if (!table) { return; }
     var status = document.getElementById(input.getAttribute("data-filter-status"));
-    var noun = input.getAttribute("data-filter-noun") || "legislators";
+    var noun = input.getAttribute("data-filter-noun") || "rows";
     var rows = Array.prototype.slice.call(table.tBodies[0].rows);
     var texts = rows.map(function (row) {
       return ((row.getAttribute("data-search") || "") + " " + row.textContent).toLocaleLowerCase();
     });
     function apply() {
       var query = input.value.trim().toLocaleLowerCase();
-      var shown = 0;
+      var shown = [];
       rows.forEach(function (row, i) {
         var hit = query === "" || texts[i].indexOf(query) !== -1;
         row.hidden = !hit;
-        if (hit) { shown += 1; }
+        if (hit) { shown.push(row); }
       });
       if (status) {
         status.textContent = query === "" ? "All " + rows.length + " " + noun
-          : "Showing " + shown + " of " + rows.length + " " + noun;
+          : "Showing " + shown.length + " of " + rows.length + " " + noun;
       }
+      input.dispatchEvent(new CustomEvent("tablefilter", { detail: { query: query, rows: shown } }));
     }
     input.addEventListener("input", apply);
     input.addEventListener("search", apply);
