@@ -165,6 +165,9 @@ def test_party_trends_table_and_gap(passing_ctx, passing_doc: str) -> None:
     )
     assert 'id="gap-summary"' in section and "House</strong>: the party gap went from" in section
     assert section.count('<img src="data:image/png;base64,') == 1
+    # what a comparison across chamber-sessions assumes is said where the trends are read
+    caveat = section.split('id="trend-caveat"', 1)[1].split("</p>", 1)[0]
+    assert "party-line agenda is partly read as wider" in " ".join(caveat.split())
 
 
 def test_who_moved_lists_moves_biggest_first(passing_ctx, passing_doc: str) -> None:
