@@ -13,12 +13,11 @@ import pytest
 
 from legis_assets import analysis_steps, pipeline, scale_inputs, scale_status, steps
 from legis_assets.core import diagnostics, simulate
-from legis_assets.core.common_scale import ChamberSession, build_common_data, evaluate_common_gates, pca_start
-from legis_assets.core.people import build_people
+from legis_assets.core.common_scale import evaluate_common_gates, pca_start
 from legis_assets.pipeline import Pipeline
 from legis_assets.report import render
 from legis_assets.scale_pipeline import ScalePipeline
-from legis_assets_tests.support import matrix_from_sim
+from legis_assets_tests.support import simulated_common_data
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +168,7 @@ def test_the_scale_gate_checks_are_the_gates_the_common_scale_computes():
         "house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
         "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1),
     }
-    sim = simulate.simulate_legislature(seed=3, n_sessions=2, specs=specs)
-    css, legs = [], []
-    for session, chambers in sim.sessions.items():
-        for chamber, part in chambers.items():
-            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(part)))
-            legs.append((f"sim.{session}", chamber, part.truth))
-    data = build_common_data(css, build_people(legs))
+    _, css, data = simulated_common_data(3, specs, n_sessions=2)
     start = pca_start(data, css)
     rng = np.random.default_rng(0)
     idata = az.from_dict(

@@ -36,6 +36,7 @@ from legis_assets.defs.resources import LegisResource
 from legis_assets.pipeline import Partition, StepOutput
 from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
 from legis_assets.settings import Deployment
+from legis_assets.step_output import Markdown, md_table
 from legis_assets.steps import INPUTS_CURRENT, SCALE_STEPS, Step, asset_name
 
 SCALE_JOB_NAME = "legis_scale"
@@ -112,11 +113,9 @@ SCALE_ASSETS = [_scale_asset_of(step) for step in SCALE_STEPS]
 def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource) -> dg.AssetCheckResult:
     legislature = legislature_of(context)
     current, diff, used = scale_pipeline(context, legis).inputs_status(legislature)
-    from legis_assets.pipeline import Markdown, _md_table
-
     metadata: dict[str, Any] = {"used": used.height, "differences": diff.height}
     if diff.height:
-        metadata["changes"] = Markdown(_md_table(diff, max_rows=100))
+        metadata["changes"] = Markdown(md_table(diff, max_rows=100))
     if not used.height:
         description = "no common scale published yet for this legislature"
     elif current:
