@@ -1,16 +1,23 @@
-"""The per-partition steps, each declared once.
+"""The steps of the platform, each declared once: the per-partition steps (STEPS) and the common
+scale's (SCALE_STEPS).
 
-A :class:`Step` says everything the platform needs to know about one step of a session x chamber
-partition: its name (= the `Pipeline` method and the Dagster asset), the steps it reads from, its
-checks (name, severity, description), its Dagster group, pool and kinds, and the warehouse tables
-and files it writes. From :data:`STEPS` come
+A :class:`Step` says everything the platform needs to know about one step: its name (= the runner's
+method and the Dagster asset), the steps it reads from, its checks (name, severity, description),
+its Dagster group, pool and kinds, and the warehouse tables and files it writes. From :data:`STEPS`
+(one session x chamber partition) come
 
 * the plain-Python runner's order (`Pipeline.STEP_NAMES`, pipeline.py);
 * the Dagster assets and their checks (defs/assets.py: deps, kinds, pool, check specs, blocking);
 * the report's sections (:data:`REPORT_SECTIONS`, each tied to the step whose output it shows).
 
-Adding a step = one `Step` here + one `Pipeline` method of the same name (test_steps.py fails if
-the runner, the asset graph or this list disagree). No Dagster imports here.
+From :data:`SCALE_STEPS` (one legislature) come `ScalePipeline.STEP_NAMES` (scale_pipeline.py), the
+legislature-partitioned assets and checks (defs/common_scale.py; `upstream_partitions`: the
+per-partition steps whose every partition it reads) and the list of the scale's tables
+(scale_status.py). The gates are declared here too (GATES, SCALE_GATES), matching what
+core.diagnostics and core.common_scale compute.
+
+Adding a step = one `Step` here + one runner method of the same name (test_steps.py fails if
+the runner, the asset graph, the computed gates or this list disagree). No Dagster imports here.
 """
 
 from __future__ import annotations
