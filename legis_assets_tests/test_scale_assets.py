@@ -36,6 +36,7 @@ from legis_assets.defs.sensors import evaluate_data_root
 from legis_assets.pipeline import Partition, Pipeline, Settings
 from legis_assets.scale_pipeline import NotEnoughChamberSessions, ScalePipeline
 from legis_assets.scale_status import skip_reason
+from legis_assets.steps import SCALE_STEP_NAMES
 from legis_assets.storage import Warehouse
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning", "ignore::dagster.BetaWarning")
@@ -174,14 +175,8 @@ def test_sensor_registers_the_legislature_and_requests_one_rebuild(built):
 def test_whole_graph_tables_and_metadata(built):
     result = built["result"]
     assert result.success, [e.event_specific_data for e in result.all_events if e.is_step_failure]
-    assert {a.to_user_string() for m in result.get_asset_materialization_events() for a in [m.asset_key]} >= {
-        "people",
-        "common_scale_posterior",
-        "scale_positions",
-        "scale_party_trend",
-        "scale_movement",
-        "scale_diagnostics",
-    }
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert materialized == set(SCALE_STEP_NAMES)
     gates = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert gates["rhat"] and gates["ess"] and gates["divergences"] and gates["inputs_current"]
 
@@ -363,14 +358,7 @@ def test_definitions_load_with_the_scale_job():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def(SCALE_JOB_NAME)
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert {
-        "people",
-        "common_scale_posterior",
-        "scale_positions",
-        "scale_party_trend",
-        "scale_movement",
-        "scale_diagnostics",
-    } <= keys
+    assert keys == set(SCALE_STEP_NAMES)  # the declared common-scale steps (steps.SCALE_STEPS)
     assert not keys & {"votes", "vote_matrix", "hierarchical_posterior"}
     assert common_scale_posterior.op.pool == "mcmc"
     specs = {s.name: s for s in common_scale_posterior.check_specs}
