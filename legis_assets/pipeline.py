@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from legis_assets import steps
-from legis_assets.core import diagnostics, ingest, models, pca, sampling, summaries
+from legis_assets.core import diagnostics, ingest, models, pca, summaries
 from legis_assets.core import matrix as matrix_mod
 from legis_assets.core.idata import posterior_of
 from legis_assets.core.schema import (
@@ -33,31 +32,32 @@ from legis_assets.core.schema import (
     validate_chamber,
 )
 from legis_assets.settings import Settings
+from legis_assets.step_output import CheckOutcome, Markdown, PathValue, StepOutput, TableMarkdown, md_table, run_steps
 from legis_assets.storage import (
     ArtifactMismatch,
     TraceStore,
     Warehouse,
     artifact_dir,
-    file_sha256,
-    write_atomic,
 )
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "CheckOutcome",
+    "GateFailure",
+    "Markdown",
+    "Partition",
+    "PathValue",
+    "Pipeline",
+    "PublishedPosterior",
+    "Settings",
+    "StepOutput",
+    "TableMarkdown",
+    "md_table",
+]
 
-class Markdown(str):
-    """A metadata value to show as Markdown."""
-
-
-class TableMarkdown(Markdown):
-    """A small table as Markdown that keeps its frame (`.frame`, the rows shown), so the Dagster
-    layer can record it as a typed table with a column schema."""
-
-    frame: pl.DataFrame
-
-
-class PathValue(str):
-    """A metadata value that is a file path."""
+#: the name the analysis steps and the Dagster layer import (step_output.md_table)
+_md_table = md_table
 
 
 @dataclass(frozen=True)
@@ -74,21 +74,6 @@ class Partition:
 
     def __str__(self) -> str:
         return f"{self.key.key} / {self.chamber}"
-
-
-@dataclass
-class CheckOutcome:
-    name: str
-    passed: bool
-    severity: str  # "error" | "warn"
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StepOutput:
-    metadata: dict[str, Any] = field(default_factory=dict)
-    checks: list[CheckOutcome] = field(default_factory=list)
 
 
 class GateFailure(Exception):
@@ -163,20 +148,6 @@ class PublishedPosterior:
         if not self.fitted:
             meta["reason"] = self.reason
         return meta
-
-
-def _md_table(frame: pl.DataFrame, float_fmt: str = "{:.3f}", max_rows: int = 12) -> TableMarkdown:
-    cols = frame.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.head(max_rows).iter_rows():
-        cells = [float_fmt.format(v) if isinstance(v, float) else ("" if v is None else str(v)) for v in row]
-        cells = [c.replace("|", "\\|").replace("\n", " ") for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
-    if frame.height > max_rows:
-        lines.append(f"\n({frame.height - max_rows} more rows)")
-    table = TableMarkdown("\n".join(lines))
-    table.frame = frame.head(max_rows)
-    return table
 
 
 class Pipeline:
@@ -279,8 +250,8 @@ class Pipeline:
             "rollcalls": tables.rollcalls.height,
             "legislators": tables.legislators.height,
             "problems": len(problems),
-            "vote_categories": _md_table(counts),
-            "parties": _md_table(party_counts),
+            "vote_categories": md_table(counts),
+            "parties": md_table(party_counts),
             "source_dir": PathValue(str(self.session_dir(part))),
             "hierarchical_model_possible": feasible.fitted,
         }
@@ -336,7 +307,7 @@ class Pipeline:
             "legislators_dropped_too_few_votes": man["legislators_too_few_votes"],
             "min_minority": man["min_minority"],
             "min_votes": man["min_votes"],
-            "filters": _md_table(
+            "filters": md_table(
                 pl.DataFrame(
                     {
                         "step": [
@@ -362,7 +333,7 @@ class Pipeline:
                     }
                 )
             ),
-            "parties": _md_table(parties),
+            "parties": md_table(parties),
             "hierarchical_model_possible": feasible.fitted,
         }
         if not feasible.fitted:
@@ -426,7 +397,7 @@ class Pipeline:
             else 0.0,
             "sign_rule": init.sign_rule,
             "sign_flipped": init.sign_flipped,
-            "party_means": _md_table(means),
+            "party_means": md_table(means),
         }
         both = len(set(sign_of) & set(HIERARCHICAL_PARTIES)) == 2
         checks = [
@@ -443,257 +414,18 @@ class Pipeline:
         ]
         return StepOutput(metadata, checks)
 
-    def _init_vector(self, part: Partition, ids: list[str]) -> np.ndarray:
-        scores = self.load_pca(part)
-        lookup = dict(zip(scores["legislator_slug"].to_list(), scores["pc1"].to_list()))
-        init = np.array([lookup[s] for s in ids], dtype=float)
-        return (init - init.mean()) / (init.std() or 1.0)
-
-    def _fit(self, part: Partition, spec: models.ModelSpec, data: models.IRTData) -> sampling.FitResult:
-        settings = self.settings.sampler()
-        init = self._init_vector(part, data.legislator_ids)
-        self.say(
-            f"{part}: sampling {spec.name} with profile {self.settings.profile!r} "
-            f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})"
-        )
-        fit, _ = sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: self.say(f"{part}: {msg}"))
-        return fit
-
-    def _posterior_metadata(
-        self, fit: sampling.FitResult, gates: list[diagnostics.Gate], path: Path, digest: str, data: models.IRTData
-    ) -> dict[str, Any]:
-        by_name = {g.name: g for g in gates}
-        meta: dict[str, Any] = {
-            "path": PathValue(str(path)),
-            "sha256": digest,
-            "model": fit.model,
-            "model_description": models.get_model(fit.model).description,
-            "profile": self.settings.profile,
-            "settings": json.dumps(fit.settings.to_dict()),
-            "seed": fit.settings.seed,
-            "sampling_attempts": fit.attempts,
-            "extended": fit.attempts > 1,
-            "legislators": data.n_legislators,
-            "rollcalls": data.n_rollcalls,
-            "observations": int(len(data.y)),
-            **{k: v for k, v in fit.timing().items()},
-            "max_rhat": by_name["rhat"].value,
-            "min_ess_bulk": by_name["ess"].value,
-            "divergences": int(by_name["divergences"].value),
-            "min_ebfmi": by_name["ebfmi"].value,
-            "ess_per_second": by_name["ess"].value / max(fit.sample_seconds, 1e-9),
-            "gates": _md_table(
-                diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
-                float_fmt="{:.4g}",
-            ),
-        }
-        attrs = posterior_of(fit.idata).attrs
-        for key in ("parameterisation", *sampling.FRAME_ATTRS):
-            if key in attrs:
-                value = attrs[key]
-                meta[key] = (
-                    value if isinstance(value, str) else (int(value) if key == "sign_fixed_rollcalls" else float(value))
-                )
-        if data.excluded:
-            meta["excluded_legislators"] = ", ".join(data.excluded)
-            meta["excluded_reason"] = data.excluded_reason
-        return meta
-
+    # --- the posterior steps (legis_assets/posterior_steps.py) -------------------------------
     def flat_posterior(self, part: Partition) -> StepOutput:
-        m = self.load_matrix(part)
-        store = self.traces(part)
-        store.settle()  # finish an interrupted promotion before its candidate could be overwritten
-        spec = models.get_model("flat")
-        data = models.flat_data(m)
-        fit = self._fit(part, spec, data)
-        gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
-        run_id = uuid.uuid4().hex
-        posterior_of(fit.idata).attrs["run_id"] = run_id
-        # a candidate: published (with the hierarchical trace) only when the run's ERROR gates pass
-        path, digest = store.write_candidate(FLAT_TRACE, lambda tmp: fit.idata.to_netcdf(str(tmp)))
-        meta = self._posterior_metadata(fit, gates, path, digest, data)
-        meta["run_id"] = run_id
-        meta["published"] = False
-        meta["publication"] = (
-            "candidate: hierarchical_posterior publishes it as flat_posterior.nc with the "
-            "hierarchical trace when the run's ERROR gates pass, else sets it aside as "
-            "flat_posterior.failed.nc"
-        )
-        # the flat model is the cross-check: its gates are reported here, not blocking (where the
-        # hierarchical model cannot be fitted, hierarchical_posterior makes them blocking)
-        checks = [
-            CheckOutcome(
-                f"flat_{g.name}", g.passed, "warn", g.description, {"value": g.value, "threshold": g.threshold}
-            )
-            for g in gates
-        ]
-        return StepOutput(meta, checks)
+        from legis_assets import posterior_steps
+
+        return posterior_steps.flat_posterior(self, part)
 
     def hierarchical_posterior(self, part: Partition) -> StepOutput:
-        """Fit the hierarchical model against this run's flat candidate, evaluate the ERROR gates on
-        the model that will be published, and publish both traces together only if they pass.
+        from legis_assets import posterior_steps
 
-        Where the hierarchical model cannot be fitted (models.hierarchical_feasibility: one party,
-        none, a pooled party too small) nothing is sampled: the gates are the flat posterior's,
-        blocking, and the flat model is published alone."""
-        m = self.load_matrix(part)
-        spec = models.get_model(self.settings.model)
-        if not spec.hierarchical:
-            raise ValueError(f"model {spec.name!r} is not a hierarchical model")
-        store = self.traces(part)
-        store.settle()
-        flat_path, flat_source = store.candidate(FLAT_TRACE), "candidate"
-        if not flat_path.exists():
-            # no new flat trace: the hierarchical model is re-fitted against the published one (which
-            # stays published whatever the gates say), if there is a verified one
-            if store.manifest() is None:
-                raise DataProblem(
-                    f"{part}: no flat posterior candidate at {flat_path} and none published; "
-                    "materialize flat_posterior first"
-                )
-            try:
-                store.published()
-            except LegisError as err:
-                raise type(err)(f"{part}: {err}") from None
-            flat_path, flat_source = store.path(FLAT_TRACE), "published"
-        flat_sha = file_sha256(flat_path)
-        flat = az.from_netcdf(flat_path)
-        # one run id per pair: the flat candidate's, or a new one when re-fitting against the published flat
-        run_id = (
-            str(flat.posterior.attrs.get("run_id") or "") if flat_source == "candidate" else ""
-        ) or uuid.uuid4().hex
-        feasible = models.hierarchical_feasibility(m)
-        hier_fit: sampling.FitResult | None = None
-        if feasible.fitted:
-            data = models.hierarchical_data(m)
-            hier_fit = self._fit(part, spec, data)
-            posterior_of(hier_fit.idata).attrs.update(run_id=run_id, flat_sha256=flat_sha)
-            flat_r = diagnostics.flat_agreement(
-                summaries.posterior_means(hier_fit.idata), summaries.posterior_means(flat)
-            )
-            gates, _ = diagnostics.evaluate_gates(hier_fit.idata, spec.gate_vars, flat_r=flat_r)
-        else:
-            self.say(f"{part}: hierarchical model not fitted: {feasible.reason}; the flat model's gates decide")
-            flat_r = None
-            gates, _ = diagnostics.evaluate_gates(flat, models.get_model("flat").gate_vars)
-        passed = diagnostics.all_errors_pass(gates)
-        record = {
-            "run_id": run_id,
-            "session_key": part.key.key,
-            "chamber": part.chamber,
-            "hierarchical_fitted": feasible.fitted,
-            "reason": feasible.reason,
-            "published_model": "hierarchical" if feasible.fitted else "flat",
-            "model": spec.name if feasible.fitted else "flat",
-        }
-        flat_final: Path | None
-        if passed:
-            # both traces (or the flat one alone) become the published pair in one commit
-            hier_sha = None
-            if hier_fit is not None:
-                _, hier_sha = store.write_candidate(HIER_TRACE, lambda tmp: hier_fit.idata.to_netcdf(str(tmp)))
-            store.promote(record, flat_sha, hier_sha)
-            hier_path = store.path(HIER_TRACE) if hier_fit is not None else None
-            flat_final = store.path(FLAT_TRACE)
-        else:
-            # a failed attempt goes beside (never over) the last published pair, named as failed
-            hier_sha, hier_path = None, None
-            if hier_fit is not None:
-                hier_path = store.failed(HIER_TRACE)
-                hier_sha = write_atomic(hier_path, lambda tmp: hier_fit.idata.to_netcdf(str(tmp)))
-            else:
-                store.failed(HIER_TRACE).unlink(missing_ok=True)  # from an earlier attempt: not this run's
-            flat_final = store.set_aside(FLAT_TRACE)
-            if flat_source == "published":  # this failed hierarchical trace pairs with the published flat one
-                store.failed(FLAT_TRACE).unlink(missing_ok=True)
-        if hier_fit is not None:
-            if hier_path is None or hier_sha is None:  # never: both are set whenever hier_fit is
-                raise RuntimeError(f"{part}: the hierarchical trace was written without a path or digest")
-            meta = self._posterior_metadata(hier_fit, gates, hier_path, hier_sha, data)
-            meta["agreement_with_flat"] = flat_r
-        else:
-            meta = self._gates_metadata(gates)
-            meta["path"] = PathValue(str(flat_final or flat_path))
-            meta["sha256"] = flat_sha
-            meta["model"] = "flat"
-            meta["legislators"] = m.n_legislators
-            meta["rollcalls"] = m.n_rollcalls
-        meta.update(
-            {
-                "hierarchical_fitted": feasible.fitted,
-                "published_model": record["published_model"],
-                "run_id": run_id,
-                "flat_path": PathValue(str(flat_final or flat_path)),
-                "flat_sha256": flat_sha,
-                "flat_source": flat_source,
-                "all_gates_passed": passed,
-                "published": passed,
-            }
-        )
-        if not feasible.fitted:
-            meta["reason"] = feasible.reason
-            meta["note"] = Markdown(
-                f"**Hierarchical model not fitted**: {feasible.reason}. The gates are the flat "
-                "model's (blocking), and its estimates are the published ones."
-            )
-        if not passed:
-            # downstream assets are blocked; the analyst still gets a report that says why, kept
-            # beside (never over) the last report that passed
-            report_path = self._render_report(
-                part,
-                hier_fit.idata if hier_fit is not None else None,
-                flat,
-                passed=False,
-                fitted=feasible.fitted,
-                reason=feasible.reason,
-                built_from={"run_id": run_id, "flat_sha256": flat_sha, "hierarchical_sha256": hier_sha or ""},
-            )
-            meta["failed_report"] = PathValue(str(report_path))
-        gate_meta = (
-            {} if feasible.fitted else {"evaluated_on": "flat", "hierarchical_fitted": False, "reason": feasible.reason}
-        )
-        prefix = "" if feasible.fitted else f"flat model (hierarchical model not fitted: {feasible.reason}): "
-        checks = [
-            CheckOutcome(
-                g.name,
-                g.passed,
-                g.severity,
-                prefix + g.description,
-                {
-                    "value": g.value,
-                    "threshold": g.threshold,
-                    "comparison": g.comparison,
-                    "metric": g.metric,
-                    **gate_meta,
-                },
-            )
-            for g in gates
-        ]
-        if not feasible.fitted:
-            checks.append(
-                CheckOutcome(
-                    "agrees_with_flat",
-                    True,
-                    "warn",
-                    f"not applicable: the hierarchical model was not fitted ({feasible.reason}); the flat model is published",
-                    {"applicable": False, **gate_meta},
-                )
-            )
-        return StepOutput(meta, checks)
+        return posterior_steps.hierarchical_posterior(self, part)
 
-    def _gates_metadata(self, gates: list[diagnostics.Gate]) -> dict[str, Any]:
-        by_name = {g.name: g for g in gates}
-        return {
-            "max_rhat": by_name["rhat"].value,
-            "min_ess_bulk": by_name["ess"].value,
-            "divergences": int(by_name["divergences"].value),
-            "min_ebfmi": by_name["ebfmi"].value,
-            "gates": _md_table(
-                diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
-                float_fmt="{:.4g}",
-            ),
-        }
-
+    # --- the results -------------------------------------------------------------------------
     def convergence_diagnostics(self, part: Partition) -> StepOutput:
         pub = self.load_published(part)
         gates_tab, params_tab = self._gate_tables(pub.hierarchical, pub.flat)
@@ -703,10 +435,10 @@ class Pipeline:
         blocking = gates_tab.filter(pl.col("model") == pub.published_model)
         return StepOutput(
             {
-                "gates": _md_table(
+                "gates": md_table(
                     gates_tab.select("model", "gate", "value", "threshold", "status"), float_fmt="{:.4g}"
                 ),
-                "groups": _md_table(groups, float_fmt="{:.4g}"),
+                "groups": md_table(groups, float_fmt="{:.4g}"),
                 "rows": gates_tab.height,
                 "failed_error_gates": int(blocking.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
                 **pub.built_from(),
@@ -728,9 +460,9 @@ class Pipeline:
                 "legislators": table.height,
                 "hierarchical": int(table.filter(pl.col("model") == "hierarchical").height),
                 "flat_only": int(table.filter(pl.col("model") == "flat").height),
-                "most_liberal": _md_table(show.head(5)),
-                "most_conservative": _md_table(show.tail(5).reverse()),
-                "party_means": _md_table(by_party.sort("mean_position")),
+                "most_liberal": md_table(show.head(5)),
+                "most_conservative": md_table(show.tail(5).reverse()),
+                "party_means": md_table(by_party.sort("mean_position")),
                 "max_abs_shrinkage": diagnostics.scalar_float(table["shrinkage"].abs().max() or 0.0),
                 **pub.built_from(),
             }
@@ -761,7 +493,7 @@ class Pipeline:
                 "icc": icc["mean"],
                 "icc_hdi_low": icc["hdi_low"],
                 "icc_hdi_high": icc["hdi_high"],
-                "table": _md_table(table, float_fmt="{:.3f}"),
+                "table": md_table(table, float_fmt="{:.3f}"),
                 **pub.built_from(),
             }
         )
@@ -793,40 +525,10 @@ class Pipeline:
             pl.concat(params).select("model", pl.exclude("model")),
         )
 
-    def _render_report(
-        self,
-        part: Partition,
-        hier: az.InferenceData | None,
-        flat: az.InferenceData,
-        passed: bool,
-        fitted: bool = True,
-        reason: str = "",
-        built_from: dict | None = None,
-    ) -> Path:
-        """The report of a run whose gates failed (report.failed.html), from its traces: no step
-        stored its tables (report/inputs.py)."""
-        from legis_assets.report import inputs
-
-        if passed:
-            raise ValueError("a published run's report is the report step's: it reads the stored tables")
-        ctx = inputs.failed_context(self, part, hier, flat, fitted=fitted, reason=reason, built_from=built_from)
-        return inputs.write_report(self, part, ctx)
-
     def report(self, part: Partition) -> StepOutput:
-        from legis_assets.report import inputs  # reads the tables the upstream steps stored
+        from legis_assets import report_step
 
-        pub = self.load_published(part)
-        built = pub.built_from()
-        path = inputs.write_report(self, part, inputs.published_context(self, part, pub))
-        return StepOutput(
-            {
-                "path": PathValue(str(path)),
-                "url": f"file://{path}",
-                "bytes": path.stat().st_size,
-                "sha256": file_sha256(path),
-                **built,
-            }
-        )
+        return report_step.report(self, part)
 
     # --- analysis steps (legis_assets/analysis_steps.py) -----------------------------------------
     def rollcall_parameters(self, part: Partition) -> StepOutput:
@@ -848,26 +550,22 @@ class Pipeline:
 
     def run(self, part: Partition, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Run the steps in order for one partition (the CLI path); stops at a failed ERROR gate."""
-        outputs: dict[str, StepOutput] = {}
-        for name in steps or self.STEP_NAMES:
-            self.say(f"{part}: {name} ...")
-            out = getattr(self, name)(part)
-            outputs[name] = out
-            failed = [c for c in out.checks if c.severity == "error" and not c.passed]
-            if failed:
-                raise GateFailure(
-                    part,
-                    [
-                        diagnostics.Gate(
-                            c.name,
-                            c.metadata.get("metric", c.name),
-                            c.metadata.get("value", float("nan")),
-                            c.metadata.get("threshold", float("nan")),
-                            c.metadata.get("comparison", "<"),
-                            c.severity,
-                            c.description,
-                        )
-                        for c in failed
-                    ],
-                )
-        return outputs
+        return run_steps(self, part, steps or self.STEP_NAMES, str(part), lambda failed: _gate_failure(part, failed))
+
+
+def _gate_failure(part: Partition, failed: list[CheckOutcome]) -> GateFailure:
+    return GateFailure(
+        part,
+        [
+            diagnostics.Gate(
+                c.name,
+                c.metadata.get("metric", c.name),
+                c.metadata.get("value", float("nan")),
+                c.metadata.get("threshold", float("nan")),
+                c.metadata.get("comparison", "<"),
+                c.severity,
+                c.description,
+            )
+            for c in failed
+        ],
+    )

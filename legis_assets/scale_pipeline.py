@@ -12,7 +12,7 @@ its own results stay in the warehouse) and every chamber with roll calls in it. 
 chamber-session is recorded with a content digest of its vote matrix (`input_rows`); the digest of
 all of them (`inputs_digest`) is what the staleness check and the rebuild sensor compare.
 
-Steps, in order (`ScalePipeline.STEP_NAMES`):
+Steps, in order (declared once in steps.SCALE_STEPS; `ScalePipeline.STEP_NAMES`):
 
 * people                 person table (identity rule + `<data root>/<legislature>/people_overrides.csv`
                          when present) and bridge graph -> tables people, bridge_edges, bridge_nodes;
@@ -38,6 +38,7 @@ from typing import Any
 import arviz as az
 import polars as pl
 
+from legis_assets import steps
 from legis_assets.core import diagnostics, ingest, sampling
 from legis_assets.core.bridge import bridge_graph, kept_from_matrices, node_id
 from legis_assets.core.common_scale import (
@@ -61,14 +62,9 @@ from legis_assets.pipeline import (
     T_MATRIX_LEG,
     T_MATRIX_RC,
     T_VOTES,
-    CheckOutcome,
-    Markdown,
     Partition,
-    PathValue,
     Pipeline,
     Settings,
-    StepOutput,
-    _md_table,
 )
 from legis_assets.scale_inputs import (
     INPUT_COLUMNS,
@@ -94,6 +90,7 @@ from legis_assets.scale_inputs import (
     matrix_digest,
     validate_legislature,
 )
+from legis_assets.step_output import CheckOutcome, Markdown, PathValue, StepOutput, md_table, run_steps
 from legis_assets.storage import Warehouse, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
@@ -105,15 +102,7 @@ class ScalePipeline:
     `built_at(partition) -> str | None` optionally says when a chamber-session's vote matrix was built
     (the Dagster layer reads it from the instance); without it the column says so."""
 
-    STEP_NAMES = (
-        "people",
-        "common_scale_posterior",
-        "scale_positions",
-        "scale_party_trend",
-        "scale_movement",
-        "scale_diagnostics",
-        "common_scale_report",
-    )
+    STEP_NAMES = steps.SCALE_STEP_NAMES  # the run order, declared in legis_assets/steps.py
 
     def __init__(
         self,
@@ -228,7 +217,7 @@ class ScalePipeline:
     @staticmethod
     def _inputs_table(rows: pl.DataFrame) -> Markdown:
         show = rows.with_columns(pl.col("matrix_digest").str.slice(0, 12))
-        return _md_table(
+        return md_table(
             show.select("chamber_session", "legislators", "rollcalls", "matrix_digest", "built"), max_rows=200
         )
 
@@ -262,12 +251,12 @@ class ScalePipeline:
             "connected": graph.connected,
             "inputs": self._inputs_table(inputs.rows),
             "inputs_digest": inputs.digest,
-            "bridges": _md_table(linked.select("a", "b", "shared", "shared_all", "thin"), max_rows=60),
+            "bridges": md_table(linked.select("a", "b", "shared", "shared_all", "thin"), max_rows=60),
             "thin_bridges": int(graph.thin_edges.height),
             "overrides_file": PathValue(str(overrides)) if overrides.is_file() else "none",
         }
         if graph.thin_edges.height:
-            metadata["thin_bridge_list"] = _md_table(graph.thin_edges.select("a", "b", "shared"), max_rows=60)
+            metadata["thin_bridge_list"] = md_table(graph.thin_edges.select("a", "b", "shared"), max_rows=60)
         not_built = inputs.rows.filter(pl.col("matrix_digest").is_null())["chamber_session"].to_list()
         if not_built:
             metadata["not_built"] = ", ".join(not_built)
@@ -345,7 +334,7 @@ class ScalePipeline:
             "sha256": sha,
             "published": passed,
             "all_gates_passed": passed,
-            "gates": _md_table(
+            "gates": md_table(
                 diagnostics.gates_frame(gates).select("gate", "metric", "value", "threshold", "status"),
                 float_fmt="{:.4g}",
             ),
@@ -368,7 +357,7 @@ class ScalePipeline:
             "inputs_digest": digest,
         }
         if data.excluded.height:
-            metadata["left_out"] = _md_table(
+            metadata["left_out"] = md_table(
                 data.excluded.select(
                     pl.concat_str("session_key", pl.lit(":"), "chamber").alias("chamber_session"), "reason"
                 ),
@@ -446,10 +435,10 @@ class ScalePipeline:
             {
                 "rows": table.height,
                 "people": int(table["person_id"].n_unique()),
-                "leftmost": _md_table(
+                "leftmost": md_table(
                     ordered.head(5).select("name", "party", "session_key", "chamber", "mean", "hdi_low", "hdi_high")
                 ),
-                "rightmost": _md_table(
+                "rightmost": md_table(
                     ordered.tail(5)
                     .reverse()
                     .select("name", "party", "session_key", "chamber", "mean", "hdi_low", "hdi_high")
@@ -466,9 +455,7 @@ class ScalePipeline:
         return StepOutput(
             {
                 "rows": table.height,
-                "party_gap": _md_table(
-                    gap.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"), max_rows=50
-                ),
+                "party_gap": md_table(gap.select("session_key", "chamber", "mean", "hdi_low", "hdi_high"), max_rows=50),
                 **self._built_from(legislature),
             }
         )
@@ -484,7 +471,7 @@ class ScalePipeline:
             {
                 "rows": table.height,
                 "moved": movers.height,
-                "largest_moves": _md_table(
+                "largest_moves": md_table(
                     movers.select(
                         "person_id",
                         "from_session_key",
@@ -514,7 +501,7 @@ class ScalePipeline:
         return StepOutput(
             {
                 "rows": gates.height,
-                "gates": _md_table(gates.select("gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
+                "gates": md_table(gates.select("gate", "value", "threshold", "status"), float_fmt="{:.4g}"),
                 "failed_error_gates": int(gates.filter(~pl.col("passed") & (pl.col("severity") == "error")).height),
                 **self._built_from(legislature),
             }
@@ -583,12 +570,10 @@ class ScalePipeline:
 
     def run(self, legislature: str, steps: tuple[str, ...] | None = None) -> dict[str, StepOutput]:
         """Every step in order for one legislature (the CLI path); stops at a failed ERROR gate."""
-        outputs: dict[str, StepOutput] = {}
-        for name in steps or self.STEP_NAMES:
-            self.say(f"{legislature} (common scale): {name} ...")
-            out = getattr(self, name)(legislature)
-            outputs[name] = out
-            failed = [c for c in out.checks if c.severity == "error" and not c.passed]
-            if failed:
-                raise ScaleGateFailure(legislature, failed)
-        return outputs
+        return run_steps(
+            self,
+            legislature,
+            steps or self.STEP_NAMES,
+            f"{legislature} (common scale)",
+            lambda failed: ScaleGateFailure(legislature, failed),
+        )

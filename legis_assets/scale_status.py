@@ -6,35 +6,12 @@ from __future__ import annotations
 import polars as pl
 
 from legis_assets.core.schema import LegisError
-from legis_assets.pipeline import (
-    Settings,
-)
-from legis_assets.scale_inputs import (
-    T_BRIDGE_EDGES,
-    T_BRIDGE_NODES,
-    T_MOVEMENT,
-    T_PARTY_TREND,
-    T_PEOPLE,
-    T_POSITIONS,
-    T_SCALE_DIAG,
-    T_SCALE_INPUTS,
-    T_SCALE_PARAMS,
-)
+from legis_assets.pipeline import Settings
+from legis_assets.scale_inputs import T_SCALE_DIAG
 from legis_assets.scale_pipeline import ScalePipeline
+from legis_assets.steps import SCALE_TABLES
 
 # --- what the CLI prints -------------------------------------------------------------------------
-
-SCALE_TABLES = (
-    T_PEOPLE,
-    T_BRIDGE_EDGES,
-    T_BRIDGE_NODES,
-    T_SCALE_INPUTS,
-    T_POSITIONS,
-    T_PARTY_TREND,
-    T_MOVEMENT,
-    T_SCALE_DIAG,
-    T_SCALE_PARAMS,
-)
 
 
 def number(value: float) -> str:

@@ -1,23 +1,31 @@
-"""The per-partition steps, each declared once.
+"""The steps of the platform, each declared once: the per-partition steps (STEPS) and the common
+scale's (SCALE_STEPS).
 
-A :class:`Step` says everything the platform needs to know about one step of a session x chamber
-partition: its name (= the `Pipeline` method and the Dagster asset), the steps it reads from, its
-checks (name, severity, description), its Dagster group, pool and kinds, and the warehouse tables
-and files it writes. From :data:`STEPS` come
+A :class:`Step` says everything the platform needs to know about one step: its name (= the runner's
+method and the Dagster asset), the steps it reads from, its checks (name, severity, description),
+its Dagster group, pool and kinds, and the warehouse tables and files it writes. From :data:`STEPS`
+(one session x chamber partition) come
 
 * the plain-Python runner's order (`Pipeline.STEP_NAMES`, pipeline.py);
 * the Dagster assets and their checks (defs/assets.py: deps, kinds, pool, check specs, blocking);
 * the report's sections (:data:`REPORT_SECTIONS`, each tied to the step whose output it shows).
 
-Adding a step = one `Step` here + one `Pipeline` method of the same name (test_steps.py fails if
-the runner, the asset graph or this list disagree). No Dagster imports here.
+From :data:`SCALE_STEPS` (one legislature) come `ScalePipeline.STEP_NAMES` (scale_pipeline.py), the
+legislature-partitioned assets and checks (defs/common_scale.py; `upstream_partitions`: the
+per-partition steps whose every partition it reads) and the list of the scale's tables
+(scale_status.py). The gates are declared here too (GATES, SCALE_GATES), matching what
+core.diagnostics and core.common_scale compute.
+
+Adding a step = one `Step` here + one runner method of the same name (test_steps.py fails if
+the runner, the asset graph, the computed gates or this list disagree). No Dagster imports here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from legis_assets.core.diagnostics import Severity
+from legis_assets.core.common_scale.crosscheck import LINKED_AGREEMENT_MIN
+from legis_assets.core.diagnostics import EBFMI_MIN, ESS_MIN, FLAT_AGREEMENT_MIN, RHAT_MAX, Severity
 from legis_assets.core.fit import APRE_WARN
 from legis_assets.core.reference_scores import REFERENCE_FILE, REFERENCE_R_WARN
 
@@ -38,6 +46,9 @@ class Step:
     name: str
     description: str
     upstream: tuple[str, ...] = ()
+    #: a common-scale step: the per-partition steps whose every partition of the legislature it
+    #: reads (through the warehouse; Dagster shows the edge with an AllPartitionMapping)
+    upstream_partitions: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
     group: str = "legis"
     pool: str | None = None
@@ -58,17 +69,25 @@ class ReportSection:
 #: the pool of the steps that sample (one NUTS fit at a time by default: dagster_home.py)
 MCMC_POOL = "mcmc"
 
+
+def convergence_gates(rhat_over: str, ess_of: str, tail_ess: str, agreement: Check) -> tuple[Check, ...]:
+    """The blocking convergence gates (core.diagnostics.evaluate_gates: R-hat, ESS, divergences)
+    and E-BFMI, plus the model's cross-check `agreement` (warn)."""
+    return (
+        Check("rhat", f"max R-hat over {rhat_over} < {RHAT_MAX:g}", "error"),
+        Check("ess", f"min bulk ESS of {ess_of} > {ESS_MIN:g} ({tail_ess})", "error"),
+        Check("divergences", "0 divergent transitions", "error"),
+        Check("ebfmi", f"min E-BFMI over chains > {EBFMI_MIN:g}"),
+        agreement,
+    )
+
+
 #: the convergence gates (core.diagnostics.evaluate_gates computes them; names and severities match)
-GATES = (
-    Check(
-        "rhat",
-        "max R-hat over the model's gate variables (ideal points, party means and spread) < 1.01",
-        "error",
-    ),
-    Check("ess", "min bulk ESS of the ideal points > 400 (the result's description gives the min tail ESS)", "error"),
-    Check("divergences", "0 divergent transitions", "error"),
-    Check("ebfmi", "min E-BFMI over chains > 0.3"),
-    Check("agrees_with_flat", "abs(r) of posterior-mean ideal points vs the flat model > 0.90"),
+GATES = convergence_gates(
+    "the model's gate variables (ideal points, party means and spread)",
+    "the ideal points",
+    "the result's description gives the min tail ESS",
+    Check("agrees_with_flat", f"abs(r) of posterior-mean ideal points vs the flat model > {FLAT_AGREEMENT_MIN:.2f}"),
 )
 #: the flat model's gates: reported, never blocking (the cross-check)
 FLAT_GATES = tuple(Check(f"flat_{c.name}", f"flat model: {c.description}") for c in GATES[:4])
@@ -216,6 +235,104 @@ STEPS: tuple[Step, ...] = (
     ),
 )
 
+#: the common scale's gates (core.common_scale.evaluate_common_gates computes them)
+SCALE_GATES = convergence_gates(
+    "the reported quantities (positions, party means and gaps, movements, tau)",
+    "the positions",
+    "tail ESS in the description",
+    Check(
+        "agrees_with_linked",
+        "abs(r) of the joint positions vs each chamber-session's PC1 linked by the bridge people "
+        f"> {LINKED_AGREEMENT_MIN:.2f}",
+    ),
+)
+#: the staleness check of the common scale: its own op on common_scale_posterior (defs/common_scale.py),
+#: re-runnable alone, not an outcome of the step
+INPUTS_CURRENT = Check(
+    "inputs_current",
+    "the chamber-sessions the common scale used are the ones found now, with the same "
+    "vote matrices (fails when a vote matrix changed, a session appeared or was removed)",
+)
+SCALE_GROUP = "common_scale"
+
+#: the common scale's steps (scale_pipeline.ScalePipeline methods and defs/common_scale.py assets),
+#: partitioned by legislature; tables keyed by the column `scale`, files under
+#: $LEGIS_HOME/{traces,reports}/<legislature>/common_scale/
+SCALE_STEPS: tuple[Step, ...] = (
+    Step(
+        "people",
+        "Person table of the legislature (identity rule + <data root>/<legislature>/people_overrides.csv) and its "
+        "bridge graph (shared people per chamber-session pair, components, thin bridges); reads the vote_matrix "
+        "tables of every session of the legislature under the data root and lists them in the metadata.",
+        upstream_partitions=("vote_matrix",),
+        checks=(
+            Check(
+                "connected",
+                "every chamber-session is linked to the others by shared people (else it is left "
+                "out of the common scale, named here)",
+            ),
+        ),
+        group=SCALE_GROUP,
+        kinds=frozenset({"duckdb"}),
+        tables=("people", "bridge_edges", "bridge_nodes"),
+    ),
+    Step(
+        "common_scale_posterior",
+        "Every chamber-session of the legislature on one scale: joint 2PL IRT with a random walk of each person's "
+        "position between consecutive chamber-sessions, sampled with nutpie; the gates are blocking checks. A fit "
+        "that fails them is written beside the last good trace as common_scale_posterior.failed.nc.",
+        upstream=("people",),
+        checks=SCALE_GATES,
+        group=SCALE_GROUP,
+        pool=MCMC_POOL,
+        kinds=frozenset({"pymc"}),
+        tables=("scale_inputs",),
+        files=("common_scale_posterior.nc",),
+    ),
+    Step(
+        "scale_positions",
+        "Per person x session x chamber: position on the common scale (mean, sd, 90% HDI).",
+        upstream=("common_scale_posterior",),
+        group=SCALE_GROUP,
+        kinds=frozenset({"duckdb"}),
+        tables=("scale_positions",),
+    ),
+    Step(
+        "scale_party_trend",
+        "Per party x chamber-session: party mean, and the Republican - Democratic gap, with 90% HDIs.",
+        upstream=("common_scale_posterior",),
+        group=SCALE_GROUP,
+        kinds=frozenset({"duckdb"}),
+        tables=("scale_party_trend",),
+    ),
+    Step(
+        "scale_movement",
+        "Per person: the change of position between consecutive chamber-sessions with its 90% HDI (moved: the HDI "
+        "excludes 0).",
+        upstream=("common_scale_posterior",),
+        group=SCALE_GROUP,
+        kinds=frozenset({"duckdb"}),
+        tables=("scale_movement",),
+    ),
+    Step(
+        "scale_diagnostics",
+        "One row per gate of the common-scale posterior (metric, value, threshold, pass/fail) and per-parameter "
+        "R-hat/ESS.",
+        upstream=("common_scale_posterior",),
+        group=SCALE_GROUP,
+        kinds=frozenset({"duckdb"}),
+        tables=("scale_diagnostics", "scale_parameter_diagnostics"),
+    ),
+    Step(
+        "common_scale_report",
+        "Self-contained HTML page of the common scale: gates, positions over time, party trend, movers, bridges.",
+        upstream=("scale_positions", "scale_party_trend", "scale_movement", "scale_diagnostics"),
+        group=SCALE_GROUP,
+        kinds=frozenset({"html"}),
+        files=("report.html",),
+    ),
+)
+
 #: the report's sections, in page order, each with the step whose output it shows
 REPORT_SECTIONS: tuple[ReportSection, ...] = (
     ReportSection("headline", "Headline", "hierarchical_posterior"),
@@ -228,6 +345,9 @@ REPORT_SECTIONS: tuple[ReportSection, ...] = (
 
 STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
+SCALE_STEP_NAMES: tuple[str, ...] = tuple(s.name for s in SCALE_STEPS)
+#: the warehouse tables of a common scale, in step order
+SCALE_TABLES: tuple[str, ...] = tuple(t for s in SCALE_STEPS for t in s.tables)
 
 #: the Dagster asset of each step where the names differ (the ingest step materializes `votes`)
 ASSET_NAMES: dict[str, str] = {"ingest": "votes"}
@@ -244,11 +364,20 @@ def step(name: str) -> Step:
         raise KeyError(f"unknown step {name!r}; the steps are {', '.join(STEP_NAMES)}") from None
 
 
-def validate(steps: tuple[Step, ...] = STEPS, sections: tuple[ReportSection, ...] = REPORT_SECTIONS) -> None:
-    """Every upstream step is declared before the step that reads it (so STEPS is a run order),
-    names are unique, and every report section shows a step upstream of the report."""
+def validate(
+    steps: tuple[Step, ...] = STEPS,
+    sections: tuple[ReportSection, ...] = REPORT_SECTIONS,
+    partition_steps: tuple[Step, ...] = (),
+) -> None:
+    """Every upstream step is declared before the step that reads it (so `steps` is a run order),
+    names are unique, every report section shows a declared step, and every `upstream_partitions`
+    step is one of `partition_steps` (the per-partition steps a common-scale step reads)."""
     seen: set[str] = set()
+    partition_names = {p.name for p in partition_steps}
     for s in steps:
+        unknown = [u for u in s.upstream_partitions if u not in partition_names]
+        if unknown:
+            raise ValueError(f"step {s.name!r} reads the partitions of unknown steps {unknown}")
         if s.name in seen:
             raise ValueError(f"step {s.name!r} declared twice")
         missing = [u for u in s.upstream if u not in seen]
@@ -264,3 +393,4 @@ def validate(steps: tuple[Step, ...] = STEPS, sections: tuple[ReportSection, ...
 
 
 validate()
+validate(SCALE_STEPS, (), partition_steps=STEPS)

@@ -57,6 +57,20 @@ def matrix_from_sim(sim: simulate.SimulatedChamber, settings=matrix_mod.FilterSe
     return matrix_mod.build_vote_matrix(votes, sim.truth.select("legislator_slug", "party"), None, settings)
 
 
+def simulated_common_data(seed: int, specs: dict[str, simulate.ChamberSpec], n_sessions: int):
+    """A simulated legislature's chamber-sessions and their joint data (core.common_scale):
+    (the simulation, its ChamberSessions, CommonScaleData)."""
+    from legis_assets.core.common_scale import ChamberSession, build_common_data
+
+    sim = simulate.simulate_legislature(seed=seed, n_sessions=n_sessions, specs=specs)
+    css, legs = [], []
+    for session, chambers in sim.sessions.items():
+        for chamber, part in chambers.items():
+            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(part)))
+            legs.append((f"sim.{session}", chamber, part.truth))
+    return sim, css, build_common_data(css, people.build_people(legs))
+
+
 def legislators_frame(
     *slugs: str, ocd: dict[str, str] | None = None, party: dict[str, str] | None = None
 ) -> pl.DataFrame:

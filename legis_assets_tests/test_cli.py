@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from legis_assets import cli
+from legis_assets import cli, cli_output
 from legis_assets.core.schema import SessionKey
 from legis_assets.storage import Warehouse
 
@@ -62,7 +62,7 @@ def test_built_summary_prints_the_published_models_gates(tmp_path, capsys):
             ),
         )
     parts = [Partition.of("simulated.91st_2025-2026", c) for c in ("house", "senate")]
-    cli._print_outputs(settings, parts)
+    cli_output.print_outputs(settings, parts)
     out = capsys.readouterr().out
     house, senate = out.split("simulated.91st_2025-2026 / senate")
     assert "gates: rhat 1.003 PASS" in house and "1.02" not in house
@@ -210,3 +210,84 @@ def test_gate_values_read_as_numbers_on_the_terminal():
 
     assert number(11480.4) == "11,480" and number(1000) == "1,000"
     assert number(1.00349) == "1.003" and number(0.9774) == "0.9774" and number(0) == "0"
+
+
+def _evaluation(check: str, passed: bool, error: bool, value: float = 1.05):
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    severity = dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN
+    return SimpleNamespace(
+        asset_key=dg.AssetKey("common_scale_posterior"),
+        check_name=check,
+        passed=passed,
+        severity=severity,
+        metadata={"value": dg.MetadataValue.float(value), "threshold": dg.MetadataValue.float(1.01)},
+    )
+
+
+def _step_failure(step: str, description: str | None = None, message: str = ""):
+    from types import SimpleNamespace
+
+    user = SimpleNamespace(description=description) if description is not None else None
+    error = SimpleNamespace(message=message, cls_name="ValueError", cause=None)
+    return SimpleNamespace(
+        is_step_failure=True, step_key=step, step_failure_data=SimpleNamespace(user_failure_data=user, error=error)
+    )
+
+
+def _result(success: bool, evaluations=(), events=()):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        success=success,
+        get_asset_check_evaluations=lambda: list(evaluations),
+        all_events=list(events),
+        dagster_run=None,
+    )
+
+
+def test_a_finished_run_is_reported_the_same_way_for_partitions_and_scales(tmp_path, monkeypatch, capsys):
+    """cli_runs.report_run (both `run`'s partitions and the common scale): the status line, the
+    failed checks, and the exit class: refused input, a failed step, a failed gate (with its alert)."""
+    from legis_assets import cli_runs
+    from legis_assets.defs import alerts
+    from legis_assets.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, home=tmp_path / "home")
+    log = tmp_path / "run.log"
+    label, run_id = "testleg common scale", "0123456789abcdef"
+    ok = _result(True, [_evaluation("connected", False, error=False)])
+    assert cli_runs.report_run(ok, label, run_id, 12.4, None, settings, log) == "succeeded"
+    out = capsys.readouterr().out
+    assert f"=== {label}: run 01234567 succeeded in 12 s ===" in out
+    assert "check common_scale_posterior:connected failed (WARN)" in out
+
+    refused = _result(False, events=[_step_failure("people", "testleg: people_overrides.csv: line 3: bad id")])
+    assert cli_runs.report_run(refused, label, run_id, 1, None, settings, log) == "refused"
+    captured = capsys.readouterr()
+    assert "REFUSED its input" in captured.out
+    assert captured.err.strip() == "error: testleg: people_overrides.csv: line 3: bad id"
+
+    crashed = _result(False, events=[_step_failure("scale_positions", message="boom\ndetail")])
+    assert cli_runs.report_run(crashed, label, run_id, 1, None, settings, log) == "failed"
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {label}: step scale_positions failed: boom (full trace in {log})"
+
+    sent = []
+    monkeypatch.setattr(
+        alerts,
+        "deliver_run_alerts",
+        lambda *a: (
+            sent.append(a)
+            or [({"asset": "common_scale_posterior", "check": "rhat"}, {"written": True, "posted": False})]
+        ),
+    )
+    gate = _result(False, [_evaluation("rhat", False, error=True, value=1.0523)], [_step_failure("x")])
+    assert cli_runs.report_run(gate, label, run_id, 1, None, settings, log) == "failed"
+    captured = capsys.readouterr()
+    assert f"GATE FAILURE: {label}: convergence gates failed: rhat: 1.052 (threshold 1.01)" in captured.err
+    assert "check common_scale_posterior:rhat failed (ERROR)" in captured.out
+    assert f"alert for common_scale_posterior:rhat: sent to {settings.home / 'alerts.jsonl'}" in captured.out
+    assert len(sent) == 1

@@ -18,6 +18,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from legis_assets import scale_inputs as tables
 from legis_assets.core.simulate import ChamberSpec, simulate_legislature, write_legislature
 from legis_assets.defs.assets import vote_matrix, votes
 from legis_assets.defs.common_scale import (
@@ -33,19 +34,9 @@ from legis_assets.defs.partitions import partition_key, session_chamber
 from legis_assets.defs.resources import LegisResource
 from legis_assets.defs.sensors import evaluate_data_root
 from legis_assets.pipeline import Partition, Pipeline, Settings
-from legis_assets.scale_pipeline import (
-    T_BRIDGE_EDGES,
-    T_BRIDGE_NODES,
-    T_MOVEMENT,
-    T_PARTY_TREND,
-    T_PEOPLE,
-    T_POSITIONS,
-    T_SCALE_DIAG,
-    T_SCALE_INPUTS,
-    NotEnoughChamberSessions,
-    ScalePipeline,
-)
+from legis_assets.scale_pipeline import NotEnoughChamberSessions, ScalePipeline
 from legis_assets.scale_status import skip_reason
+from legis_assets.steps import SCALE_STEP_NAMES
 from legis_assets.storage import Warehouse
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning", "ignore::dagster.BetaWarning")
@@ -184,14 +175,8 @@ def test_sensor_registers_the_legislature_and_requests_one_rebuild(built):
 def test_whole_graph_tables_and_metadata(built):
     result = built["result"]
     assert result.success, [e.event_specific_data for e in result.all_events if e.is_step_failure]
-    assert {a.to_user_string() for m in result.get_asset_materialization_events() for a in [m.asset_key]} >= {
-        "people",
-        "common_scale_posterior",
-        "scale_positions",
-        "scale_party_trend",
-        "scale_movement",
-        "scale_diagnostics",
-    }
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert materialized == set(SCALE_STEP_NAMES)
     gates = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert gates["rhat"] and gates["ess"] and gates["divergences"] and gates["inputs_current"]
 
@@ -207,7 +192,7 @@ def test_whole_graph_tables_and_metadata(built):
     assert meta["sampling_seconds"] > 0 and meta["steps_per_draw"] > 0 and meta["ess_per_second"] > 0
 
     wh = Warehouse(Path(built["resource"].home) / "warehouse.duckdb")
-    positions = wh.read_scale(T_POSITIONS, LEG)
+    positions = wh.read_scale(tables.T_POSITIONS, LEG)
     assert positions.columns == [
         "person_id",
         "session_key",
@@ -227,10 +212,10 @@ def test_whole_graph_tables_and_metadata(built):
     for (sk, ch), group in by_party.group_by("session_key", "chamber"):
         means = dict(zip(group["party"], group["mean"]))
         assert means["Republican"] > means["Democrat"], (sk, ch)
-    trend = wh.read_scale(T_PARTY_TREND, LEG)
+    trend = wh.read_scale(tables.T_PARTY_TREND, LEG)
     gap = trend.filter(pl.col("quantity") == "party_gap")
     assert gap.height == 4 and (gap["hdi_low"] > 0).all()
-    moves = wh.read_scale(T_MOVEMENT, LEG)
+    moves = wh.read_scale(tables.T_MOVEMENT, LEG)
     assert moves.height > 0 and {
         "person_id",
         "from_session_key",
@@ -244,15 +229,15 @@ def test_whole_graph_tables_and_metadata(built):
     movers = set(built["sim"].chamber_movers)
     hs = moves.filter((pl.col("from_chamber") == "house") & (pl.col("to_chamber") == "senate"))
     assert movers and movers <= set(hs["person_id"].to_list())
-    diag = wh.read_scale(T_SCALE_DIAG, LEG)
+    diag = wh.read_scale(tables.T_SCALE_DIAG, LEG)
     assert set(diag["gate"]) == {"rhat", "ess", "divergences", "ebfmi", "agrees_with_linked"}
-    inputs = wh.read_scale(T_SCALE_INPUTS, LEG)
+    inputs = wh.read_scale(tables.T_SCALE_INPUTS, LEG)
     assert inputs.height == 5 and inputs["matrix_digest"].str.len_chars().min() == 64
     assert inputs.filter(~pl.col("in_scale"))["chamber_session"].to_list() == [f"{LEG}.{LONELY}:senate"]
-    people = wh.read_scale(T_PEOPLE, LEG)
+    people = wh.read_scale(tables.T_PEOPLE, LEG)
     assert {"person_id", "session_key", "chamber", "legislator_slug"} <= set(people.columns)
-    assert wh.read_scale(T_BRIDGE_EDGES, LEG).height == 10  # 5 chamber-sessions, every pair
-    assert wh.read_scale(T_BRIDGE_NODES, LEG).filter(~pl.col("in_main"))["chamber_session"].to_list() == [
+    assert wh.read_scale(tables.T_BRIDGE_EDGES, LEG).height == 10  # 5 chamber-sessions, every pair
+    assert wh.read_scale(tables.T_BRIDGE_NODES, LEG).filter(~pl.col("in_main"))["chamber_session"].to_list() == [
         f"{LEG}.{LONELY}:senate"
     ]
 
@@ -268,8 +253,6 @@ def test_disconnected_chamber_session_is_left_out_and_named(built):
 
 @pytest.mark.slow
 def test_report_page(built):
-    if "common_scale_report" not in {a.key.to_user_string() for a in SCALE_ASSETS}:
-        pytest.skip("the report renderer (legis_assets/report/scale.py) is not in this build")
     meta = materialization(built["result"], "common_scale_report")
     page = Path(meta["path"])
     assert page == Path(built["resource"].home) / "reports" / LEG / "common_scale" / "report.html"
@@ -375,14 +358,7 @@ def test_definitions_load_with_the_scale_job():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def(SCALE_JOB_NAME)
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert {
-        "people",
-        "common_scale_posterior",
-        "scale_positions",
-        "scale_party_trend",
-        "scale_movement",
-        "scale_diagnostics",
-    } <= keys
+    assert keys == set(SCALE_STEP_NAMES)  # the declared common-scale steps (steps.SCALE_STEPS)
     assert not keys & {"votes", "vote_matrix", "hierarchical_posterior"}
     assert common_scale_posterior.op.pool == "mcmc"
     specs = {s.name: s for s in common_scale_posterior.check_specs}

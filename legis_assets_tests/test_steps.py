@@ -1,5 +1,6 @@
 """The step declaration (legis_assets/steps.py) is the one source of the runner's order, the asset
-graph, the checks and the report's sections: these tests fail if any of them disagrees with it."""
+graph, the checks and the report's sections, for the per-partition steps (STEPS) and the common
+scale's (SCALE_STEPS): these tests fail if any of them disagrees with it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from legis_assets import analysis_steps, pipeline, steps
-from legis_assets.core import diagnostics
+from legis_assets import analysis_steps, pipeline, scale_inputs, scale_status, steps
+from legis_assets.core import diagnostics, simulate
+from legis_assets.core.common_scale import evaluate_common_gates, pca_start
 from legis_assets.pipeline import Pipeline
 from legis_assets.report import render
+from legis_assets.scale_pipeline import ScalePipeline
+from legis_assets_tests.support import simulated_common_data
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +106,82 @@ def test_the_report_sections_come_from_the_declaration():
                 ancestors.add(up)
                 todo.append(up)
     assert {s.step for s in steps.REPORT_SECTIONS} <= ancestors
+
+
+# --- the common scale (steps.SCALE_STEPS) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scale_graph():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        from legis_assets.defs.common_scale import SCALE_ASSETS, SCALE_CHECKS
+    return {a.key.to_user_string(): a for a in SCALE_ASSETS}, SCALE_CHECKS
+
+
+def test_the_scale_runner_runs_the_declared_scale_steps(scale_graph):
+    graph, _ = scale_graph
+    assert ScalePipeline.STEP_NAMES == steps.SCALE_STEP_NAMES
+    assert all(callable(getattr(ScalePipeline, name, None)) for name in steps.SCALE_STEP_NAMES)
+    assert list(graph) == [steps.asset_name(n) for n in ScalePipeline.STEP_NAMES]
+
+
+def test_every_scale_asset_is_its_declaration(scale_graph):
+    graph, separate_checks = scale_graph
+    for step in steps.SCALE_STEPS:
+        asset = graph[steps.asset_name(step.name)]
+        upstream = {steps.asset_name(u) for u in (*step.upstream, *step.upstream_partitions)}
+        assert _deps(asset) == upstream, step.name
+        for u in step.upstream_partitions:  # every session x chamber partition of the legislature
+            mapping = asset.get_partition_mapping(dg.AssetKey(steps.asset_name(u)))
+            assert isinstance(mapping, dg.AllPartitionMapping), step.name
+        assert set(asset.specs_by_key[asset.key].kinds) == set(step.kinds), step.name
+        assert asset.group_names_by_key[asset.key] == step.group == steps.SCALE_GROUP
+        assert {asset.get_op_def_for_asset_key(asset.key).pool} == {step.pool}, step.name
+        assert asset.partitions_def is not None and asset.partitions_def.name == "legislature"
+        specs = {s.name: s for s in asset.check_specs}
+        assert list(specs) == [c.name for c in step.checks], step.name
+        for check in step.checks:
+            assert specs[check.name].description == check.description
+            assert specs[check.name].blocking == check.blocking
+    # the staleness check is its own op on the posterior, declared beside the steps
+    (inputs_current,) = separate_checks
+    (spec,) = inputs_current.check_specs
+    assert spec.asset_key == dg.AssetKey("common_scale_posterior")
+    assert (spec.name, spec.description, spec.blocking) == (
+        steps.INPUTS_CURRENT.name,
+        steps.INPUTS_CURRENT.description,
+        steps.INPUTS_CURRENT.blocking,
+    )
+
+
+def test_the_declared_scale_tables_and_files_are_the_scale_pipelines():
+    constants = {v for k, v in vars(scale_inputs).items() if k.startswith("T_") and isinstance(v, str)}
+    assert set(steps.SCALE_TABLES) == constants and len(steps.SCALE_TABLES) == len(constants)
+    assert {f for s in steps.SCALE_STEPS for f in s.files} == {scale_inputs.SCALE_TRACE, scale_inputs.SCALE_REPORT}
+    assert scale_status.SCALE_TABLES == steps.SCALE_TABLES
+
+
+def test_the_scale_gate_checks_are_the_gates_the_common_scale_computes():
+    specs = {
+        "house": simulate.ChamberSpec(seats=16, n_rollcalls=60),
+        "senate": simulate.ChamberSpec(seats=10, n_rollcalls=50, replacements=1),
+    }
+    _, css, data = simulated_common_data(3, specs, n_sessions=2)
+    start = pca_start(data, css)
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(
+        posterior={"xi_norm": start + 0.1 * rng.normal(size=(2, 50, data.n_slots))},
+        sample_stats={"diverging": np.zeros((2, 50), dtype=bool), "energy": rng.normal(size=(2, 50))},
+    )
+    gates, _ = evaluate_common_gates(idata, data, start)
+    assert [(g.name, g.severity) for g in gates] == [(c.name, c.severity) for c in steps.SCALE_GATES]
+    assert [c.name for c in steps.SCALE_GATES if c.blocking] == ["rhat", "ess", "divergences"]
+
+
+def test_a_scale_step_reading_an_unknown_partition_step_is_refused():
+    people = steps.Step("people", "persons", upstream_partitions=("vote_matrix",))
+    steps.validate((people,), (), partition_steps=steps.STEPS)
+    with pytest.raises(ValueError, match="reads the partitions of unknown steps \\['vote_matrix'\\]"):
+        steps.validate((people,), (), partition_steps=())

@@ -17,6 +17,7 @@ samples nothing and its blocking gates are the flat posterior's; the checks say 
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dagster as dg
@@ -31,7 +32,7 @@ from legis_assets.pipeline import Markdown, PathValue, StepOutput, TableMarkdown
 from legis_assets.settings import Settings
 from legis_assets.steps import MCMC_POOL, STEPS, Check, Step, asset_name
 
-__all__ = ["ALL_ASSETS", "MCMC_POOL", "Check", "step_asset", "to_metadata"]
+__all__ = ["ALL_ASSETS", "MCMC_POOL", "Check", "call_step", "declared_asset", "to_metadata"]
 
 
 def to_metadata(values: dict[str, Any], typed_tables: bool = False) -> dict[str, dg.MetadataValue]:
@@ -121,66 +122,78 @@ def kinds_of(step: Step) -> set[str] | None:
     return kinds or None
 
 
-def step_asset(
-    name: str,
-    step: str,
-    description: str,
-    deps: tuple[str, ...] = (),
-    checks: tuple[Check, ...] = (),
-    group: str = "legis",
-    pool: str | None = None,
+#: what an asset does when it materializes: run its step, return the outcome and its Dagster metadata
+Materialize = Callable[[dg.AssetExecutionContext, LegisResource], tuple[StepOutput, dict[str, dg.MetadataValue]]]
+
+
+def declared_asset(
+    step: Step,
+    partitions_def: dg.PartitionsDefinition,
+    materialize: Materialize,
+    deps: Sequence[str | dg.AssetDep] | None = None,
     kinds: set[str] | None = None,
 ) -> dg.AssetsDefinition:
+    """The asset of one declared step (steps.py): name, description, deps (the declared upstream
+    steps' assets unless given), check specs (blocking = error severity), group, pool; the per-partition
+    assets and the common scale's (defs/common_scale.py) are all made here."""
+    name = asset_name(step.name)
     specs = [
         dg.AssetCheckSpec(
-            c.name, asset=name, description=c.description, blocking=c.blocking, partitions_def=session_chamber
+            c.name, asset=name, description=c.description, blocking=c.blocking, partitions_def=partitions_def
         )
-        for c in checks
+        for c in step.checks
     ]
 
     # on Celery workers the MCMC steps go to their own queue (deploy/celery)
-    op_tags = {"dagster-celery/queue": pool} if pool else None
+    op_tags = {"dagster-celery/queue": step.pool} if step.pool else None
 
     @dg.asset(
         name=name,
-        description=description,
-        partitions_def=session_chamber,
-        deps=list(deps),
+        description=step.description,
+        partitions_def=partitions_def,
+        deps=list(deps) if deps is not None else [asset_name(u) for u in step.upstream],
         check_specs=specs or None,
-        group_name=group,
-        pool=pool,
+        group_name=step.group,
+        pool=step.pool,
         kinds=kinds,
         op_tags=op_tags,
     )
     def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
+        out, metadata = materialize(context, legis)
+        return dg.MaterializeResult(metadata=metadata, check_results=_check_results(name, out, step.checks))
+
+    return _asset
+
+
+def call_step(runner: Any, step: str, key: Any, where: dict[str, str]) -> StepOutput:
+    """`runner.<step>(key)`; bad input or unusable data fails the step saying what and where
+    (`where`: the partition), and the earlier results stay."""
+    try:
+        return getattr(runner, step)(key)
+    except LegisError as err:
+        raise dg.Failure(description=str(err), metadata=where) from err
+
+
+def _partition_step(step: str, name: str) -> Materialize:
+    def materialize(context: dg.AssetExecutionContext, legis: LegisResource) -> tuple[StepOutput, dict]:
         part = partition_of(context)
         pipeline = legis.pipeline(log=context.log.info)
-        try:
-            out = getattr(pipeline, step)(part)
-        except LegisError as err:  # bad input or unusable data: say what and where, keep old results
-            raise dg.Failure(description=str(err), metadata={"partition": str(part)}) from err
+        out = call_step(pipeline, step, part, {"partition": str(part)})
         metadata = to_metadata(out.metadata, typed_tables=True)
         metadata.update(_provenance_metadata(pipeline, part, context.run_id))
         if name in WAREHOUSE_TABLES:
             metadata.update(
                 warehouse_metadata(pipeline.warehouse.read_partition(WAREHOUSE_TABLES[name], part.key, part.chamber))
             )
-        return dg.MaterializeResult(metadata=metadata, check_results=_check_results(name, out, checks))
+        return out, metadata
 
-    return _asset
+    return materialize
 
 
 def _asset_of(step: Step) -> dg.AssetsDefinition:
-    """The asset of one declared step (legis_assets/steps.py): deps, checks, pool, kinds from there."""
-    return step_asset(
-        asset_name(step.name),
-        step.name,
-        step.description,
-        deps=tuple(asset_name(u) for u in step.upstream),
-        checks=step.checks,
-        group=step.group,
-        pool=step.pool,
-        kinds=kinds_of(step),
+    """The asset of one per-partition step, partitioned by session x chamber."""
+    return declared_asset(
+        step, session_chamber, _partition_step(step.name, asset_name(step.name)), kinds=kinds_of(step)
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 
 from legis_assets.core.schema import LegisError
-from legis_assets.defs.assets import MCMC_POOL, Check, _check_results, to_metadata
+from legis_assets.defs.assets import Materialize, call_step, declared_asset, to_metadata
 from legis_assets.defs.partitions import (
     LEGISLATURE,
     legislature_of,
@@ -33,13 +33,14 @@ from legis_assets.defs.partitions import (
     session_chamber,
 )
 from legis_assets.defs.resources import LegisResource
-from legis_assets.pipeline import Partition
+from legis_assets.pipeline import Partition, StepOutput
 from legis_assets.scale_pipeline import ScalePipeline, inputs_digest
 from legis_assets.settings import Deployment
+from legis_assets.step_output import Markdown, md_table
+from legis_assets.steps import INPUTS_CURRENT, SCALE_STEPS, Step, asset_name
 
 SCALE_JOB_NAME = "legis_scale"
 SCALE_SENSOR_NAME = "common_scale_sensor"
-SCALE_GROUP = "common_scale"
 INPUTS_DIGEST_TAG = "legis/inputs_digest"
 LEGISLATURE_TAG = "legis/legislature"
 
@@ -69,128 +70,52 @@ def scale_pipeline(context, legis: LegisResource) -> ScalePipeline:
     return ScalePipeline(legis.settings(), progress=context.log.info, built_at=vote_matrix_built_at(context.instance))
 
 
-def scale_asset(
-    name: str,
-    description: str,
-    deps: tuple[Any, ...] = (),
-    checks: tuple[Check, ...] = (),
-    pool: str | None = None,
-    kinds: set[str] | None = None,
-) -> dg.AssetsDefinition:
-    specs = [
-        dg.AssetCheckSpec(
-            c.name, asset=name, description=c.description, blocking=c.blocking, partitions_def=legislature_partitions
-        )
-        for c in checks
-    ]
-    op_tags = {"dagster-celery/queue": pool} if pool else None
-
-    @dg.asset(
-        name=name,
-        description=description,
-        partitions_def=legislature_partitions,
-        deps=list(deps),
-        check_specs=specs or None,
-        group_name=SCALE_GROUP,
-        pool=pool,
-        kinds=kinds,
-        op_tags=op_tags,
-    )
-    def _asset(context: dg.AssetExecutionContext, legis: LegisResource) -> dg.MaterializeResult:
+def _scale_step(step: str) -> Materialize:
+    def materialize(context: dg.AssetExecutionContext, legis: LegisResource) -> tuple[StepOutput, dict]:
         legislature = legislature_of(context)
-        pipeline = scale_pipeline(context, legis)
-        try:
-            out = getattr(pipeline, name)(legislature)
-        except LegisError as err:  # unusable input: say what and where, keep the last good results
-            raise dg.Failure(description=str(err), metadata={"legislature": legislature}) from err
-        return dg.MaterializeResult(metadata=to_metadata(out.metadata), check_results=_check_results(name, out, checks))
+        out = call_step(scale_pipeline(context, legis), step, legislature, {"legislature": legislature})
+        return out, to_metadata(out.metadata)
 
-    return _asset
+    return materialize
 
 
-SCALE_GATES = (
-    Check(
-        "rhat",
-        "max R-hat over the reported quantities (positions, party means and gaps, movements, tau) < 1.01",
-        "error",
-    ),
-    Check("ess", "min bulk ESS of the positions > 400 (tail ESS in the description)", "error"),
-    Check("divergences", "0 divergent transitions", "error"),
-    Check("ebfmi", "min E-BFMI over chains > 0.3"),
-    Check(
-        "agrees_with_linked",
-        "abs(r) of the joint positions vs each chamber-session's PC1 linked by the bridge people > 0.90",
-    ),
-)
+def _scale_asset_of(step: Step) -> dg.AssetsDefinition:
+    """The asset of one common-scale step (steps.SCALE_STEPS), partitioned by legislature; the
+    per-partition steps it reads are upstream of it through an AllPartitionMapping (lineage only)."""
+    deps: list[str | dg.AssetDep] = [
+        dg.AssetDep(asset_name(u), partition_mapping=dg.AllPartitionMapping()) for u in step.upstream_partitions
+    ]
+    deps += [asset_name(u) for u in step.upstream]
+    return declared_asset(
+        step, legislature_partitions, _scale_step(step.name), deps=deps, kinds=set(step.kinds) or None
+    )
 
-people = scale_asset(
-    "people",
-    "Person table of the legislature (identity rule + <data root>/<legislature>/people_overrides.csv) and its "
-    "bridge graph (shared people per chamber-session pair, components, thin bridges); reads the vote_matrix "
-    "tables of every session of the legislature under the data root and lists them in the metadata.",
-    deps=(dg.AssetDep("vote_matrix", partition_mapping=dg.AllPartitionMapping()),),
-    checks=(
-        Check(
-            "connected",
-            "every chamber-session is linked to the others by shared people (else it is left "
-            "out of the common scale, named here)",
-        ),
-    ),
-    kinds={"duckdb"},
-)
-common_scale_posterior = scale_asset(
-    "common_scale_posterior",
-    "Every chamber-session of the legislature on one scale: joint 2PL IRT with a random walk of each person's "
-    "position between consecutive chamber-sessions, sampled with nutpie; the gates are blocking checks. A fit that "
-    "fails them is written beside the last good trace as common_scale_posterior.failed.nc.",
-    deps=("people",),
-    checks=SCALE_GATES,
-    pool=MCMC_POOL,
-    kinds={"pymc"},
-)
-scale_positions = scale_asset(
-    "scale_positions",
-    "Per person x session x chamber: position on the common scale (mean, sd, 90% HDI).",
-    deps=("common_scale_posterior",),
-    kinds={"duckdb"},
-)
-scale_party_trend = scale_asset(
-    "scale_party_trend",
-    "Per party x chamber-session: party mean, and the Republican - Democratic gap, with 90% HDIs.",
-    deps=("common_scale_posterior",),
-    kinds={"duckdb"},
-)
-scale_movement = scale_asset(
-    "scale_movement",
-    "Per person: the change of position between consecutive chamber-sessions with its 90% HDI (moved: the HDI "
-    "excludes 0).",
-    deps=("common_scale_posterior",),
-    kinds={"duckdb"},
-)
-scale_diagnostics = scale_asset(
-    "scale_diagnostics",
-    "One row per gate of the common-scale posterior (metric, value, threshold, pass/fail) and per-parameter R-hat/ESS.",
-    deps=("common_scale_posterior",),
-    kinds={"duckdb"},
-)
+
+SCALE_ASSETS = [_scale_asset_of(step) for step in SCALE_STEPS]
+(
+    people,
+    common_scale_posterior,
+    scale_positions,
+    scale_party_trend,
+    scale_movement,
+    scale_diagnostics,
+    common_scale_report,
+) = SCALE_ASSETS
 
 
 @dg.asset_check(
     asset=common_scale_posterior,
-    name="inputs_current",
+    name=INPUTS_CURRENT.name,
     partitions_def=legislature_partitions,
-    blocking=False,
-    description="the chamber-sessions the common scale used are the ones found now, with the same "
-    "vote matrices (fails when a vote matrix changed, a session appeared or was removed)",
+    blocking=INPUTS_CURRENT.blocking,
+    description=INPUTS_CURRENT.description,
 )
 def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource) -> dg.AssetCheckResult:
     legislature = legislature_of(context)
     current, diff, used = scale_pipeline(context, legis).inputs_status(legislature)
-    from legis_assets.pipeline import Markdown, _md_table
-
     metadata: dict[str, Any] = {"used": used.height, "differences": diff.height}
     if diff.height:
-        metadata["changes"] = Markdown(_md_table(diff, max_rows=100))
+        metadata["changes"] = Markdown(md_table(diff, max_rows=100))
     if not used.height:
         description = "no common scale published yet for this legislature"
     elif current:
@@ -204,26 +129,6 @@ def inputs_current(context: dg.AssetCheckExecutionContext, legis: LegisResource)
         metadata=to_metadata(metadata),
     )
 
-
-SCALE_ASSETS = [people, common_scale_posterior, scale_positions, scale_party_trend, scale_movement, scale_diagnostics]
-
-
-def _report_available() -> bool:
-    try:
-        from legis_assets.report import scale  # noqa: F401
-    except ImportError:
-        return False
-    return hasattr(scale, "render_scale_report")
-
-
-if _report_available():
-    common_scale_report = scale_asset(
-        "common_scale_report",
-        "Self-contained HTML page of the common scale: gates, positions over time, party trend, movers, bridges.",
-        deps=("scale_positions", "scale_party_trend", "scale_movement", "scale_diagnostics"),
-        kinds={"html"},
-    )
-    SCALE_ASSETS.append(common_scale_report)
 
 SCALE_CHECKS = [inputs_current]
 
