@@ -30,15 +30,18 @@ def _init_vector(pipe: Pipeline, part: Partition, ids: list[str]) -> np.ndarray:
     return (init - init.mean()) / (init.std() or 1.0)
 
 
-def _fit(pipe: Pipeline, part: Partition, spec: models.ModelSpec, data: models.IRTData) -> sampling.FitResult:
+def _fit(
+    pipe: Pipeline, part: Partition, spec: models.ModelSpec, data: models.IRTData
+) -> tuple[sampling.FitResult, list[diagnostics.Gate]]:
+    """The fit (extended while an ERROR gate fails, as the profile allows) and its convergence
+    gates, computed once by `sampling.fit_until_gates`."""
     settings = pipe.settings.sampler()
     init = _init_vector(pipe, part, data.legislator_ids)
     pipe.say(
         f"{part}: sampling {spec.name} with profile {pipe.settings.profile!r} "
         f"({settings.chains} chains, {settings.tune} tune, {settings.draws} draws, seed {settings.seed})"
     )
-    fit, _ = sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: pipe.say(f"{part}: {msg}"))
-    return fit
+    return sampling.fit_until_gates(spec, data, init, settings, progress=lambda msg: pipe.say(f"{part}: {msg}"))
 
 
 def _posterior_metadata(
@@ -93,8 +96,7 @@ def flat_posterior(pipe: Pipeline, part: Partition) -> StepOutput:
     store.settle()  # finish an interrupted promotion before its candidate could be overwritten
     spec = models.get_model("flat")
     data = models.flat_data(m)
-    fit = _fit(pipe, part, spec, data)
-    gates, _ = diagnostics.evaluate_gates(fit.idata, spec.gate_vars)
+    fit, gates = _fit(pipe, part, spec, data)
     run_id = uuid.uuid4().hex
     posterior_of(fit.idata).attrs["run_id"] = run_id
     # a candidate: published (with the hierarchical trace) only when the run's ERROR gates pass
@@ -151,10 +153,10 @@ def hierarchical_posterior(pipe: Pipeline, part: Partition) -> StepOutput:
     hier_fit: sampling.FitResult | None = None
     if feasible.fitted:
         data = models.hierarchical_data(m)
-        hier_fit = _fit(pipe, part, spec, data)
+        hier_fit, gates = _fit(pipe, part, spec, data)
         posterior_of(hier_fit.idata).attrs.update(run_id=run_id, flat_sha256=flat_sha)
         flat_r = diagnostics.flat_agreement(summaries.posterior_means(hier_fit.idata), summaries.posterior_means(flat))
-        gates, _ = diagnostics.evaluate_gates(hier_fit.idata, spec.gate_vars, flat_r=flat_r)
+        gates = [*gates, diagnostics.flat_agreement_gate(flat_r)]
     else:
         pipe.say(f"{part}: hierarchical model not fitted: {feasible.reason}; the flat model's gates decide")
         flat_r = None

@@ -137,3 +137,33 @@ def test_tables_read_are_declared_by_the_steps_upstream_of_the_report(built) -> 
     assert shown <= set(steps.step("report").upstream)
     with pytest.raises(ValueError, match="does not write a table"):
         inputs.stored_table(pipe, part, "ideal_points", "party_summary")
+
+
+def test_each_models_gates_are_computed_once_to_publish_and_once_for_the_tables(tmp_path, monkeypatch) -> None:
+    """A whole run evaluates each model's gates twice: once to decide publication (the posterior
+    step uses the gates `fit_until_gates` computed, no second evaluation) and once in
+    convergence_diagnostics, whose tables the report then reads (none in the report)."""
+    spec = {"senate": simulate.ChamberSpec(seats=20, n_rollcalls=60, replacements=0)}
+    simulate.write_session(simulate.simulate_session(seed=5, specs=spec), tmp_path / "data" / "simulated" / "2025-2026")
+    pipe = Pipeline(
+        Settings(data_dir=tmp_path / "data", home=tmp_path / "home", profile="default", seed=1), progress=lambda m: None
+    )
+    seen: list[tuple[str, ...]] = []
+    original = diagnostics.evaluate_gates
+
+    def counted(idata, gate_vars, *args, **kwargs):
+        seen.append(tuple(gate_vars))
+        return original(idata, gate_vars, *args, **kwargs)
+
+    monkeypatch.setattr(diagnostics, "evaluate_gates", counted)
+    outputs = pipe.run(Partition.of(SESSION, "senate"))
+    assert "report" in outputs
+    flat_vars = diagnostics_vars("flat")
+    hier_vars = diagnostics_vars("hierarchical")
+    assert collections.Counter(seen) == {flat_vars: 2, hier_vars: 2}, seen
+
+
+def diagnostics_vars(model: str) -> tuple[str, ...]:
+    from legis_assets.core import models
+
+    return tuple(models.get_model(model).gate_vars)

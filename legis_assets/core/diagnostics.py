@@ -194,18 +194,22 @@ def evaluate_gates(
         ),
     ]
     if flat_r is not None:
-        gates.append(
-            Gate(
-                "agrees_with_flat",
-                "abs(r) hierarchical vs flat xi",
-                float(flat_r),
-                FLAT_AGREEMENT_MIN,
-                ">",
-                "warn",
-                "the party-pooled estimates agree with the independent flat model",
-            )
-        )
+        gates.append(flat_agreement_gate(flat_r))
     return gates, params
+
+
+def flat_agreement_gate(flat_r: float) -> Gate:
+    """The warning gate `agrees_with_flat` for |r| between the hierarchical and the flat model's
+    posterior-mean ideal points (`flat_agreement`)."""
+    return Gate(
+        "agrees_with_flat",
+        "abs(r) hierarchical vs flat xi",
+        float(flat_r),
+        FLAT_AGREEMENT_MIN,
+        ">",
+        "warn",
+        "the party-pooled estimates agree with the independent flat model",
+    )
 
 
 def gates_frame(gates: list[Gate]) -> pl.DataFrame:
