@@ -19,6 +19,12 @@ Measured 2026-12-02 on the shared 2-core machine under load 6-12 (other jobs), k
 * US Congress (1,186 slots, 3,700 roll calls, 830,560 votes): 6.3 ms per log-density + gradient
   under load (long layout 17 ms); 4 x (200 + 500): 2,162 s, 146 steps per draw (tuning ~270),
   max R-hat 1.049, min ESS 136: FAILS the gates (agrees_with_linked 0.938 passes).
+  In the affine frame (frame auto: all five framed, 2,918 roll calls sign-fixed; 2026-12-02):
+  `frame --legislatures us_congress --frames auto --chains 2 --tune 300 --draws 300 --extensions 0`
+  31.0 steps per draw, 120 s (load ~1), R-hat 1.048 / ESS 142 (too short to pass); 2 x (300 + 1000)
+  31.0 steps/draw, 398 s (load ~5), R-hat 1.014 / ESS 441; the platform's run
+  (`make real-scale SCALE=us_congress`, 4 x (200 + 2000)) passes every gate: R-hat 1.003, ESS 1,748,
+  506 s of sampling.
 * frame, example (default profile, seed 42, load average 9-19 with four other helpers' jobs):
   model's coordinates 458 s to gates, 31.8 steps/draw, R-hat 1.007, ESS 2,633, 5.8 ESS/s;
   affine frame 495 s, 31.7 steps/draw, R-hat 1.003, ESS 5,977, 12.1 ESS/s (319 roll calls sign-fixed,
