@@ -30,7 +30,7 @@ from legis_assets.core.diagnostics import all_errors_pass
 from legis_assets.core.matrix import VoteMatrix
 from legis_assets.core.people import build_people
 from legis_assets.core.sampling import SamplerSettings, get_profile
-from legis_assets_tests.support import matrix_from_sim
+from legis_assets_tests.support import simulated_common_data
 
 # ---------------------------------------------------------------------------------------------
 # a hand-made legislature: exact indices
@@ -152,13 +152,7 @@ SPECS_RECOVERY = {
 
 
 def _legislature(seed: int, specs, n_sessions: int = 3):
-    sim = simulate.simulate_legislature(seed=seed, n_sessions=n_sessions, specs=specs)
-    css, legs = [], []
-    for session, chambers in sim.sessions.items():
-        for chamber, part in chambers.items():
-            css.append(ChamberSession(f"sim.{session}", chamber, matrix_from_sim(part)))
-            legs.append((f"sim.{session}", chamber, part.truth))
-    data = build_common_data(css, build_people(legs))
+    sim, css, data = simulated_common_data(seed, specs, n_sessions)
     truth = sim.truth.with_columns(session_key=pl.lit("sim.") + pl.col("session"))
     return sim, css, data, truth
 
