@@ -150,12 +150,38 @@ class RunWatcher:
             run = self.instance.get_run_by_id(self.run_id)
             if run is not None and not run.is_finished:
                 self.instance.report_run_canceled(run, message=message)
-            self.instance.event_log_storage.free_concurrency_slots_for_run(self.run_id)
+            self._drop_claims()
             self._drain()
             self.log_file.write(message + "\n")
             self.log_file.flush()
         finally:
             os._exit(130)
+
+    def _drop_claims(self) -> None:
+        """Free this run's pool slots and pending claims for good. Dagster's wait loop in the main
+        thread re-claims every second or so, and a claim in flight when we free would re-insert the
+        pending step after we exit (CI saw it): first make any further claim of this run block
+        forever (the process exits in a moment), then free until no claim of ours is left."""
+        import threading
+
+        from legis_assets.dagster_home import run_claims
+
+        storage = self.instance.event_log_storage
+        claim = storage.claim_concurrency_slot
+        forever = threading.Event()
+
+        def blocked(concurrency_key, run_id, step_key, priority=None):
+            if run_id == self.run_id:
+                forever.wait()
+            return claim(concurrency_key, run_id, step_key, priority)
+
+        storage.claim_concurrency_slot = blocked
+        deadline = time.monotonic() + 10
+        while True:
+            storage.free_concurrency_slots_for_run(self.run_id)
+            time.sleep(0.5)
+            if not run_claims(self.instance, self.run_id) or time.monotonic() > deadline:
+                return
 
 
 def interrupt_requested() -> bool:

@@ -306,6 +306,19 @@ def pool_holders(instance, pool: str) -> list[SlotHolder]:
     return out
 
 
+def run_claims(instance, run_id: str) -> int:
+    """How many slots and pending claims `run_id` has, over all pools."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return 0
+    count = 0
+    for key in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(key)
+        count += sum(1 for slot in info.claimed_slots if slot.run_id == run_id)
+        count += sum(1 for step in info.pending_steps if step.run_id == run_id)
+    return count
+
+
 def pending_pools(instance, run_id: str) -> list[str]:
     """Pools in which `run_id` has a step waiting for a slot (claimed, not yet granted)."""
     storage = instance.event_log_storage

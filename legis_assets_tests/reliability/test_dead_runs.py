@@ -189,6 +189,41 @@ def test_a_step_waiting_for_a_slot_names_the_run_holding_it(instance, capsys):
         sleeper.wait()
 
 
+def test_giving_up_leaves_no_claim_while_dagster_keeps_claiming(instance):
+    """SIGTERM while waiting: the watcher frees the run's claims while Dagster's wait loop (another
+    thread) keeps re-claiming every moment. Freeing once let a claim in flight re-insert the pending
+    step after the process exited (CI, stop 19); no claim of the run may survive."""
+    import threading
+
+    from legis_assets.cli import _RunWatcher
+    from legis_assets.dagster_home import run_claims
+
+    holder = str(uuid.uuid4())
+    assert _claim(instance, holder, "hierarchical_posterior")
+    waiting = str(uuid.uuid4())
+    stop = threading.Event()
+    claims = []
+
+    def dagster_wait_loop():  # what Dagster's in-process executor does while a step waits
+        while not stop.is_set():
+            claims.append(_claim(instance, waiting, "hierarchical_posterior"))
+            time.sleep(0.01)
+
+    loop = threading.Thread(target=dagster_wait_loop, daemon=True)
+    loop.start()
+    try:
+        while len(claims) < 5:
+            time.sleep(0.01)
+        watcher = _RunWatcher(instance, waiting, io.StringIO(), notice_seconds=60, progress_prefix="x:")
+        watcher._drop_claims()
+        time.sleep(1.0)  # the wait loop had ~100 chances to re-claim meanwhile
+        assert run_claims(instance, waiting) == 0
+        assert loop.is_alive()  # blocked in its next claim, as the exiting process leaves it
+        assert _holders(instance) == {holder}
+    finally:
+        stop.set()
+
+
 # --- the real thing: `legis-assets run` killed with SIGKILL while it samples ------------------------
 
 
