@@ -31,6 +31,14 @@ Measured 2026-12-02 on the shared 2-core machine under load 6-12 (other jobs), k
   sign check 0.0000).
 * frame, California probes, 2 x (150 + 150), load 13-23: model's coordinates 63.0 steps/draw, ESS 28;
   all framed 226.4 steps/draw, ESS 43; auto (the Assembly framed) 69.4 steps/draw, ESS 44.
+* the joint fit's profile `scale` (every chamber-session framed, 4 x (200 + 1000), nutpie's
+  eigenvalue cutoff 20 instead of its default 2), quiet machine (load 1-2), 2026-12-02:
+  `frame --legislatures example california us_congress --frames on --profile scale`:
+  example 27 s to gates, 29.1 steps/draw, R-hat 1.0044, ESS 2,025, 75.6 ESS/s;
+  California 206 s, 180.9 steps/draw, R-hat 1.0049, ESS 1,569, 7.63 ESS/s (the `default` profile,
+  frame auto, same day: 764 s, 64.4 steps/draw, R-hat 1.0025, ESS 2,343, 3.07 ESS/s);
+  US Congress 211 s, 31.0 steps/draw, R-hat 1.0072, ESS 1,127, 5.35 ESS/s. All pass every blocking gate
+  at the first attempt (California's agrees_with_linked 0.89 WARN, as with `default`).
 * agenda, seed 2021, 4 x (200 + 500): Senate gap change, truth -0.19: k 1.0 -0.19 [-0.29, -0.08];
   k 1.6 +0.10 [-0.15, +0.39] (the more discriminating agenda read as widening).
 """

@@ -176,7 +176,7 @@ RUN_VARIABLES: tuple[Variable, ...] = (
         "scale_profile",
         _choice(lambda: sorted(sampling.PROFILES)),
         None,
-        "sampling profile of the common scale's joint fit (default: LEGIS_PROFILE)",
+        "sampling profile of the common scale's joint fit (default: scale when LEGIS_PROFILE is default, else LEGIS_PROFILE)",
     ),
     Variable(
         ALLOW_OUTSIDE_ROOT_ENV,
@@ -218,8 +218,11 @@ class Settings:
 
     @property
     def joint_profile(self) -> str:
-        """The sampling profile of the common scale's joint fit."""
-        return self.scale_profile or self.profile
+        """The sampling profile of the common scale's joint fit: LEGIS_SCALE_PROFILE, else the
+        profile "scale" when LEGIS_PROFILE is "default" (its joint-fit counterpart), else LEGIS_PROFILE."""
+        if self.scale_profile:
+            return self.scale_profile
+        return "scale" if self.profile == "default" else self.profile
 
     @property
     def warehouse_path(self) -> Path:

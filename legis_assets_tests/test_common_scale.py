@@ -287,9 +287,9 @@ def test_fit_until_gates_extends_a_failed_fit(tiny):
 # recovery
 # ---------------------------------------------------------------------------------------------
 
-#: the platform's default profile (4 x (200 + 2000), low-rank mass matrix), without its extension, so
-#: that the gates judge one run; 1000 draws leave the max R-hat over ~300 quantities at 1.005-1.011
-RECOVERY_SETTINGS = get_profile("default", seed=1, extensions=0, backend="kernel")
+#: the platform's joint-fit profile ("scale": 4 x (200 + 1000), every chamber-session framed, low-rank
+#: mass matrix), without its extension, so that the gates judge one run
+RECOVERY_SETTINGS = get_profile("scale", seed=1, extensions=0, backend="kernel")
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +314,9 @@ def test_recovery_positions_and_gates(recovered, record_property):
     assert status["agrees_with_linked"].passed, status["agrees_with_linked"].value
     # every reported entry reaches the R-hat table
     assert set(params["group"].unique()) == set(GATE_VARS)
-    assert params.height == sum(fit.idata.posterior[v].size // (4 * 2000) for v in GATE_VARS)
+    assert params.height == sum(
+        fit.idata.posterior[v].size // (RECOVERY_SETTINGS.chains * RECOVERY_SETTINGS.draws) for v in GATE_VARS
+    )
     pos = positions(fit.idata, data).join(
         _truth_norm(truth).select("person_id", "session_key", "chamber", "z"),
         on=["person_id", "session_key", "chamber"],

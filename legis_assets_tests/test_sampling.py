@@ -21,7 +21,10 @@ TINY = {"senate": simulate.ChamberSpec(seats=16, n_rollcalls=40, replacements=0,
 
 
 def test_profiles_have_the_documented_values():
-    assert set(sampling.PROFILES) == {"reference", "default", "quick", "starved"}
+    assert set(sampling.PROFILES) == {"reference", "default", "scale", "quick", "starved"}
+    scale = sampling.get_profile("scale")  # the common scale's joint fit
+    assert (scale.chains, scale.tune, scale.draws, scale.extensions) == (4, 200, 1000, 1)
+    assert (scale.low_rank_mass_matrix, scale.eigval_cutoff, scale.frame) == (True, 20.0, "on")
     ref = sampling.get_profile("reference")
     assert (ref.chains, ref.tune, ref.draws, ref.backend) == (4, 1500, 2000, "pymc")
     default = sampling.get_profile("default")
@@ -59,6 +62,7 @@ def test_settings_to_dict_round_trip():
         backend="kernel",
         extensions=2,
         frame="off",
+        eigval_cutoff=7.0,
     )
     record = settings.to_dict()
     assert record == {
@@ -71,9 +75,46 @@ def test_settings_to_dict_round_trip():
         "backend": "kernel",
         "extensions": 2,
         "frame": "off",
+        "eigval_cutoff": 7.0,
     }
     assert sampling.SamplerSettings(**record) == settings
     assert set(record) == {f.name for f in dataclasses.fields(sampling.SamplerSettings)}
+
+
+@pytest.mark.parametrize(
+    ("low_rank", "cutoff", "expected"),
+    [(True, 20.0, {"mass_matrix_eigval_cutoff": 20.0}), (True, None, {}), (False, 20.0, {})],
+)
+def test_the_eigenvalue_cutoff_reaches_nutpie_only_with_a_low_rank_mass_matrix(monkeypatch, low_rank, cutoff, expected):
+    import nutpie
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_sample(compiled, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(nutpie, "sample", fake_sample)
+    settings = sampling.SamplerSettings(low_rank_mass_matrix=low_rank, eigval_cutoff=cutoff)
+    with pytest.raises(Stop):
+        sampling.sample(object(), settings, "m", lambda msg: None, 30.0)
+    assert seen["low_rank_modified_mass_matrix"] is low_rank
+    assert {k: v for k, v in seen.items() if k == "mass_matrix_eigval_cutoff"} == expected
+
+
+def test_nutpie_accepts_the_eigenvalue_cutoff():
+    """The setting's name is nutpie's (a rename would make nutpie.sample refuse it, not ignore it)."""
+    import nutpie
+    from nutpie import _lib
+
+    settings = _lib.PyNutsSettings.LowRank(1)
+    # the profiles were measured against this default (its docstring says 100)
+    assert settings.mass_matrix_eigval_cutoff == 2.0, f"nutpie {nutpie.__version__} changed its default"
+    settings.mass_matrix_eigval_cutoff = 20.0
+    assert settings.mass_matrix_eigval_cutoff == 20.0
 
 
 # --- real fits on a tiny chamber ----------------------------------------------------------------

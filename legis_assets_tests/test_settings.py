@@ -95,3 +95,13 @@ def test_the_cli_hands_settings_to_dagster_as_run_config_not_environment():
 
     source = Path(cli.__file__).read_text(encoding="utf-8")
     assert 'os.environ["LEGIS_' not in source and "settings.run_config()" in source
+
+
+def test_the_joint_fit_profile(tmp_path):
+    """LEGIS_SCALE_PROFILE wins; else the default profile's joint-fit counterpart "scale"; else
+    LEGIS_PROFILE (a test's "quick" stays quick in the joint fit too)."""
+    base = {"data_dir": tmp_path, "home": tmp_path}
+    assert Settings(**base).joint_profile == "scale"
+    assert Settings(**base, profile="quick").joint_profile == "quick"
+    assert Settings(**base, profile="reference").joint_profile == "reference"
+    assert Settings(**base, profile="quick", scale_profile="default").joint_profile == "default"

@@ -48,6 +48,11 @@ class SamplerSettings:
     #: model always, the hierarchical one from fastirt.FRAME_MIN_LEGISLATORS legislators (measured:
     #: below, on California's 41-member Senate, it doubled the leapfrog steps); "on"; "off"
     frame: str = "auto"
+    #: low-rank mass matrix only: nutpie's `mass_matrix_eigval_cutoff` (None: nutpie's own, 2.0 in
+    #: nutpie 0.16.8, not the 100 its docstring says). Eigenvalues of the adapted correlation between
+    #: 1/cutoff and cutoff are ignored; a low cutoff keeps ~100 vectors, which on the common scale
+    #: cost more per leapfrog step than the gradient (California: 1.23 against 0.40 ms per step)
+    eigval_cutoff: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,13 +61,20 @@ class SamplerSettings:
 #: named sampling profiles. `reference` is the reference experiment's configuration, always
 #: available; `quick` is for unit tests and smoke runs only (too short to pass the gates on a
 #: real chamber); `starved` is deliberately too short and must fail the ESS gate.
-ProfileName = Literal["reference", "default", "quick", "starved"]
+ProfileName = Literal["reference", "default", "scale", "quick", "starved"]
 PROFILES: dict[ProfileName, SamplerSettings] = {
     "reference": SamplerSettings(chains=4, tune=1500, draws=2000, backend="pymc"),
     # tuning is short because nutpie's low-rank adaptation is costly per tuning draw and settles
     # early on these posteriors (benchmarks/); 2000 draws keep the max R-hat over hundreds of
     # legislators clear of 1.01 by sampling noise alone; a failed gate doubles both, once
     "default": SamplerSettings(chains=4, tune=200, draws=2000, low_rank_mass_matrix=True, extensions=1),
+    # the common scale's joint fit (the default of LEGIS_SCALE_PROFILE when LEGIS_PROFILE is
+    # "default"): every chamber-session in the affine frame and a low-rank mass matrix that keeps
+    # only strong correlations; its draws carry more information (example: ESS/draw 0.7 against
+    # 0.4), so half the draws keep the ESS gate's margin. benchmarks/bench_common_scale.py measures it
+    "scale": SamplerSettings(
+        chains=4, tune=200, draws=1000, low_rank_mass_matrix=True, extensions=1, frame="on", eigval_cutoff=20.0
+    ),
     "quick": SamplerSettings(chains=2, tune=300, draws=300),
     "starved": SamplerSettings(chains=2, tune=20, draws=20),
 }
@@ -184,6 +196,11 @@ def sample(
         seed=settings.seed,
         cores=cores,
         low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        **(
+            {"mass_matrix_eigval_cutoff": settings.eigval_cutoff}
+            if settings.low_rank_mass_matrix and settings.eigval_cutoff is not None
+            else {}
+        ),
         progress_bar=False,
         blocking=False,
     )

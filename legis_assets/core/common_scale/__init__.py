@@ -5,7 +5,7 @@ Modules, one responsibility each:
 * data.py        chamber-sessions + people table -> slots, global roll calls, votes, sequences
 * model.py       the joint PyMC model (random walk of each person's slots) and the PCA start
 * kernel.py      its log-density and gradient in Numba (nutpie C callbacks)
-* frame.py       the same model in a per-chamber-session affine frame (fit.py: chamber-sessions of 60+ slots)
+* frame.py       the same model in a per-chamber-session affine frame (profile "scale": every chamber-session)
 * identify.py    the reported quantities, standardised and oriented per draw (what the gates judge)
 * fit.py         nutpie sampling, gates, extension on failure
 * crosscheck.py  per-chamber-session scores linked by the bridges (the `agrees_with_linked` gate)
@@ -15,7 +15,7 @@ What the Dagster layer calls:
 
     data = build_common_data([ChamberSession(session_key, chamber, vote_matrix), ...], people)
     start = pca_start(data, chamber_sessions)
-    fit, gates = fit_until_gates(data, start, sampling.get_profile("default"))
+    fit, gates = fit_until_gates(data, start, sampling.get_profile("scale"))
     positions(fit.idata, data); party_trend(fit.idata, data); movement(fit.idata, data)
 
 What the data can and cannot say (read before interpreting a trend): the roll calls keep their own

@@ -57,9 +57,12 @@ _CS = 5
 RIGHT, LEFT = "Republican", "Democrat"
 #: the frame's "auto" setting frames chamber-sessions of at least this many slots (the per-chamber
 #: kernel's rule, fastirt.FRAME_MIN_LEGISLATORS). Measured on California (2 x (150 + 150) draws, load
-#: ~19): every chamber-session framed (two 40-seat Senates among them) 226 leapfrog steps per draw,
-#: none 63; on the example (4 x (200 + 2000)) framing all six, Senates of 40 included, kept 32 steps
-#: per draw and raised the ESS 2.3x.
+#: ~19, nutpie's eigenvalue cutoff 2): every chamber-session framed (two 40-seat Senates among them)
+#: 226 leapfrog steps per draw, none 63; on the example (4 x (200 + 2000)) framing all six, Senates
+#: of 40 included, kept 32 steps per draw and raised the ESS 2.3x. The joint fit's profile "scale"
+#: frames every chamber-session ("on") with the eigenvalue cutoff 20, measured on a quiet machine
+#: (benchmarks/bench_common_scale.py frame): California 206 s to the gates against 764 s for "auto"
+#: with cutoff 2 (181 steps per draw at 0.4 ms each, against 64 at 2.7 ms).
 MIN_FRAMED_SLOTS = FRAME_MIN_LEGISLATORS
 
 
