@@ -70,8 +70,9 @@ PROFILES: dict[ProfileName, SamplerSettings] = {
     "default": SamplerSettings(chains=4, tune=200, draws=2000, low_rank_mass_matrix=True, extensions=1),
     # the common scale's joint fit (the default of LEGIS_SCALE_PROFILE when LEGIS_PROFILE is
     # "default"): every chamber-session in the affine frame and a low-rank mass matrix that keeps
-    # only strong correlations; its draws carry more information (example: ESS/draw 0.7 against
-    # 0.4), so half the draws keep the ESS gate's margin. benchmarks/bench_common_scale.py measures it
+    # only strong correlations. Cheaper draws that carry more information (example, full runs: ESS
+    # per kept draw 0.51 against the default's 0.41), so half the draws keep a wide margin over the
+    # ESS gate (example 2,025, California 1,569, US 1,127); benchmarks/bench_common_scale.py frame
     "scale": SamplerSettings(
         chains=4, tune=200, draws=1000, low_rank_mass_matrix=True, extensions=1, frame="on", eigval_cutoff=20.0
     ),
