@@ -355,9 +355,12 @@ class LocalCluster:
                 env=self.env,
             )
 
-    def launch_backfill(self, partitions: Sequence[tuple[str, str]], title: str = "scale-out backfill") -> str:
+    def launch_backfill(
+        self, partitions: Sequence[tuple[str, str]], title: str = "scale-out backfill", run_config: dict | None = None
+    ) -> str:
         """An asset backfill of every legis asset for these (session key, chamber) partitions,
-        submitted to the instance; the daemon's backfill loop launches its runs."""
+        submitted to the instance (with `run_config`, e.g. the legis resource's settings); the
+        daemon's backfill loop launches its runs."""
         from dagster._core.execution.backfill import PartitionBackfill
         from dagster._core.utils import make_new_backfill_id
 
@@ -381,7 +384,7 @@ class LocalCluster:
                 all_partitions=False,
                 title=title,
                 description=None,
-                run_config=None,
+                run_config=run_config,
             )
             inst.add_backfill(backfill)
         log(f"backfill {backfill.backfill_id}: {len(keys)} partitions -> {', '.join(keys)}")

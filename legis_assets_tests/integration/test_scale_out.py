@@ -164,7 +164,14 @@ def test_distributed_backfill_matches_single_process_and_survives_a_killed_worke
     good_manifest = TraceStore(artifact_dir("traces", key, "senate", cluster.legis_home)).published()
 
     # 4. a worker process killed mid-step: failed run, one `run_failed` alert, last good partition intact
-    backfill_id = cluster.launch_backfill([(SESSION, "senate")], title="killed worker")
+    # the reference profile (PyMC, 1500 tuning draws): the flat model samples for far longer than the
+    # 2 s below, so the kill lands mid-step (with the default profile this 24-seat chamber's flat
+    # model can finish in ~3 s, and a CI run once killed the worker only after the step succeeded)
+    backfill_id = cluster.launch_backfill(
+        [(SESSION, "senate")],
+        title="killed worker",
+        run_config={"resources": {"legis": {"config": {"profile": "reference"}}}},
+    )
     killed_run, _ = _wait_for_step_start(cluster, backfill_id, "flat_posterior")
     time.sleep(2)
     worker = cluster.services["worker-mcmc"].proc.pid
@@ -173,6 +180,7 @@ def test_distributed_backfill_matches_single_process_and_survives_a_killed_worke
     for pid in pool:
         os.kill(pid, signal.SIGKILL)
     (run,) = cluster.wait_for_backfill(backfill_id, timeout=900)
+    assert run.run_config["resources"]["legis"]["config"]["profile"] == "reference"
     assert run.run_id == killed_run and run.status.value == "FAILURE"
     with cluster.instance() as inst:
         assert _events(inst, killed_run, "flat_posterior", "STEP_SUCCESS") == []
