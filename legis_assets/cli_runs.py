@@ -180,7 +180,7 @@ class RunWatcher:
         while True:
             storage.free_concurrency_slots_for_run(self.run_id)
             time.sleep(0.5)
-            if not run_claims(self.instance, self.run_id) or time.monotonic() > deadline:
+            if run_claims(self.instance, self.run_id) == (0, 0) or time.monotonic() > deadline:
                 return
 
 

@@ -251,10 +251,7 @@ def free_run_slots(instance, run_id: str) -> int:
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return 0
-    held = 0
-    for key in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(key)
-        held += sum(1 for slot in info.claimed_slots if slot.run_id == run_id)
+    held, _ = run_claims(instance, run_id)
     storage.free_concurrency_slots_for_run(run_id)
     return held
 
@@ -306,17 +303,17 @@ def pool_holders(instance, pool: str) -> list[SlotHolder]:
     return out
 
 
-def run_claims(instance, run_id: str) -> int:
-    """How many slots and pending claims `run_id` has, over all pools."""
+def run_claims(instance, run_id: str) -> tuple[int, int]:
+    """(slots held, steps queued) of `run_id` over all pools; a queued step may hold its slot too."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
-        return 0
-    count = 0
+        return 0, 0
+    held = queued = 0
     for key in storage.get_concurrency_keys():
         info = storage.get_concurrency_info(key)
-        count += sum(1 for slot in info.claimed_slots if slot.run_id == run_id)
-        count += sum(1 for step in info.pending_steps if step.run_id == run_id)
-    return count
+        held += sum(1 for slot in info.claimed_slots if slot.run_id == run_id)
+        queued += sum(1 for step in info.pending_steps if step.run_id == run_id)
+    return held, queued
 
 
 def pending_pools(instance, run_id: str) -> list[str]:

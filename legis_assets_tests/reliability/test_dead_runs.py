@@ -217,7 +217,7 @@ def test_giving_up_leaves_no_claim_while_dagster_keeps_claiming(instance):
         watcher = _RunWatcher(instance, waiting, io.StringIO(), notice_seconds=60, progress_prefix="x:")
         watcher._drop_claims()
         time.sleep(1.0)  # the wait loop had ~100 chances to re-claim meanwhile
-        assert run_claims(instance, waiting) == 0
+        assert run_claims(instance, waiting) == (0, 0)
         assert loop.is_alive()  # blocked in its next claim, as the exiting process leaves it
         assert _holders(instance) == {holder}
     finally:
